@@ -1,0 +1,14 @@
+//! The messaging contract between Zhiwang services. Changing a type here changes the wire format
+//! every service relies on: add fields as `Option` or with defaults, and bump
+//! [`Event::schema_version`] for anything else.
+//!
+//! - [`envelope`]: the [`Envelope`] every event travels in, and subject construction.
+//! - [`events`]: the typed events ([`Event`]), one tagged enum for all services.
+//! - [`rpc`]: request/reply operations between services (`zw.rpc.<service>.<operation>`).
+
+pub mod envelope;
+pub mod events;
+pub mod rpc;
+
+pub use envelope::{Actor, Envelope, EnvelopeError};
+pub use events::{DeclarationStatus, Event};

@@ -1,0 +1,137 @@
+//! The one test harness every crate's integration tests use.
+//!
+//! Tests run against the real servers of the machine; each test isolates itself:
+//! - [`TestDb::postgres`] creates a fresh PostgreSQL database (dropped when the value drops),
+//!   [`TestDb::sqlite`] a fresh SQLite file;
+//! - [`unique_prefix`] gives a prefix for NATS subjects and stream names, and Redis keys.
+//!
+//! Where the servers are comes from the environment that `scripts/test` sets:
+//! `ZW_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432`),
+//! `ZW_TEST_NATS_URL` (no default: the machine's own NATS is too old; the test script starts a
+//! 2.10+ server), `ZW_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`).
+
+use std::time::Duration;
+
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+
+/// Base URL of the PostgreSQL server (no database name).
+pub fn postgres_server_url() -> String {
+    std::env::var("ZW_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+/// URL of a NATS 2.10+ server with JetStream.
+///
+/// # Panics
+/// When `ZW_TEST_NATS_URL` is not set: run the tests through `scripts/test`, which starts one.
+pub fn nats_url() -> String {
+    match std::env::var("ZW_TEST_NATS_URL") {
+        Ok(url) => url,
+        Err(_) => panic!(
+            "ZW_TEST_NATS_URL is not set: run the tests with scripts/test, which starts a NATS \
+             2.10+ server (the machine's NATS 2.9 ignores consumer subject filters)"
+        ),
+    }
+}
+
+/// URL of the Redis server.
+pub fn redis_url() -> String {
+    std::env::var("ZW_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A prefix unique to this test: `t<12 hex>` (valid as a NATS token, a stream name part and a
+/// Redis key prefix).
+pub fn unique_prefix() -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("t{}", &id[..12])
+}
+
+/// A fresh database for one test.
+pub struct TestDb {
+    pub url: String,
+    pub conn: DatabaseConnection,
+    drop_name: Option<String>,
+}
+
+impl TestDb {
+    /// A fresh PostgreSQL database named `zw_test_<random>`, dropped when this value drops.
+    pub async fn postgres() -> TestDb {
+        let name = format!("zw_test_{}", uuid::Uuid::new_v4().simple());
+        let server = postgres_server_url();
+        let admin = Database::connect(format!("{server}/postgres"))
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {server}: {e}"));
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+        let _ = admin.close().await;
+        let url = format!("{server}/{name}");
+        let conn = Database::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
+        TestDb { url, conn, drop_name: Some(name) }
+    }
+
+    /// A fresh SQLite database in a temporary file.
+    pub async fn sqlite() -> TestDb {
+        let path = std::env::temp_dir().join(format!("zw_test_{}.db", uuid::Uuid::new_v4().simple()));
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let conn = Database::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot open {url}: {e}"));
+        TestDb { url, conn, drop_name: None }
+    }
+
+    /// Just a database name on the PostgreSQL server, created empty, for a service under test to
+    /// connect to itself. Dropped with the returned guard.
+    pub async fn postgres_url_only() -> TestDb {
+        let db = Self::postgres().await;
+        let _ = db.conn.clone().close().await;
+        db
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.drop_name.take() else { return };
+        // Best effort, outside any runtime: scripts/test also removes stale zw_test_ databases.
+        let server = postgres_server_url();
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok(admin) = Database::connect(format!("{server}/postgres")).await {
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(10),
+                        admin.execute_unprepared(&format!(
+                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                        )),
+                    )
+                    .await;
+                    let _ = admin.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Wait until `check` returns `Some`, polling every 20 ms, or panic after `deadline` with `what`.
+pub async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = tokio::time::Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if start.elapsed() > deadline {
+            panic!("timed out after {deadline:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
