@@ -1,1 +1,61 @@
-//! The credit service.
+//! The credit-integrity service (政务征信).
+//!
+//! Its domain — credit records with source and evidence, scores and levels, red and black
+//! lists, audited queries, objections and repair — comes in its own issue. Until then it runs as
+//! every service does: its own database (migrated, empty), the bus, `/healthz`, `/readyz`,
+//! `/metrics` and its OpenAPI document at `/api/v1/credit/openapi.json`.
+
+use std::net::TcpListener;
+
+use sea_orm_migration::{MigrationTrait, MigratorTrait};
+use utoipa::OpenApi;
+use zw_platform::Settings;
+use zw_platform::health::{DatabaseCheck, FnCheck, Readiness};
+use zw_platform::http::{Application, HttpCommon};
+use zw_platform::metrics::Metrics;
+
+/// The service's name: its route prefix, database name and metrics label.
+pub const NAME: &str = "credit";
+
+/// The service's schema (none of its own yet).
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        Vec::new()
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(info(
+    title = "Zhiwang credit",
+    description = "Credit-integrity records of persons and legal entities. The domain operations arrive in a later release."
+))]
+pub struct ApiDoc;
+
+/// Build the service on `listener`: connect and migrate its database, check the bus.
+pub async fn build(
+    settings: &Settings,
+    bus: zw_bus::Bus,
+    _verifier: zw_auth::Verifier,
+    listener: TcpListener,
+) -> anyhow::Result<Application> {
+    let db = zw_platform::db::connect_and_migrate::<Migrator>(
+        &settings.database_url(NAME),
+        settings.database.max_connections,
+    )
+    .await?;
+    let readiness = Readiness::new().with(DatabaseCheck(db)).with(FnCheck::new("bus", move || {
+        let bus = bus.clone();
+        async move { bus.check().await.map_err(|e| e.to_string()) }
+    }));
+    let common = HttpCommon {
+        service: NAME,
+        metrics: Metrics::new(NAME),
+        readiness,
+        max_body_bytes: settings.http.max_body_bytes,
+        workers: settings.http.workers,
+    };
+    Ok(Application::new(listener, common, |_cfg| {})
+        .with_openapi("/api/v1/credit/openapi.json", ApiDoc::openapi()))
+}

@@ -1,0 +1,215 @@
+//! Configuration: the defaults embedded from `config/default.toml`, then an optional file, then
+//! `ZW__SECTION__KEY` environment variables. One [`Settings`] type for every service (Mimir-style:
+//! one configuration for all modules); each service reads the sections it needs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use zw_domain::JurisdictionCode;
+
+/// The embedded defaults, documented key by key.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub district: DistrictSettings,
+    pub http: HttpSettings,
+    pub database: DatabaseSettings,
+    pub bus: BusSettings,
+    pub redis: RedisSettings,
+    pub telemetry: TelemetrySettings,
+    pub auth: AuthSettings,
+    pub identity: IdentitySettings,
+    pub gateway: GatewaySettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DistrictSettings {
+    pub code: JurisdictionCode,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpSettings {
+    pub host: String,
+    pub port: u16,
+    pub workers: usize,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// A secret: it may carry a password.
+    pub url: SecretString,
+    pub data_dir: PathBuf,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BusSettings {
+    pub url: String,
+    pub prefix: String,
+    pub stream_replicas: usize,
+    pub request_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RedisSettings {
+    pub url: String,
+    pub key_prefix: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TelemetrySettings {
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub otlp_endpoint: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    pub issuer: String,
+    pub audience: String,
+    pub jwks_url: String,
+    pub jwks_refresh_secs: u64,
+    pub leeway_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct IdentitySettings {
+    pub access_token_ttl_secs: u64,
+    pub algorithm: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct GatewaySettings {
+    pub rate_limit_per_minute: u32,
+    #[serde(default)]
+    pub upstreams: BTreeMap<String, String>,
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Defaults, then `file` (if given), then the `ZW__…` environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        Self::load_with(file, std::env::vars())
+    }
+
+    /// As [`Settings::load`] with an explicit environment (for tests).
+    pub fn load_with(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::MissingFile(path.to_owned()));
+            }
+            builder = builder.add_source(config::File::from(path));
+        }
+        let env: config::Map<String, String> =
+            env.into_iter().filter(|(k, _)| k.starts_with("ZW__")).collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix("ZW")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(env)),
+        );
+        let settings: Settings = builder.build()?.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.district.code.level() != zw_domain::Level::District {
+            return Err(ConfigError::Invalid(format!(
+                "district.code must be a 6-digit district code, not {}",
+                self.district.code
+            )));
+        }
+        if self.http.workers == 0 {
+            return Err(ConfigError::Invalid("http.workers must be at least 1".into()));
+        }
+        if !matches!(self.identity.algorithm.as_str(), "EdDSA" | "RS256") {
+            return Err(ConfigError::Invalid(format!(
+                "identity.algorithm must be EdDSA or RS256, not {:?}",
+                self.identity.algorithm
+            )));
+        }
+        Ok(())
+    }
+
+    /// The database URL for `service`: the configured one, or a SQLite file in `data_dir`.
+    pub fn database_url(&self, service: &str) -> String {
+        use secrecy::ExposeSecret;
+        let url = self.database.url.expose_secret();
+        if url.is_empty() {
+            format!("sqlite://{}?mode=rwc", self.database.data_dir.join(format!("{service}.db")).display())
+        } else {
+            url.to_owned()
+        }
+    }
+
+    /// The bus URL, or `None` for the in-process bus.
+    pub fn bus_url(&self) -> Option<&str> {
+        (!self.bus.url.is_empty()).then_some(self.bus.url.as_str())
+    }
+
+    pub fn redis_url(&self) -> Option<&str> {
+        (!self.redis.url.is_empty()).then_some(self.redis.url.as_str())
+    }
+
+    pub fn otlp_endpoint(&self) -> Option<&str> {
+        (!self.telemetry.otlp_endpoint.is_empty()).then_some(self.telemetry.otlp_endpoint.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load_and_environment_overrides_them() {
+        let s = Settings::load_with(
+            None,
+            [
+                ("ZW__BUS__URL".to_owned(), "nats://x:4222".to_owned()),
+                ("ZW__HTTP__PORT".to_owned(), "9000".to_owned()),
+                ("ZW__GATEWAY__UPSTREAMS__GRID".to_owned(), "http://grid:8080".to_owned()),
+            ],
+        )
+        .expect("loads");
+        assert_eq!(s.bus_url(), Some("nats://x:4222"));
+        assert_eq!(s.http.port, 9000);
+        assert_eq!(s.gateway.upstreams.get("grid").map(String::as_str), Some("http://grid:8080"));
+        assert!(s.database_url("grid").ends_with("grid.db?mode=rwc"));
+    }
+
+    #[test]
+    fn a_bad_district_code_is_refused_with_a_clear_message() {
+        let err = Settings::load_with(None, [("ZW__DISTRICT__CODE".to_owned(), "4403".to_owned())])
+            .expect_err("refused");
+        assert!(err.to_string().contains("jurisdiction code"), "{err}");
+    }
+}

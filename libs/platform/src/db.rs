@@ -1,0 +1,58 @@
+//! Databases: each service owns one (PostgreSQL in production, a SQLite file in one process).
+
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use sea_orm_migration::MigratorTrait;
+
+/// Connect to a service's database and bring its schema up to date.
+pub async fn connect_and_migrate<M: MigratorTrait>(
+    url: &str,
+    max_connections: u32,
+) -> Result<DatabaseConnection, DbErr> {
+    let db = connect(url, max_connections).await?;
+    M::up(&db, None).await?;
+    Ok(db)
+}
+
+/// Connect with sensible pool settings; SQLite gets WAL, foreign keys and a busy timeout.
+pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    if let Some(path) = sqlite_path(url) {
+        if let Some(dir) = std::path::Path::new(path).parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", dir.display())))?;
+            }
+        }
+    }
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.max_connections(max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    let db = Database::connect(opts).await?;
+    if sqlite_path(url).is_some() {
+        db.execute_unprepared(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;",
+        )
+        .await?;
+    }
+    Ok(db)
+}
+
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    Some(rest.split('?').next().unwrap_or(rest))
+}
+
+/// Readiness probe of a database.
+pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
+    db.ping().await
+}
+
+/// Whether `err` violates the unique constraint or index `name` (PostgreSQL names the
+/// constraint; SQLite names the columns as `table.column`, so pass that for SQLite-backed checks).
+pub fn is_unique_violation(err: &DbErr, name: &str) -> bool {
+    matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(msg)) if msg.contains(name))
+}
