@@ -1,1 +1,288 @@
-//! The seeded demo district: a deterministic generator of streets, communities, grids, houses and synthetic residents.
+//! The demo district `zhiwang up` seeds: deterministic, so every service derives the same
+//! streets, grids, houses and people from the district code alone, and the README's examples
+//! always work.
+//!
+//! - [`DemoDistrict::generate`]: 10 streets × 3 communities × 4 grids, 25 houses per grid.
+//! - [`DemoDistrict::houses`]: the houses of a grid, mostly in use, a few planned or demolished.
+//! - [`DemoDistrict::register`]: the historical population register (synthetic people with
+//!   valid ID numbers), most registered at a house, a few at none.
+//! - [`DemoDistrict::accounts`]: the demo accounts, one per role (password [`DEMO_PASSWORD`]).
+//!
+//! Nothing here is real personal data: names are drawn from syllable lists and ID numbers are
+//! built with valid check digits from synthetic birth dates and sequences.
+
+use chrono::NaiveDate;
+use zw_domain::{HouseCode, IdNumber, JurisdictionCode};
+
+/// The password of every demo account.
+pub const DEMO_PASSWORD: &str = "zhiwang-demo";
+
+pub const STREETS: u16 = 10;
+pub const COMMUNITIES_PER_STREET: u16 = 3;
+pub const GRIDS_PER_COMMUNITY: u16 = 4;
+pub const HOUSES_PER_GRID: u16 = 25;
+
+/// The demo district's jurisdictions.
+#[derive(Debug, Clone)]
+pub struct DemoDistrict {
+    pub code: JurisdictionCode,
+    pub name: String,
+    pub streets: Vec<DemoUnit>,
+}
+
+/// A street, community or grid, with its children.
+#[derive(Debug, Clone)]
+pub struct DemoUnit {
+    pub code: JurisdictionCode,
+    pub name: String,
+    pub children: Vec<DemoUnit>,
+}
+
+/// Life-cycle state of a demo house.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DemoHouseStatus {
+    Planned,
+    InUse,
+    Rented,
+    Demolished,
+}
+
+#[derive(Debug, Clone)]
+pub struct DemoHouse {
+    pub code: HouseCode,
+    pub grid: JurisdictionCode,
+    pub address: String,
+    pub status: DemoHouseStatus,
+    /// How many residents the house is registered for.
+    pub registered_size: u16,
+}
+
+/// A person in the historical population register.
+#[derive(Debug, Clone)]
+pub struct DemoPerson {
+    pub id_number: IdNumber,
+    pub name: String,
+    /// Where the register last saw this person, if anywhere.
+    pub registered_house: Option<HouseCode>,
+}
+
+/// A demo login.
+#[derive(Debug, Clone)]
+pub struct DemoAccount {
+    pub username: String,
+    /// Role names as the identity service spells them (`grid_worker`, …).
+    pub roles: Vec<&'static str>,
+    pub scope: JurisdictionCode,
+    pub name: String,
+}
+
+const STREET_NAMES: [&str; 10] =
+    ["Yuanling", "Nanyuan", "Shatou", "Xiangmihu", "Lianhua", "Huafu", "Futian", "Huaqiangbei", "Meilin", "Fubao"];
+
+impl DemoDistrict {
+    /// The demo structure under `district` (a 6-digit code).
+    pub fn generate(district: &JurisdictionCode, name: &str) -> DemoDistrict {
+        let mut streets = Vec::new();
+        for s in 1..=STREETS {
+            let Ok(street) = district.child(s) else { continue };
+            let street_name = format!("{} Street", STREET_NAMES[usize::from(s - 1) % STREET_NAMES.len()]);
+            let mut communities = Vec::new();
+            for c in 1..=COMMUNITIES_PER_STREET {
+                let Ok(community) = street.child(c) else { continue };
+                let community_name = format!("{street_name} Community {c}");
+                let grids = (1..=GRIDS_PER_COMMUNITY)
+                    .filter_map(|g| {
+                        let code = community.child(g).ok()?;
+                        Some(DemoUnit { name: format!("{community_name} Grid {g}"), code, children: vec![] })
+                    })
+                    .collect();
+                communities.push(DemoUnit { code: community, name: community_name, children: grids });
+            }
+            streets.push(DemoUnit { code: street, name: street_name, children: communities });
+        }
+        DemoDistrict { code: district.clone(), name: name.to_owned(), streets }
+    }
+
+    /// Every community.
+    pub fn communities(&self) -> impl Iterator<Item = &DemoUnit> {
+        self.streets.iter().flat_map(|s| s.children.iter())
+    }
+
+    /// Every grid.
+    pub fn grids(&self) -> impl Iterator<Item = &DemoUnit> {
+        self.communities().flat_map(|c| c.children.iter())
+    }
+
+    /// The houses of one grid.
+    pub fn houses(&self, grid: &JurisdictionCode) -> Vec<DemoHouse> {
+        let mut rng = Rng::new(seed_of(grid.as_str()));
+        (1..=HOUSES_PER_GRID)
+            .filter_map(|serial| {
+                let code = HouseCode::new(grid, serial).ok()?;
+                // The first house of every grid is in use with room for 4: the README's example.
+                let status = match (serial, rng.below(20)) {
+                    (1, _) => DemoHouseStatus::InUse,
+                    (_, 0) => DemoHouseStatus::Planned,
+                    (_, 1) => DemoHouseStatus::Demolished,
+                    (_, 2..=6) => DemoHouseStatus::Rented,
+                    _ => DemoHouseStatus::InUse,
+                };
+                let registered_size = if serial == 1 { 4 } else { 2 + rng.below(5) as u16 };
+                Some(DemoHouse {
+                    address: format!("Building {}, Unit {}, Room {}", 1 + serial / 10, 1 + serial % 3, 100 + serial),
+                    grid: grid.clone(),
+                    code,
+                    status,
+                    registered_size,
+                })
+            })
+            .collect()
+    }
+
+    /// Every house of the district.
+    pub fn all_houses(&self) -> impl Iterator<Item = DemoHouse> + '_ {
+        self.grids().flat_map(|g| self.houses(&g.code))
+    }
+
+    /// The historical population register: about two people per house that is in use or
+    /// rented, registered there, and one unregistered person per grid.
+    pub fn register(&self) -> Vec<DemoPerson> {
+        let mut people = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut seq: u32 = 0;
+        for grid in self.grids() {
+            let mut rng = Rng::new(seed_of(grid.code.as_str()) ^ 0x5eed);
+            for house in self.houses(&grid.code) {
+                if !matches!(house.status, DemoHouseStatus::InUse | DemoHouseStatus::Rented) {
+                    continue;
+                }
+                // The README's example house keeps one free place... and then some.
+                let n = if house.code.serial() == 1 { 1 } else { 1 + rng.below(2) };
+                for _ in 0..n {
+                    seq += 1;
+                    if let Some(p) = self.person(seq, &mut rng, Some(house.code.clone()), &mut seen) {
+                        people.push(p);
+                    }
+                }
+            }
+            seq += 1;
+            if let Some(p) = self.person(seq, &mut rng, None, &mut seen) {
+                people.push(p);
+            }
+        }
+        people
+    }
+
+    fn person(
+        &self,
+        seq: u32,
+        rng: &mut Rng,
+        house: Option<HouseCode>,
+        seen: &mut std::collections::HashSet<(NaiveDate, u16)>,
+    ) -> Option<DemoPerson> {
+        let birth = NaiveDate::from_ymd_opt(1950 + rng.below(55) as i32, 1 + rng.below(12), 1 + rng.below(28))?;
+        // Same birth date and sequence would be the same ID number: take the next free sequence.
+        let mut sequence = (seq % 1000) as u16;
+        while !seen.insert((birth, sequence)) {
+            sequence = (sequence + 1) % 1000;
+        }
+        let id_number = IdNumber::from_parts(self.code.as_str(), birth, sequence).ok()?;
+        Some(DemoPerson { id_number, name: synthetic_name(rng), registered_house: house })
+    }
+
+    /// One account per role: `admin`, `district-officer`, `street-officer` (street 001),
+    /// `community-officer` (community 001001), `grid-worker` (grid 001001001), a second
+    /// `grid-worker-2` (grid 001001002) to show scoping, and `citizen`.
+    pub fn accounts(&self) -> Vec<DemoAccount> {
+        let street = self.streets.first().map(|s| s.code.clone());
+        let community = self.communities().next().map(|c| c.code.clone());
+        let mut grids = self.grids().map(|g| g.code.clone());
+        let (grid1, grid2) = (grids.next(), grids.next());
+        let mut out = vec![
+            DemoAccount { username: "admin".into(), roles: vec!["admin"], scope: self.code.clone(), name: "Platform administrator".into() },
+            DemoAccount { username: "district-officer".into(), roles: vec!["district_officer"], scope: self.code.clone(), name: "District centre officer".into() },
+            DemoAccount { username: "citizen".into(), roles: vec!["citizen"], scope: self.code.clone(), name: "Demo citizen".into() },
+        ];
+        if let Some(s) = street {
+            out.push(DemoAccount { username: "street-officer".into(), roles: vec!["street_officer"], scope: s, name: "Street centre officer".into() });
+        }
+        if let Some(c) = community {
+            out.push(DemoAccount { username: "community-officer".into(), roles: vec!["community_officer"], scope: c, name: "Community officer".into() });
+        }
+        if let Some(g) = grid1 {
+            out.push(DemoAccount { username: "grid-worker".into(), roles: vec!["grid_worker"], scope: g, name: "Grid worker".into() });
+        }
+        if let Some(g) = grid2 {
+            out.push(DemoAccount { username: "grid-worker-2".into(), roles: vec!["grid_worker"], scope: g, name: "Grid worker (neighbouring grid)".into() });
+        }
+        out
+    }
+}
+
+fn synthetic_name(rng: &mut Rng) -> String {
+    const FAMILY: [&str; 12] = ["Li", "Wang", "Zhang", "Liu", "Chen", "Yang", "Huang", "Zhao", "Wu", "Zhou", "Xu", "Sun"];
+    const GIVEN: [&str; 12] = ["Wei", "Fang", "Min", "Jing", "Lei", "Yan", "Jun", "Hong", "Tao", "Xin", "Ping", "Hui"];
+    format!("{} {}", FAMILY[rng.below(12) as usize], GIVEN[rng.below(12) as usize])
+}
+
+fn seed_of(s: &str) -> u64 {
+    // FNV-1a: stable across runs and platforms.
+    s.bytes().fold(0xcbf29ce484222325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3))
+}
+
+/// SplitMix64: a tiny deterministic generator (no need for cryptographic randomness here).
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e3779b97f4a7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u32) -> u32 {
+        (self.next() % u64::from(n.max(1))) as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn demo() -> DemoDistrict {
+        DemoDistrict::generate(&JurisdictionCode::parse("440304").expect("valid"), "Futian")
+    }
+
+    #[test]
+    fn the_demo_district_has_ten_streets_and_a_hundred_and_twenty_grids() {
+        let d = demo();
+        assert_eq!(d.streets.len(), 10);
+        assert_eq!(d.grids().count(), 120);
+        assert!(d.grids().all(|g| g.code.level() == zw_domain::Level::Grid));
+    }
+
+    #[test]
+    fn generation_is_deterministic_and_ids_are_unique() {
+        let (a, b) = (demo().register(), demo().register());
+        assert_eq!(a.len(), b.len());
+        assert!(a.iter().zip(&b).all(|(x, y)| x.id_number == y.id_number && x.name == y.name));
+        let mut ids: Vec<_> = a.iter().map(|p| p.id_number.to_string()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), a.len(), "ID numbers are unique");
+    }
+
+    #[test]
+    fn the_readme_example_house_is_in_use_with_one_registered_resident() {
+        let d = demo();
+        let grid = d.grids().next().expect("a grid").code.clone();
+        let house = d.houses(&grid).into_iter().next().expect("a house");
+        assert_eq!(house.status, DemoHouseStatus::InUse);
+        let residents = d.register().into_iter().filter(|p| p.registered_house.as_ref() == Some(&house.code)).count();
+        assert_eq!(residents, 1);
+    }
+}
