@@ -79,7 +79,8 @@ pub struct JurisdictionCode(String);
 impl JurisdictionCode {
     /// Parse and validate a code.
     pub fn parse(s: &str) -> Result<Self, JurisdictionError> {
-        let level = Level::from_digits(s.len()).ok_or(JurisdictionError::Length(s.chars().count()))?;
+        let level =
+            Level::from_digits(s.len()).ok_or(JurisdictionError::Length(s.chars().count()))?;
         if !s.bytes().all(|b| b.is_ascii_digit()) {
             return Err(JurisdictionError::NotDigits);
         }
@@ -230,7 +231,10 @@ mod tests {
     fn grid_code_knows_its_level_parent_and_ancestors() {
         let g = JurisdictionCode::parse("440304008001003").expect("valid");
         assert_eq!(g.level(), Level::Grid);
-        assert_eq!(g.parent().map(|p| p.to_string()).as_deref(), Some("440304008001"));
+        assert_eq!(
+            g.parent().map(|p| p.to_string()).as_deref(),
+            Some("440304008001")
+        );
         assert_eq!(g.subject_tokens(), "440304.008.001.003");
         let street = JurisdictionCode::parse("440304008").expect("valid");
         assert!(street.contains(&g));
@@ -244,5 +248,134 @@ mod tests {
         assert!(JurisdictionCode::parse("44030400800a").is_err());
         assert!(JurisdictionCode::parse("440304000").is_err());
         assert!(JurisdictionCode::parse("000304").is_err());
+    }
+
+    #[test]
+    fn serde_uses_the_plain_string_and_reports_the_parse_error() {
+        let g = JurisdictionCode::parse("440304008001003").expect("valid");
+        assert_eq!(
+            serde_json::to_string(&g).expect("serialise"),
+            r#""440304008001003""#
+        );
+        let err = serde_json::from_str::<JurisdictionCode>(r#""440304000""#).expect_err("bad");
+        assert!(err.to_string().contains("cannot be 000"), "{err}");
+    }
+
+    use proptest::prelude::*;
+
+    /// Any valid code: a district, then 0 to 3 non-zero three-digit segments.
+    fn code() -> impl Strategy<Value = JurisdictionCode> {
+        (
+            1u32..=99,
+            1u32..=99,
+            1u32..=99,
+            prop::collection::vec(1u32..=999, 0..=3),
+        )
+            .prop_map(|(p, c, d, segments)| {
+                let mut s = format!("{p:02}{c:02}{d:02}");
+                for seg in segments {
+                    s.push_str(&format!("{seg:03}"));
+                }
+                JurisdictionCode::parse(&s).expect("valid code")
+            })
+    }
+
+    fn level() -> impl Strategy<Value = Level> {
+        prop::sample::select(vec![
+            Level::District,
+            Level::Street,
+            Level::Community,
+            Level::Grid,
+        ])
+    }
+
+    proptest! {
+        #[test]
+        fn parse_round_trips(c in code()) {
+            prop_assert_eq!(JurisdictionCode::parse(c.as_str()), Ok(c.clone()));
+            prop_assert_eq!(c.as_str().len(), c.level().digits());
+            let json = serde_json::to_string(&c).expect("serialise");
+            let back: JurisdictionCode = serde_json::from_str(&json).expect("deserialise");
+            prop_assert_eq!(back, c);
+        }
+
+        #[test]
+        fn the_parent_is_one_level_up_and_contains_the_child(c in code()) {
+            match c.parent() {
+                None => prop_assert_eq!(c.level(), Level::District),
+                Some(p) => {
+                    prop_assert_eq!(p.level().child(), Some(c.level()));
+                    prop_assert!(p.contains(&c));
+                    prop_assert!(!c.contains(&p));
+                    prop_assert_eq!(c.at_level(p.level()), Some(p));
+                }
+            }
+        }
+
+        #[test]
+        fn contains_is_reflexive_and_follows_the_parent_chain(c in code()) {
+            prop_assert!(c.contains(&c));
+            let mut ancestor = c.parent();
+            while let Some(a) = ancestor {
+                prop_assert!(a.contains(&c));
+                ancestor = a.parent();
+            }
+        }
+
+        #[test]
+        fn at_level_is_the_ancestor_at_that_level(c in code(), l in level()) {
+            match c.at_level(l) {
+                None => prop_assert!(l > c.level()),
+                Some(a) => {
+                    prop_assert!(l <= c.level());
+                    prop_assert_eq!(a.level(), l);
+                    prop_assert!(a.contains(&c));
+                    prop_assert_eq!(a.at_level(l), Some(a.clone()));
+                }
+            }
+            prop_assert_eq!(c.at_level(c.level()), Some(c.clone()));
+            prop_assert_eq!(c.at_level(Level::District).map(|d| d.to_string()), Some(c.district().to_owned()));
+        }
+
+        #[test]
+        fn contains_means_being_the_ancestor_at_ones_own_level(a in code(), b in code(), l in level()) {
+            // A code shares every ancestor with a descendant; test both unrelated pairs and a
+            // code against its own ancestor.
+            prop_assert_eq!(a.contains(&b), b.at_level(a.level()) == Some(a.clone()));
+            if let Some(anc) = b.at_level(l) {
+                prop_assert!(anc.contains(&b));
+                prop_assert_eq!(b.contains(&anc), anc == b);
+            }
+            if a.contains(&b) && b.contains(&a) {
+                prop_assert_eq!(a, b);
+            }
+        }
+
+        #[test]
+        fn a_child_has_this_code_as_parent(c in code(), seg in 1u16..=999) {
+            match c.child(seg) {
+                Ok(child) => {
+                    prop_assert_eq!(child.parent(), Some(c.clone()));
+                    let expected = format!("{seg:03}");
+                    prop_assert_eq!(child.segment(child.level()), Some(expected.as_str()));
+                }
+                Err(e) => {
+                    prop_assert_eq!(c.level(), Level::Grid);
+                    prop_assert_eq!(e, JurisdictionError::Length(18));
+                }
+            }
+            prop_assert!(c.child(0).is_err());
+        }
+
+        #[test]
+        fn subject_tokens_have_four_parts(c in code()) {
+            let tokens = c.subject_tokens();
+            let parts: Vec<&str> = tokens.split('.').collect();
+            prop_assert_eq!(parts.len(), 4);
+            prop_assert_eq!(parts[0], c.district());
+            let filled = parts.iter().filter(|p| **p != "_").count();
+            prop_assert_eq!(filled, 1 + (c.level().digits() - 6) / 3);
+            prop_assert_eq!(parts.concat().replace('_', ""), c.as_str());
+        }
     }
 }
