@@ -1,0 +1,17 @@
+//! The grid database: its own tables plus the shared outbox/inbox and evidence tables.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261130_000001_create_grid_tables;
+
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(zw_bus::Migration),
+            Box::new(zw_evidence::Migration),
+            Box::new(m20261130_000001_create_grid_tables::Migration),
+        ]
+    }
+}
