@@ -180,6 +180,11 @@ impl Bus {
         self
     }
 
+    /// The ack wait of the consumers it subscribes.
+    pub fn ack_wait(&self) -> Duration {
+        self.ack_wait
+    }
+
     /// The configuration it was built with.
     pub fn config(&self) -> &BusConfig {
         &self.config
