@@ -62,12 +62,10 @@ impl ApiError {
     /// The problem+json body for this error; logs what the client is not told.
     pub fn problem(&self) -> Problem {
         match self {
-            ApiError::UnknownService(service) => Problem::new(
-                StatusCode::NOT_FOUND,
-                "unknown-service",
-                "No such service",
-            )
-            .with_detail(format!("no service is named {service:?}")),
+            ApiError::UnknownService(service) => {
+                Problem::new(StatusCode::NOT_FOUND, "unknown-service", "No such service")
+                    .with_detail(format!("no service is named {service:?}"))
+            }
             ApiError::DotSegments => Problem::invalid_input(self.to_string()),
             ApiError::BadBody(_) => Problem::invalid_input(self.to_string()),
             ApiError::Unauthenticated(err) => Problem::from(err.clone()),
@@ -75,19 +73,28 @@ impl ApiError {
             ApiError::RateLimited { retry_after_secs } => Problem::rate_limited(*retry_after_secs),
             ApiError::UpstreamUnreachable { service, source } => {
                 tracing::warn!(%service, error = ?source, "upstream unreachable");
-                Problem::new(StatusCode::BAD_GATEWAY, "bad-gateway", "The service is unreachable")
-                    .with_detail(format!(
-                        "the {service} service could not be reached; the request may be retried"
-                    ))
+                Problem::new(
+                    StatusCode::BAD_GATEWAY,
+                    "bad-gateway",
+                    "The service is unreachable",
+                )
+                .with_detail(format!(
+                    "the {service} service could not be reached; the request may be retried"
+                ))
             }
-            ApiError::UpstreamTimeout { service, timeout_secs } => {
+            ApiError::UpstreamTimeout {
+                service,
+                timeout_secs,
+            } => {
                 tracing::warn!(%service, timeout_secs, "upstream timed out");
                 Problem::new(
                     StatusCode::GATEWAY_TIMEOUT,
                     "gateway-timeout",
                     "The service did not answer in time",
                 )
-                .with_detail(format!("the {service} service did not answer within {timeout_secs} s"))
+                .with_detail(format!(
+                    "the {service} service did not answer within {timeout_secs} s"
+                ))
             }
             ApiError::Unexpected(err) => zw_platform::problem::internal_error(err),
         }
@@ -129,8 +136,19 @@ mod tests {
             (ApiError::BadBody("eof".into()), 400),
             (ApiError::Unauthenticated(zw_auth::AuthError::Expired), 401),
             (ApiError::PayloadTooLarge { limit: 10 }, 413),
-            (ApiError::RateLimited { retry_after_secs: 3 }, 429),
-            (ApiError::UpstreamTimeout { service: "grid".into(), timeout_secs: 1 }, 504),
+            (
+                ApiError::RateLimited {
+                    retry_after_secs: 3,
+                },
+                429,
+            ),
+            (
+                ApiError::UpstreamTimeout {
+                    service: "grid".into(),
+                    timeout_secs: 1,
+                },
+                504,
+            ),
             (ApiError::Unexpected(anyhow::anyhow!("boom")), 500),
         ];
         for (err, status) in cases {
@@ -141,7 +159,15 @@ mod tests {
 
     #[test]
     fn a_rate_limited_answer_carries_retry_after() {
-        let res = ApiError::RateLimited { retry_after_secs: 7 }.error_response();
-        assert_eq!(res.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("7"));
+        let res = ApiError::RateLimited {
+            retry_after_secs: 7,
+        }
+        .error_response();
+        assert_eq!(
+            res.headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()),
+            Some("7")
+        );
     }
 }

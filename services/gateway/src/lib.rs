@@ -93,7 +93,9 @@ pub(crate) struct Gateway {
 impl Gateway {
     /// Count a forwarded (or refused) request by service and outcome (status or reason).
     pub(crate) fn count(&self, service: &str, outcome: &str) {
-        self.upstream_requests.with_label_values(&[service, outcome]).inc();
+        self.upstream_requests
+            .with_label_values(&[service, outcome])
+            .inc();
     }
 }
 
@@ -145,9 +147,13 @@ pub async fn build_with(
     let limit = settings.gateway.rate_limit_per_minute;
     let window = options.rate_limit_window;
     let limiter = match settings.redis_url() {
-        Some(url) => {
-            RateLimiter::redis(limit, window, url, &settings.redis.key_prefix, limiter_failures)?
-        }
+        Some(url) => RateLimiter::redis(
+            limit,
+            window,
+            url,
+            &settings.redis.key_prefix,
+            limiter_failures,
+        )?,
         None => RateLimiter::memory(limit, window),
     };
     let mut readiness = Readiness::new();
@@ -193,8 +199,10 @@ pub async fn build_with(
         workers: settings.http.workers,
     };
     let openapi_path = format!("/api/v1/{NAME}/openapi.json");
-    Ok(Application::new(listener, common, move |cfg| configure(cfg, gateway.clone()))
-        .with_openapi(&openapi_path, ApiDoc::openapi()))
+    Ok(
+        Application::new(listener, common, move |cfg| configure(cfg, gateway.clone()))
+            .with_openapi(&openapi_path, ApiDoc::openapi()),
+    )
 }
 
 /// The routes. The gateway's own `/api/v1/gateway/openapi.json` is registered before these by
@@ -206,18 +214,28 @@ fn configure(cfg: &mut web::ServiceConfig, gateway: web::Data<Gateway>) {
         .route("/api/docs", web::get().to(docs_redirect))
         .service(SwaggerUi::new("/api/docs/{_:.*}").config(Config::new([OPENAPI_PATH])))
         .route("/api/v1/{service}", web::route().to(proxy::forward))
-        .route("/api/v1/{service}/{rest:.*}", web::route().to(proxy::forward));
+        .route(
+            "/api/v1/{service}/{rest:.*}",
+            web::route().to(proxy::forward),
+        );
 }
 
 /// Service name → base URL without a trailing slash; every URL must be absolute http(s).
-fn upstream_bases(configured: &BTreeMap<String, String>) -> anyhow::Result<BTreeMap<String, String>> {
+fn upstream_bases(
+    configured: &BTreeMap<String, String>,
+) -> anyhow::Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     for (service, base) in configured {
-        if service.is_empty() || !service.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        if service.is_empty()
+            || !service
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
             anyhow::bail!("gateway.upstreams: {service:?} is not a service name");
         }
-        let url = reqwest::Url::parse(base)
-            .map_err(|e| anyhow::anyhow!("gateway.upstreams.{service}: {base:?} is not a URL: {e}"))?;
+        let url = reqwest::Url::parse(base).map_err(|e| {
+            anyhow::anyhow!("gateway.upstreams.{service}: {base:?} is not a URL: {e}")
+        })?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             anyhow::bail!("gateway.upstreams.{service}: {base:?} must be an http(s) URL");
         }
@@ -239,7 +257,9 @@ async fn merged_openapi(gateway: web::Data<Gateway>) -> HttpResponse {
 }
 
 async fn docs_redirect() -> HttpResponse {
-    HttpResponse::PermanentRedirect().insert_header(("Location", "/api/docs/")).finish()
+    HttpResponse::PermanentRedirect()
+        .insert_header(("Location", "/api/docs/"))
+        .finish()
 }
 
 /// A landing page linking the API documentation.
@@ -250,7 +270,9 @@ async fn docs_redirect() -> HttpResponse {
     responses((status = 200, description = "A small HTML page linking the API documentation", content_type = "text/html"))
 )]
 async fn landing() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(LANDING_HTML)
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(LANDING_HTML)
 }
 
 const LANDING_HTML: &str = r#"<!doctype html>
@@ -292,4 +314,3 @@ mod tests {
         assert!(upstream_bases(&configured).is_err());
     }
 }
-

@@ -23,7 +23,9 @@ pub struct Source {
     pub doc: Result<Value, String>,
 }
 
-const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+const METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
 
 /// Merge `sources` into one OpenAPI 3.1 document titled "Zhiwang API" with `version`.
 pub fn merge(sources: &[Source], version: &str) -> Value {
@@ -51,7 +53,9 @@ pub fn merge(sources: &[Source], version: &str) -> Value {
         let mut renames: HashMap<String, String> = HashMap::new();
         if let Some(Value::Object(own)) = doc.get("components") {
             for (section, entries) in own {
-                let Value::Object(entries) = entries else { continue };
+                let Value::Object(entries) = entries else {
+                    continue;
+                };
                 let merged = components.entry(section.clone()).or_default();
                 for (name, value) in entries {
                     if merged.get(name).is_some_and(|existing| existing != value) {
@@ -79,7 +83,9 @@ pub fn merge(sources: &[Source], version: &str) -> Value {
         }
         if let Some(Value::Object(own)) = doc.get("components") {
             for (section, entries) in own {
-                let Value::Object(entries) = entries else { continue };
+                let Value::Object(entries) = entries else {
+                    continue;
+                };
                 let merged = components.entry(section.clone()).or_default();
                 for (name, value) in entries {
                     let key = format!("#/components/{section}/{name}");
@@ -103,7 +109,9 @@ pub fn merge(sources: &[Source], version: &str) -> Value {
                 let mut item = item.clone();
                 if let Value::Object(item) = &mut item {
                     for method in METHODS {
-                        let Some(Value::Object(op)) = item.get_mut(method) else { continue };
+                        let Some(Value::Object(op)) = item.get_mut(method) else {
+                            continue;
+                        };
                         op.insert("tags".to_owned(), json!([service]));
                         if let Some(security) = &security {
                             op.entry("security").or_insert_with(|| security.clone());
@@ -124,7 +132,9 @@ pub fn merge(sources: &[Source], version: &str) -> Value {
 
         let info = doc.get("info");
         let title = info.and_then(|i| i.get("title")).and_then(Value::as_str);
-        let about = info.and_then(|i| i.get("description")).and_then(Value::as_str);
+        let about = info
+            .and_then(|i| i.get("description"))
+            .and_then(Value::as_str);
         let description = match (title, about) {
             (Some(t), Some(d)) => format!("{t}: {d}"),
             (Some(t), None) => t.to_owned(),
@@ -141,8 +151,10 @@ pub fn merge(sources: &[Source], version: &str) -> Value {
     );
     if !unavailable.is_empty() {
         description.push_str("\n\n**Not available right now** (left out of this document): ");
-        let names: Vec<String> =
-            unavailable.iter().map(|(s, why)| format!("`{s}` ({why})")).collect();
+        let names: Vec<String> = unavailable
+            .iter()
+            .map(|(s, why)| format!("`{s}` ({why})"))
+            .collect();
         description.push_str(&names.join(", "));
         description.push('.');
     }
@@ -166,7 +178,12 @@ pub fn merge(sources: &[Source], version: &str) -> Value {
     if !unavailable.is_empty() {
         doc.insert(
             "x-zhiwang-unavailable".to_owned(),
-            Value::Array(unavailable.into_iter().map(|(s, _)| Value::String(s)).collect()),
+            Value::Array(
+                unavailable
+                    .into_iter()
+                    .map(|(s, _)| Value::String(s))
+                    .collect(),
+            ),
         );
     }
     Value::Object(doc)
@@ -220,7 +237,10 @@ impl MergedDocs {
         let upstreams = upstreams
             .iter()
             .map(|(service, base)| {
-                (service.clone(), format!("{base}/api/v1/{service}/openapi.json"))
+                (
+                    service.clone(),
+                    format!("{base}/api/v1/{service}/openapi.json"),
+                )
             })
             .collect();
         Self {
@@ -238,33 +258,53 @@ impl MergedDocs {
     pub async fn get(&self) -> Arc<Value> {
         let mut cache = self.cache.lock().await;
         if let Some(c) = cache.as_ref() {
-            let ttl = if c.complete { self.ttl } else { self.degraded_ttl };
+            let ttl = if c.complete {
+                self.ttl
+            } else {
+                self.degraded_ttl
+            };
             if c.at.elapsed() < ttl {
                 return c.doc.clone();
             }
         }
-        let mut sources = vec![Source { service: crate::NAME.to_owned(), doc: Ok(self.own.clone()) }];
+        let mut sources = vec![Source {
+            service: crate::NAME.to_owned(),
+            doc: Ok(self.own.clone()),
+        }];
         sources.extend(
             futures::future::join_all(self.upstreams.iter().map(|(service, url)| async move {
-                Source { service: service.clone(), doc: self.fetch(url).await }
+                Source {
+                    service: service.clone(),
+                    doc: self.fetch(url).await,
+                }
             }))
             .await,
         );
         let complete = sources.iter().all(|s| s.doc.is_ok());
         let doc = Arc::new(merge(&sources, env!("CARGO_PKG_VERSION")));
-        *cache = Some(Cached { at: Instant::now(), complete, doc: doc.clone() });
+        *cache = Some(Cached {
+            at: Instant::now(),
+            complete,
+            doc: doc.clone(),
+        });
         doc
     }
 
     async fn fetch(&self, url: &str) -> Result<Value, String> {
         let fetched = tokio::time::timeout(self.fetch_timeout, async {
             let res = self.client.get(url).send().await.map_err(|e| {
-                if e.is_connect() { "unreachable".to_owned() } else { e.to_string() }
+                if e.is_connect() {
+                    "unreachable".to_owned()
+                } else {
+                    e.to_string()
+                }
             })?;
             if !res.status().is_success() {
                 return Err(format!("answered {}", res.status().as_u16()));
             }
-            res.json::<Value>().await.map_err(|_| "not an OpenAPI document".to_owned())
+            res.json::<Value>()
+                .await
+                .map_err(|_| "not an OpenAPI document".to_owned())
         })
         .await;
         match fetched {
@@ -301,8 +341,14 @@ mod tests {
     fn paths_of_every_service_are_merged_and_tagged_by_service() {
         let merged = merge(
             &[
-                Source { service: "grid".into(), doc: Ok(doc("grid", json!({"type": "string"}))) },
-                Source { service: "credit".into(), doc: Ok(doc("credit", json!({"type": "string"}))) },
+                Source {
+                    service: "grid".into(),
+                    doc: Ok(doc("grid", json!({"type": "string"}))),
+                },
+                Source {
+                    service: "credit".into(),
+                    doc: Ok(doc("credit", json!({"type": "string"}))),
+                },
             ],
             "0.1.0",
         );
@@ -313,19 +359,36 @@ mod tests {
         assert_eq!(grid["security"], json!([{ "bearer": [] }]));
         let credit = &merged["paths"]["/api/v1/credit/things"]["get"];
         assert_eq!(credit["tags"], json!(["credit"]));
-        assert_ne!(grid["operationId"], credit["operationId"], "operation ids stay unique");
-        let tags: Vec<&str> =
-            merged["tags"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+        assert_ne!(
+            grid["operationId"], credit["operationId"],
+            "operation ids stay unique"
+        );
+        let tags: Vec<&str> = merged["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
         assert_eq!(tags, ["grid", "credit"]);
-        assert_eq!(merged["components"]["schemas"].as_object().unwrap().len(), 2, "shared as one");
+        assert_eq!(
+            merged["components"]["schemas"].as_object().unwrap().len(),
+            2,
+            "shared as one"
+        );
     }
 
     #[test]
     fn a_clashing_component_is_renamed_and_its_references_follow() {
         let merged = merge(
             &[
-                Source { service: "grid".into(), doc: Ok(doc("grid", json!({"type": "string"}))) },
-                Source { service: "credit".into(), doc: Ok(doc("credit", json!({"type": "integer"}))) },
+                Source {
+                    service: "grid".into(),
+                    doc: Ok(doc("grid", json!({"type": "string"}))),
+                },
+                Source {
+                    service: "credit".into(),
+                    doc: Ok(doc("credit", json!({"type": "integer"}))),
+                },
             ],
             "0.1.0",
         );
@@ -343,14 +406,23 @@ mod tests {
     fn a_service_that_is_down_is_named_in_the_description_not_fatal() {
         let merged = merge(
             &[
-                Source { service: "grid".into(), doc: Ok(doc("grid", json!({"type": "string"}))) },
-                Source { service: "credit".into(), doc: Err("unreachable".into()) },
+                Source {
+                    service: "grid".into(),
+                    doc: Ok(doc("grid", json!({"type": "string"}))),
+                },
+                Source {
+                    service: "credit".into(),
+                    doc: Err("unreachable".into()),
+                },
             ],
             "0.1.0",
         );
         assert!(merged["paths"]["/api/v1/grid/things"].is_object());
         let description = merged["info"]["description"].as_str().unwrap();
-        assert!(description.contains("`credit` (unreachable)"), "{description}");
+        assert!(
+            description.contains("`credit` (unreachable)"),
+            "{description}"
+        );
         assert_eq!(merged["x-zhiwang-unavailable"], json!(["credit"]));
     }
 }

@@ -17,8 +17,8 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use actix_web::body::{BodyStream, SizedStream};
-use actix_web::http::header::{self as actix_header, HeaderMap as ActixHeaders};
 use actix_web::http::StatusCode;
+use actix_web::http::header::{self as actix_header, HeaderMap as ActixHeaders};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
@@ -47,8 +47,13 @@ const HOP_BY_HOP: [&str; 11] = [
 
 /// Prefixes of headers only the platform itself may set: a client can never claim a principal
 /// or an internal identity by sending them. The gateway forwards the token, never a principal.
-const INTERNAL_PREFIXES: [&str; 5] =
-    ["x-principal", "x-zw-", "x-internal-", "x-authenticated-", "x-user-"];
+const INTERNAL_PREFIXES: [&str; 5] = [
+    "x-principal",
+    "x-zw-",
+    "x-internal-",
+    "x-authenticated-",
+    "x-user-",
+];
 
 /// Headers the gateway sets from what it saw itself, never taken from the client: the gateway
 /// is the edge, so a client-supplied forwarding chain is not trusted.
@@ -68,7 +73,11 @@ pub(crate) async fn forward(
     payload: web::Payload,
     gateway: web::Data<Gateway>,
 ) -> Result<HttpResponse, ApiError> {
-    let service = req.match_info().get("service").unwrap_or_default().to_owned();
+    let service = req
+        .match_info()
+        .get("service")
+        .unwrap_or_default()
+        .to_owned();
     let Some(base) = gateway.upstreams.get(&service) else {
         return Err(ApiError::UnknownService(service));
     };
@@ -90,11 +99,16 @@ pub(crate) async fn forward(
     };
     let key = match &verified {
         Ok(Some(principal)) => format!("sub:{}", principal.subject),
-        _ => format!("ip:{}", client_ip.map(|ip| ip.to_string()).unwrap_or_default()),
+        _ => format!(
+            "ip:{}",
+            client_ip.map(|ip| ip.to_string()).unwrap_or_default()
+        ),
     };
     if let Decision::Deny { retry_after } = gateway.limiter.check(&key).await {
         gateway.count(&service, "rate_limited");
-        return Err(ApiError::RateLimited { retry_after_secs: retry_after_secs(retry_after) });
+        return Err(ApiError::RateLimited {
+            retry_after_secs: retry_after_secs(retry_after),
+        });
     }
     let principal = verified.map_err(|e| {
         gateway.count(&service, "unauthenticated");
@@ -105,7 +119,11 @@ pub(crate) async fn forward(
 
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
     let headers = upstream_headers(&req, request_id.as_deref(), client_ip);
-    let path_and_query = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
     let url = format!("{base}{path_and_query}");
     let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes())
         .map_err(|e| ApiError::Unexpected(e.into()))?;
@@ -116,13 +134,21 @@ pub(crate) async fn forward(
         "forwarding"
     );
 
-    let send = gateway.client.request(method, &url).headers(headers).body(body).send();
+    let send = gateway
+        .client
+        .request(method, &url)
+        .headers(headers)
+        .body(body)
+        .send();
     let timeout = gateway.upstream_timeout;
     let upstream = match tokio::time::timeout(timeout, send).await {
         Ok(Ok(res)) => res,
         Ok(Err(e)) if e.is_timeout() => {
             gateway.count(&service, "timeout");
-            return Err(ApiError::UpstreamTimeout { service, timeout_secs: whole_secs(timeout) });
+            return Err(ApiError::UpstreamTimeout {
+                service,
+                timeout_secs: whole_secs(timeout),
+            });
         }
         Ok(Err(source)) => {
             gateway.count(&service, "unreachable");
@@ -130,7 +156,10 @@ pub(crate) async fn forward(
         }
         Err(_) => {
             gateway.count(&service, "timeout");
-            return Err(ApiError::UpstreamTimeout { service, timeout_secs: whole_secs(timeout) });
+            return Err(ApiError::UpstreamTimeout {
+                service,
+                timeout_secs: whole_secs(timeout),
+            });
         }
     };
     gateway.count(&service, upstream.status().as_str());
@@ -142,7 +171,13 @@ fn whole_secs(d: Duration) -> u64 {
 }
 
 fn declared_length(req: &HttpRequest) -> Option<u64> {
-    req.headers().get(actix_header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+    req.headers()
+        .get(actix_header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Whether any segment is `.` or `..`, also percent-encoded (`%2e`): such a path could step
@@ -188,10 +223,16 @@ fn connection_listed(headers: &ActixHeaders) -> Vec<String> {
 
 /// The headers sent to the service: the client's, minus hop-by-hop and internal ones, plus the
 /// request id, the forwarding chain as the gateway saw it, and the trace context.
-fn upstream_headers(req: &HttpRequest, request_id: Option<&str>, client_ip: Option<IpAddr>) -> HeaderMap {
+fn upstream_headers(
+    req: &HttpRequest,
+    request_id: Option<&str>,
+    client_ip: Option<IpAddr>,
+) -> HeaderMap {
     let listed = connection_listed(req.headers());
     let trace = zw_platform::telemetry::current_trace_headers();
-    let own_trace = trace.iter().any(|(k, _)| k.eq_ignore_ascii_case("traceparent"));
+    let own_trace = trace
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("traceparent"));
     let mut out = HeaderMap::new();
     for (name, value) in req.headers() {
         let name = name.as_str();
@@ -236,7 +277,10 @@ fn upstream_headers(req: &HttpRequest, request_id: Option<&str>, client_ip: Opti
 }
 
 fn append(headers: &mut HeaderMap, name: &str, value: &[u8]) {
-    if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_bytes(value)) {
+    if let (Ok(name), Ok(value)) = (
+        HeaderName::from_bytes(name.as_bytes()),
+        HeaderValue::from_bytes(value),
+    ) {
         headers.append(name, value);
     }
 }
@@ -245,7 +289,8 @@ type ChunkStream = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>>>>;
 
 /// The service's answer, streamed back with its status and end-to-end headers.
 fn downstream_response(upstream: reqwest::Response) -> HttpResponse {
-    let status = StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let status =
+        StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut res = HttpResponse::build(status);
     let listed: Vec<String> = upstream
         .headers()
@@ -267,17 +312,20 @@ fn downstream_response(upstream: reqwest::Response) -> HttpResponse {
         }
     }
     let length = upstream.content_length();
-    let chunks: ChunkStream = Box::pin(futures::stream::unfold(Some(upstream), |state| async move {
-        let mut upstream = state?;
-        match upstream.chunk().await {
-            Ok(Some(chunk)) => Some((Ok(chunk), Some(upstream))),
-            Ok(None) => None,
-            Err(e) => {
-                tracing::warn!(error = %e, "upstream broke off while streaming its response");
-                Some((Err(e), None))
+    let chunks: ChunkStream = Box::pin(futures::stream::unfold(
+        Some(upstream),
+        |state| async move {
+            let mut upstream = state?;
+            match upstream.chunk().await {
+                Ok(Some(chunk)) => Some((Ok(chunk), Some(upstream))),
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::warn!(error = %e, "upstream broke off while streaming its response");
+                    Some((Err(e), None))
+                }
             }
-        }
-    }));
+        },
+    ));
     match length {
         Some(len) => res.body(SizedStream::new(len, chunks)),
         None => res.body(BodyStream::new(chunks)),

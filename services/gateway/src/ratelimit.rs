@@ -1,6 +1,8 @@
 //! Rate limits: a fixed window per key (a principal's `sub`, or the client address when
-//! anonymous), counted in Redis so every gateway replica shares the count, or in memory when no
-//! Redis URL is configured (single-process mode).
+//! anonymous) that opens with the key's first request and allows
+//! `gateway.rate_limit_per_minute` requests (0 turns limits off). Counted in Redis, so every
+//! gateway replica shares the count (one Lua script: INCR, and PEXPIRE on the first hit), or in
+//! memory when no Redis URL is configured (single-process mode).
 //!
 //! **Redis down → fail open.** When Redis cannot be reached (or answers too slowly), the request
 //! is let through and a warning is logged (at most every few seconds) and counted in the
@@ -47,7 +49,11 @@ enum Store {
 impl RateLimiter {
     /// No limit at all (`rate_limit_per_minute = 0`).
     pub fn off() -> Self {
-        Self { limit: 0, window: Duration::from_secs(60), store: Store::Off }
+        Self {
+            limit: 0,
+            window: Duration::from_secs(60),
+            store: Store::Off,
+        }
     }
 
     /// Counted in this process only.
@@ -55,7 +61,11 @@ impl RateLimiter {
         if limit == 0 {
             return Self::off();
         }
-        Self { limit, window, store: Store::Memory(std::sync::Arc::new(MemoryStore::default())) }
+        Self {
+            limit,
+            window,
+            store: Store::Memory(std::sync::Arc::new(MemoryStore::default())),
+        }
     }
 
     /// Counted in Redis at `url`, keys under `<key_prefix>:gateway:ratelimit:`. Connects lazily
@@ -67,9 +77,7 @@ impl RateLimiter {
         key_prefix: &str,
         failures: IntCounter,
     ) -> anyhow::Result<Self> {
-        if limit == 0 {
-            return Ok(Self::off());
-        }
+        // Built even when the limit is 0 (off), so readiness still reports a configured Redis.
         let client = redis::Client::open(url)?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(REDIS_TIMEOUT))
@@ -83,7 +91,11 @@ impl RateLimiter {
             failures,
             last_warning: AtomicU64::new(0),
         };
-        Ok(Self { limit, window, store: Store::Redis(std::sync::Arc::new(store)) })
+        Ok(Self {
+            limit,
+            window,
+            store: Store::Redis(std::sync::Arc::new(store)),
+        })
     }
 
     /// The limit per window (0: off).
@@ -93,6 +105,9 @@ impl RateLimiter {
 
     /// Count one request for `key` and decide.
     pub async fn check(&self, key: &str) -> Decision {
+        if self.limit == 0 {
+            return Decision::Allow;
+        }
         match &self.store {
             Store::Off => Decision::Allow,
             Store::Memory(m) => m.check(key, self.limit, self.window, Instant::now()),
@@ -147,7 +162,9 @@ impl RedisStore {
         )
         .await;
         match counted {
-            Ok(Ok((count, ttl_ms))) => decide(count, limit, Duration::from_millis(ttl_ms.max(0) as u64)),
+            Ok(Ok((count, ttl_ms))) => {
+                decide(count, limit, Duration::from_millis(ttl_ms.max(0) as u64))
+            }
             Ok(Err(e)) => self.fail_open(&e.to_string()),
             Err(_) => self.fail_open("timed out"),
         }
@@ -155,7 +172,10 @@ impl RedisStore {
 
     fn fail_open(&self, error: &str) -> Decision {
         self.failures.inc();
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         let last = self.last_warning.load(Ordering::Relaxed);
         if now.saturating_sub(last) >= WARN_EVERY_SECS
             && self
@@ -190,14 +210,23 @@ fn decide(count: i64, limit: u32, remaining: Duration) -> Decision {
     if count <= i64::from(limit) {
         Decision::Allow
     } else {
-        Decision::Deny { retry_after: remaining }
+        Decision::Deny {
+            retry_after: remaining,
+        }
     }
 }
 
 /// The in-process counters: one window per key, swept of expired windows as it grows.
 #[derive(Default)]
 struct MemoryStore {
-    windows: Mutex<HashMap<String, Window>>,
+    inner: Mutex<MemoryInner>,
+}
+
+#[derive(Default)]
+struct MemoryInner {
+    windows: HashMap<String, Window>,
+    /// No sweep before this (a sweep walks every key: at most once a second).
+    next_sweep: Option<Instant>,
 }
 
 struct Window {
@@ -205,25 +234,40 @@ struct Window {
     resets_at: Instant,
 }
 
-/// Sweep expired windows when the map grows past this many keys.
+/// Sweep expired windows when the map holds more than this many keys.
 const SWEEP_AT: usize = 10_000;
+/// And at most this often.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 impl MemoryStore {
     fn check(&self, key: &str, limit: u32, window: Duration, now: Instant) -> Decision {
         // A poisoned lock only means another request panicked mid-count; the counts are still
         // usable.
-        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        if windows.len() >= SWEEP_AT {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let MemoryInner {
+            windows,
+            next_sweep,
+        } = &mut *inner;
+        if windows.len() >= SWEEP_AT && next_sweep.is_none_or(|t| now >= t) {
             windows.retain(|_, w| w.resets_at > now);
+            *next_sweep = Some(now + SWEEP_EVERY);
         }
-        let w = windows
-            .entry(key.to_owned())
-            .or_insert_with(|| Window { count: 0, resets_at: now + window });
+        let w = windows.entry(key.to_owned()).or_insert_with(|| Window {
+            count: 0,
+            resets_at: now + window,
+        });
         if w.resets_at <= now {
-            *w = Window { count: 0, resets_at: now + window };
+            *w = Window {
+                count: 0,
+                resets_at: now + window,
+            };
         }
         w.count = w.count.saturating_add(1);
-        decide(i64::from(w.count), limit, w.resets_at.saturating_duration_since(now))
+        decide(
+            i64::from(w.count),
+            limit,
+            w.resets_at.saturating_duration_since(now),
+        )
     }
 }
 
@@ -245,10 +289,21 @@ mod tests {
         for _ in 0..3 {
             assert_eq!(store.check("a", 3, window, start), Decision::Allow);
         }
-        assert!(matches!(store.check("a", 3, window, start), Decision::Deny { .. }));
-        assert_eq!(store.check("b", 3, window, start), Decision::Allow, "keys are separate");
+        assert!(matches!(
+            store.check("a", 3, window, start),
+            Decision::Deny { .. }
+        ));
+        assert_eq!(
+            store.check("b", 3, window, start),
+            Decision::Allow,
+            "keys are separate"
+        );
         let later = start + window;
-        assert_eq!(store.check("a", 3, window, later), Decision::Allow, "a new window");
+        assert_eq!(
+            store.check("a", 3, window, later),
+            Decision::Allow,
+            "a new window"
+        );
     }
 
     #[test]

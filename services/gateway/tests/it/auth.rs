@@ -37,12 +37,22 @@ fn good_claims(gw: &TestGateway) -> Claims {
 async fn assert_refused(gw: &TestGateway, token: &str, reason: &str) {
     let res = gw.get_as("/api/v1/grid/me", token).await;
     assert_eq!(res.status(), 401, "{reason}");
-    let challenge = res.headers().get("www-authenticate").and_then(|v| v.to_str().ok());
-    assert!(challenge.is_some_and(|c| c.starts_with("Bearer")), "{reason}: {challenge:?}");
+    let challenge = res
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok());
+    assert!(
+        challenge.is_some_and(|c| c.starts_with("Bearer")),
+        "{reason}: {challenge:?}"
+    );
     let body = problem(res).await;
     assert_eq!(body["status"], 401);
     assert_eq!(body["reason"], reason);
-    assert!(gw.grid.seen().is_empty(), "{reason}: the service saw {:?}", gw.grid.seen());
+    assert!(
+        gw.grid.seen().is_empty(),
+        "{reason}: the service saw {:?}",
+        gw.grid.seen()
+    );
 }
 
 #[tokio::test]
@@ -54,7 +64,10 @@ async fn a_valid_token_is_forwarded_unchanged_for_the_service_to_verify_again() 
 
     assert_eq!(res.status(), 200);
     let expected = format!("Bearer {token}");
-    assert_eq!(gw.grid.only_request().header("authorization"), Some(expected.as_str()));
+    assert_eq!(
+        gw.grid.only_request().header("authorization"),
+        Some(expected.as_str())
+    );
 }
 
 #[tokio::test]

@@ -14,8 +14,14 @@ async fn the_merged_document_has_every_service_s_paths_tagged_by_service() {
     let doc: Value = res.json().await.expect("json");
     assert_eq!(doc["openapi"], "3.1.0");
     assert_eq!(doc["info"]["title"], "Zhiwang API");
-    assert_eq!(doc["paths"]["/api/v1/grid/things"]["get"]["tags"][0], "grid");
-    assert_eq!(doc["paths"]["/api/v1/credit/things"]["get"]["tags"][0], "credit");
+    assert_eq!(
+        doc["paths"]["/api/v1/grid/things"]["get"]["tags"][0],
+        "grid"
+    );
+    assert_eq!(
+        doc["paths"]["/api/v1/credit/things"]["get"]["tags"][0],
+        "credit"
+    );
     let tags: Vec<&str> = doc["tags"]
         .as_array()
         .expect("tags")
@@ -27,20 +33,34 @@ async fn the_merged_document_has_every_service_s_paths_tagged_by_service() {
     }
     // Both fakes define a different `Thing`: one keeps the name, the other is renamed.
     let schemas = doc["components"]["schemas"].as_object().expect("schemas");
-    assert!(schemas.contains_key("Thing") && schemas.contains_key("grid_Thing"), "{schemas:?}");
+    assert!(
+        schemas.contains_key("Thing") && schemas.contains_key("grid_Thing"),
+        "{schemas:?}"
+    );
     assert!(doc.get("x-zhiwang-unavailable").is_none());
 }
 
 #[tokio::test]
 async fn a_service_that_is_down_is_left_out_of_the_document_with_a_note() {
     let gw = spawn_gateway_with(|s| {
-        s.settings.gateway.upstreams.insert("street".into(), closed_port_url());
+        s.settings
+            .gateway
+            .upstreams
+            .insert("street".into(), closed_port_url());
     })
     .await;
 
-    let doc: Value = gw.get("/api/openapi.json").await.json().await.expect("json");
+    let doc: Value = gw
+        .get("/api/openapi.json")
+        .await
+        .json()
+        .await
+        .expect("json");
 
-    assert!(doc["paths"]["/api/v1/grid/things"].is_object(), "the others are still there");
+    assert!(
+        doc["paths"]["/api/v1/grid/things"].is_object(),
+        "the others are still there"
+    );
     let description = doc["info"]["description"].as_str().expect("description");
     assert!(description.contains("`street`"), "{description}");
     assert_eq!(doc["x-zhiwang-unavailable"], serde_json::json!(["street"]));
@@ -50,7 +70,12 @@ async fn a_service_that_is_down_is_left_out_of_the_document_with_a_note() {
 async fn the_gateway_serves_its_own_document() {
     let gw = spawn_gateway().await;
 
-    let doc: Value = gw.get("/api/v1/gateway/openapi.json").await.json().await.expect("json");
+    let doc: Value = gw
+        .get("/api/v1/gateway/openapi.json")
+        .await
+        .json()
+        .await
+        .expect("json");
 
     assert!(doc["paths"]["/api/openapi.json"].is_object());
 }
@@ -61,13 +86,30 @@ async fn the_docs_page_is_browsable_html_showing_the_merged_document() {
 
     let redirect = gw.get("/api/docs").await;
     assert_eq!(redirect.status(), 308);
-    assert_eq!(redirect.headers().get("location").and_then(|v| v.to_str().ok()), Some("/api/docs/"));
+    assert_eq!(
+        redirect
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok()),
+        Some("/api/docs/")
+    );
     let page = gw.get("/api/docs/").await;
     assert_eq!(page.status(), 200);
-    let content_type = page.headers().get("content-type").and_then(|v| v.to_str().ok());
-    assert!(content_type.is_some_and(|c| c.starts_with("text/html")), "{content_type:?}");
+    let content_type = page
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok());
+    assert!(
+        content_type.is_some_and(|c| c.starts_with("text/html")),
+        "{content_type:?}"
+    );
     assert!(page.text().await.expect("text").contains("swagger"));
-    let init = gw.get("/api/docs/swagger-initializer.js").await.text().await.expect("text");
+    let init = gw
+        .get("/api/docs/swagger-initializer.js")
+        .await
+        .text()
+        .await
+        .expect("text");
     assert!(init.contains("/api/openapi.json"), "{init}");
 }
 
@@ -78,7 +120,12 @@ async fn the_landing_page_links_the_docs() {
     let res = gw.get("/").await;
 
     assert_eq!(res.status(), 200);
-    assert!(res.text().await.expect("text").contains(r#"href="/api/docs/""#));
+    assert!(
+        res.text()
+            .await
+            .expect("text")
+            .contains(r#"href="/api/docs/""#)
+    );
 }
 
 #[tokio::test]
@@ -87,5 +134,12 @@ async fn the_gateway_reports_itself_alive_and_ready_without_redis() {
 
     assert_eq!(gw.get("/healthz").await.status(), 200);
     assert_eq!(gw.get("/readyz").await.status(), 200);
-    assert!(gw.get("/metrics").await.text().await.expect("text").contains("zw_"));
+    assert!(
+        gw.get("/metrics")
+            .await
+            .text()
+            .await
+            .expect("text")
+            .contains("zw_")
+    );
 }

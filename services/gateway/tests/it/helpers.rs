@@ -26,7 +26,10 @@ pub struct Seen {
 impl Seen {
     /// The first value of header `name`.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn has_header(&self, name: &str) -> bool {
@@ -35,7 +38,8 @@ impl Seen {
 }
 
 /// A fake service: `/api/v1/<name>/openapi.json` serves a document; `/api/v1/<name>/status/<n>`
-/// answers status n; `/api/v1/<name>/never` never answers; everything else echoes.
+/// answers status n; `/api/v1/<name>/never` never answers; `/api/v1/<name>/big` sends [`BIG`]
+/// bytes; everything else echoes.
 pub struct FakeService {
     pub name: String,
     pub url: String,
@@ -60,7 +64,11 @@ impl FakeService {
         .expect("listen")
         .run();
         tokio::spawn(server);
-        FakeService { name: name.to_owned(), url, seen }
+        FakeService {
+            name: name.to_owned(),
+            url,
+            seen,
+        }
     }
 
     /// Everything it saw so far.
@@ -71,10 +79,18 @@ impl FakeService {
     /// The one request it saw (panics unless there is exactly one).
     pub fn only_request(&self) -> Seen {
         let seen = self.seen();
-        assert_eq!(seen.len(), 1, "expected exactly one request to {}: {seen:?}", self.name);
+        assert_eq!(
+            seen.len(),
+            1,
+            "expected exactly one request to {}: {seen:?}",
+            self.name
+        );
         seen.into_iter().next().expect("one")
     }
 }
+
+/// The size of `/api/v1/<name>/big`, far above the request body limit.
+pub const BIG: usize = 3 * 1024 * 1024;
 
 type FakeState = web::Data<(String, Arc<Mutex<Vec<Seen>>>)>;
 
@@ -99,20 +115,30 @@ async fn fake_handler(req: HttpRequest, body: web::Bytes, state: FakeState) -> H
     if path == format!("/api/v1/{name}/never") {
         std::future::pending::<()>().await;
     }
+    if path == format!("/api/v1/{name}/big") {
+        return HttpResponse::Ok()
+            .content_type("application/octet-stream")
+            .body(vec![b'z'; BIG]);
+    }
     if let Some(code) = path.strip_prefix(&format!("/api/v1/{name}/status/")) {
-        let status = code.parse().ok().and_then(|c| actix_web::http::StatusCode::from_u16(c).ok());
+        let status = code
+            .parse()
+            .ok()
+            .and_then(|c| actix_web::http::StatusCode::from_u16(c).ok());
         return HttpResponse::build(status.unwrap_or(actix_web::http::StatusCode::IM_A_TEAPOT))
             .insert_header(("x-fake", "yes"))
             .insert_header(("location", format!("/api/v1/{name}/elsewhere")))
             .body(format!("status {code}"));
     }
-    HttpResponse::Ok().insert_header(("x-served-by", name.as_str())).json(json!({
-        "service": name,
-        "method": record.method,
-        "path": record.path,
-        "query": record.query,
-        "body": String::from_utf8_lossy(&record.body),
-    }))
+    HttpResponse::Ok()
+        .insert_header(("x-served-by", name.as_str()))
+        .json(json!({
+            "service": name,
+            "method": record.method,
+            "path": record.path,
+            "query": record.query,
+            "body": String::from_utf8_lossy(&record.body),
+        }))
 }
 
 fn fake_openapi(name: &str) -> Value {
@@ -159,14 +185,23 @@ pub async fn spawn_gateway_with(adjust: impl FnOnce(&mut Setup)) -> TestGateway 
     let grid = FakeService::start("grid").await;
     let credit = FakeService::start("credit").await;
     let mut settings = Settings::load_with(None, Vec::new()).expect("default settings");
-    settings.gateway.upstreams.insert("grid".into(), grid.url.clone());
-    settings.gateway.upstreams.insert("credit".into(), credit.url.clone());
+    settings
+        .gateway
+        .upstreams
+        .insert("grid".into(), grid.url.clone());
+    settings
+        .gateway
+        .upstreams
+        .insert("credit".into(), credit.url.clone());
     settings.http.max_body_bytes = 1024;
     settings.http.workers = 1;
     settings.redis.url = String::new();
     settings.redis.key_prefix = zw_testkit::unique_prefix();
     zw_platform::telemetry::init(&settings.telemetry, "gateway-tests");
-    let mut setup = Setup { settings, options: Options::default() };
+    let mut setup = Setup {
+        settings,
+        options: Options::default(),
+    };
     adjust(&mut setup);
     let Setup { settings, options } = setup;
 
@@ -182,7 +217,14 @@ pub async fn spawn_gateway_with(adjust: impl FnOnce(&mut Setup)) -> TestGateway 
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client");
-    TestGateway { url, client, issuer, settings, grid, credit }
+    TestGateway {
+        url,
+        client,
+        issuer,
+        settings,
+        grid,
+        credit,
+    }
 }
 
 /// Settings for a real Redis at `zw_testkit::redis_url()` with a fresh key prefix.
@@ -205,12 +247,21 @@ impl TestGateway {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.at(path)).send().await.expect("the gateway answers")
+        self.client
+            .get(self.at(path))
+            .send()
+            .await
+            .expect("the gateway answers")
     }
 
     /// A GET with `Authorization: Bearer <token>`.
     pub async fn get_as(&self, path: &str, token: &str) -> reqwest::Response {
-        self.client.get(self.at(path)).bearer_auth(token).send().await.expect("the gateway answers")
+        self.client
+            .get(self.at(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("the gateway answers")
     }
 
     /// A citizen's token for `subject` in the demo district.
@@ -235,7 +286,10 @@ impl TestGateway {
             read += n;
         }
         let head = String::from_utf8_lossy(&buf[..read]);
-        head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("a status line")
+        head.split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("a status line")
     }
 }
 
@@ -247,6 +301,9 @@ pub async fn problem(res: reqwest::Response) -> Value {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    assert!(content_type.starts_with("application/problem+json"), "content type {content_type:?}");
+    assert!(
+        content_type.starts_with("application/problem+json"),
+        "content type {content_type:?}"
+    );
     res.json().await.expect("a problem body")
 }

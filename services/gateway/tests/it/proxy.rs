@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::{closed_port_url, problem, spawn_gateway, spawn_gateway_with};
+use crate::helpers::{BIG, closed_port_url, problem, spawn_gateway, spawn_gateway_with};
 
 #[tokio::test]
 async fn a_request_reaches_its_service_with_method_path_query_and_body() {
@@ -18,7 +18,12 @@ async fn a_request_reaches_its_service_with_method_path_query_and_body() {
         .expect("answer");
 
     assert_eq!(res.status(), 200);
-    assert_eq!(res.headers().get("x-served-by").and_then(|v| v.to_str().ok()), Some("grid"));
+    assert_eq!(
+        res.headers()
+            .get("x-served-by")
+            .and_then(|v| v.to_str().ok()),
+        Some("grid")
+    );
     let echo: Value = res.json().await.expect("json");
     assert_eq!(echo["method"], "PUT");
     assert_eq!(echo["path"], "/api/v1/grid/houses/44030400800100");
@@ -26,14 +31,22 @@ async fn a_request_reaches_its_service_with_method_path_query_and_body() {
     assert_eq!(echo["body"], r#"{"floor":3}"#);
     let seen = gw.grid.only_request();
     assert_eq!(seen.header("content-type"), Some("application/json"));
-    assert!(gw.credit.seen().is_empty(), "only the named service is asked");
+    assert!(
+        gw.credit.seen().is_empty(),
+        "only the named service is asked"
+    );
 }
 
 #[tokio::test]
 async fn each_service_gets_only_the_requests_under_its_own_prefix() {
     let gw = spawn_gateway().await;
 
-    let res = gw.client.delete(gw.at("/api/v1/credit/records/7")).send().await.expect("answer");
+    let res = gw
+        .client
+        .delete(gw.at("/api/v1/credit/records/7"))
+        .send()
+        .await
+        .expect("answer");
 
     assert_eq!(res.status(), 200);
     assert_eq!(gw.credit.only_request().method, "DELETE");
@@ -47,7 +60,10 @@ async fn the_service_status_and_headers_come_back_unchanged() {
     let res = gw.get("/api/v1/grid/status/303").await;
 
     assert_eq!(res.status(), 303, "redirects are passed on, not followed");
-    assert_eq!(res.headers().get("x-fake").and_then(|v| v.to_str().ok()), Some("yes"));
+    assert_eq!(
+        res.headers().get("x-fake").and_then(|v| v.to_str().ok()),
+        Some("yes")
+    );
     assert_eq!(
         res.headers().get("location").and_then(|v| v.to_str().ok()),
         Some("/api/v1/grid/elsewhere")
@@ -60,10 +76,17 @@ async fn a_request_id_is_generated_forwarded_and_echoed() {
 
     let res = gw.get("/api/v1/grid/ping").await;
 
-    let echoed = res.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let echoed = res
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let echoed = echoed.expect("the response carries a request id");
     assert!(!echoed.is_empty());
-    assert_eq!(gw.grid.only_request().header("x-request-id"), Some(echoed.as_str()));
+    assert_eq!(
+        gw.grid.only_request().header("x-request-id"),
+        Some(echoed.as_str())
+    );
 }
 
 #[tokio::test]
@@ -79,10 +102,15 @@ async fn a_request_id_the_client_sent_is_kept() {
         .expect("answer");
 
     assert_eq!(
-        res.headers().get("x-request-id").and_then(|v| v.to_str().ok()),
+        res.headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok()),
         Some("client-chose-this-1")
     );
-    assert_eq!(gw.grid.only_request().header("x-request-id"), Some("client-chose-this-1"));
+    assert_eq!(
+        gw.grid.only_request().header("x-request-id"),
+        Some("client-chose-this-1")
+    );
 }
 
 #[tokio::test]
@@ -98,10 +126,16 @@ async fn the_trace_context_continues_into_the_service() {
         .expect("answer");
 
     let seen = gw.grid.only_request();
-    let traceparent = seen.header("traceparent").expect("a traceparent is forwarded");
+    let traceparent = seen
+        .header("traceparent")
+        .expect("a traceparent is forwarded");
     let parts: Vec<&str> = traceparent.split('-').collect();
     assert_eq!(parts.len(), 4, "{traceparent}");
     assert_eq!(parts[1], trace_id, "the same trace: {traceparent}");
+    assert_ne!(
+        parts[2], "00f067aa0ba902b7",
+        "the gateway's own span is the parent"
+    );
 }
 
 #[tokio::test]
@@ -122,11 +156,20 @@ async fn internal_and_hop_by_hop_headers_never_reach_a_service() {
         .expect("answer");
 
     let seen = gw.grid.only_request();
-    for name in ["x-principal", "x-principal-roles", "x-zw-scope", "x-secret-hop"] {
+    for name in [
+        "x-principal",
+        "x-principal-roles",
+        "x-zw-scope",
+        "x-secret-hop",
+    ] {
         assert!(!seen.has_header(name), "{name} crossed: {seen:?}");
     }
     assert_eq!(seen.header("x-kept"), Some("yes"));
-    assert_eq!(seen.header("x-forwarded-for"), Some("127.0.0.1"), "set from the peer, not the client");
+    assert_eq!(
+        seen.header("x-forwarded-for"),
+        Some("127.0.0.1"),
+        "set from the peer, not the client"
+    );
     let forwarded = seen.header("forwarded").expect("a Forwarded header");
     assert!(forwarded.starts_with("for=127.0.0.1;"), "{forwarded}");
 }
@@ -149,7 +192,9 @@ async fn a_path_with_dot_segments_is_refused_before_any_service_sees_it() {
 
     // reqwest normalises dot segments away, so this one is written by hand.
     let status = gw
-        .raw_status(b"GET /api/v1/grid/%2e%2e/credit/x HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+        .raw_status(
+            b"GET /api/v1/grid/%2e%2e/credit/x HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n",
+        )
         .await;
 
     assert_eq!(status, 400);
@@ -207,7 +252,10 @@ async fn a_body_within_the_limit_is_forwarded_whole() {
 #[tokio::test]
 async fn a_service_that_is_down_is_a_502_problem() {
     let gw = spawn_gateway_with(|s| {
-        s.settings.gateway.upstreams.insert("grid".into(), closed_port_url());
+        s.settings
+            .gateway
+            .upstreams
+            .insert("grid".into(), closed_port_url());
     })
     .await;
 
@@ -228,4 +276,31 @@ async fn a_service_that_does_not_answer_in_time_is_a_504_problem() {
 
     assert_eq!(res.status(), 504);
     assert_eq!(problem(res).await["code"], "gateway-timeout");
+}
+
+#[tokio::test]
+async fn a_large_response_is_streamed_back_whole() {
+    let gw = spawn_gateway().await;
+
+    let res = gw.get("/api/v1/grid/big").await;
+
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.content_length(), Some(BIG as u64));
+    let body = res.bytes().await.expect("body");
+    assert_eq!(body.len(), BIG);
+}
+
+#[tokio::test]
+async fn a_head_request_is_forwarded_as_head() {
+    let gw = spawn_gateway().await;
+
+    let res = gw
+        .client
+        .head(gw.at("/api/v1/grid/ping"))
+        .send()
+        .await
+        .expect("answer");
+
+    assert_eq!(res.status(), 200);
+    assert_eq!(gw.grid.only_request().method, "HEAD");
 }
