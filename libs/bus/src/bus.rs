@@ -203,7 +203,8 @@ impl Bus {
 
     /// Publish several messages, in order, waiting for all the acks together (one round trip
     /// instead of one per message). On error some may have been stored: publishing them again
-    /// is safe (same ids).
+    /// is safe (same ids). Messages without a `traceparent` header get the current [`trace`]
+    /// context, if any.
     pub async fn publish_batch(&self, msgs: &[OutgoingMessage]) -> Result<(), BusError> {
         for m in msgs {
             subject::validate_publish(m.kind, &m.subject)?;
@@ -211,6 +212,20 @@ impl Bus {
         }
         if msgs.is_empty() {
             return Ok(());
+        }
+        // Inside a trace scope (e.g. a consumer's handler), messages without a trace context
+        // continue the current one.
+        let lacks_trace =
+            |m: &OutgoingMessage| message::header(&m.headers, trace::TRACEPARENT).is_none();
+        if trace::traceparent().is_some() && msgs.iter().any(lacks_trace) {
+            let traced: Vec<OutgoingMessage> = msgs
+                .iter()
+                .map(|m| OutgoingMessage {
+                    headers: trace::with_current(&m.headers),
+                    ..m.clone()
+                })
+                .collect();
+            return self.transport.publish(&traced).await;
         }
         self.transport.publish(msgs).await
     }

@@ -21,9 +21,9 @@ pub enum BusError {
     /// A request got no reply within the configured timeout.
     #[error("the request timed out without a reply")]
     Timeout,
-    /// Nobody serves the requested subject.
-    #[error("no service is serving {0}")]
-    NoResponders(String),
+    /// Nobody serves the requested subject (no server is running, or none is connected).
+    #[error("no service is serving this request (no responders)")]
+    NoResponders,
     /// The serving side answered with an error.
     #[error("the remote service failed: {} ({})", .0.message, .0.code)]
     Remote(RpcError),
@@ -60,7 +60,7 @@ impl BusError {
             self,
             BusError::Unreachable(_)
                 | BusError::Timeout
-                | BusError::NoResponders(_)
+                | BusError::NoResponders
                 | BusError::Publish(_)
                 | BusError::Consume(_)
                 | BusError::Ack(_)

@@ -421,12 +421,12 @@ impl Transport for MemoryTransport {
         let server = {
             let mut all = self.shared.responders();
             let Some(group) = all.get_mut(subject) else {
-                return Err(BusError::NoResponders(subject.to_owned()));
+                return Err(BusError::NoResponders);
             };
             group.servers.retain(|s| !s.is_closed());
             if group.servers.is_empty() {
                 all.remove(subject);
-                return Err(BusError::NoResponders(subject.to_owned()));
+                return Err(BusError::NoResponders);
             }
             let i = group.next % group.servers.len();
             group.next = group.next.wrapping_add(1);
@@ -440,7 +440,7 @@ impl Transport for MemoryTransport {
         let exchange = async move {
             if server.send(MemoryRequest { request, reply }).await.is_err() {
                 // The server stopped between the lookup and the send.
-                return Err(BusError::NoResponders(subject.to_owned()));
+                return Err(BusError::NoResponders);
             }
             // A server that drops the request without answering looks like silence on NATS.
             answer.await.map_err(|_| BusError::Timeout)

@@ -87,8 +87,9 @@ impl OutgoingMessage {
 /// A durable consumer: its name, its stream and the subjects it wants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerSpec {
-    /// Durable name (A-Z a-z 0-9 - _). Subscriptions with the same name share the consumer's
-    /// position and split its messages between them.
+    /// Durable name (A-Z a-z 0-9 - _), unique in the system: start it with the service's name
+    /// (e.g. `street-declarations`). Subscriptions with the same name share the consumer's
+    /// position and split its messages between them; it is also the consumer's inbox key.
     pub durable: String,
     /// The stream to read.
     pub kind: StreamKind,

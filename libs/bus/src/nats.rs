@@ -253,7 +253,7 @@ impl Transport for NatsTransport {
             Ok(m) => Ok(m.payload),
             Err(e) => Err(match e.kind() {
                 RequestErrorKind::TimedOut => BusError::Timeout,
-                RequestErrorKind::NoResponders => BusError::NoResponders(subject.to_owned()),
+                RequestErrorKind::NoResponders => BusError::NoResponders,
                 _ => self.unreachable_or(BusError::Transport(format!("request {subject}: {e}"))),
             }),
         }

@@ -15,7 +15,9 @@
 //! but not yet consumed would be lost. On start, an in-process relay therefore re-publishes the
 //! rows published within [`Relay::replay_window`] (24 h by default) before anything else. The
 //! consumers' inbox makes the events they already applied no-ops; events older than the window
-//! that a consumer had not applied before the restart are not replayed.
+//! that a consumer had not applied before the restart are not replayed. Tasks are replayed too,
+//! so task consumers must also go through the inbox ([`crate::inbox::run_consumer`]). With NATS
+//! nothing is replayed: the streams are durable.
 
 use std::future::Future;
 use std::sync::Arc;

@@ -11,7 +11,10 @@ async fn connect_refuses_a_server_older_than_2_10() {
         Err(BusError::ServerTooOld { version }) => {
             assert!(version.starts_with("2.9"), "reported version {version}");
             let message = BusError::ServerTooOld { version }.to_string();
-            assert!(message.contains("2.9") && message.contains("2.10"), "{message}");
+            assert!(
+                message.contains("2.9") && message.contains("2.10"),
+                "{message}"
+            );
         }
         Err(other) => panic!("expected ServerTooOld, got {other}"),
         Ok(_) => panic!("connected to an old server"),
@@ -21,13 +24,17 @@ async fn connect_refuses_a_server_older_than_2_10() {
 #[tokio::test]
 async fn connect_reports_an_unreachable_server() {
     let cfg = BusConfig::nats("nats://127.0.0.1:1");
-    let err = Bus::connect(&cfg).await.expect_err("nothing listens on port 1");
+    let err = Bus::connect(&cfg)
+        .await
+        .expect_err("nothing listens on port 1");
     assert!(matches!(err, BusError::Unreachable(_)), "got {err}");
 }
 
 #[tokio::test]
 async fn no_url_means_in_process() {
-    let bus = Bus::connect(&BusConfig::default()).await.expect("in process");
+    let bus = Bus::connect(&BusConfig::default())
+        .await
+        .expect("in process");
     assert!(bus.is_in_process());
     bus.check().await.expect("always ready");
 }
@@ -35,7 +42,9 @@ async fn no_url_means_in_process() {
 #[tokio::test]
 async fn a_prefix_that_is_not_a_single_token_is_refused() {
     let cfg = BusConfig::in_process().with_prefix("a.b");
-    let err = Bus::connect(&cfg).await.expect_err("dots would change the subject structure");
+    let err = Bus::connect(&cfg)
+        .await
+        .expect_err("dots would change the subject structure");
     assert!(matches!(err, BusError::InvalidName(_)), "got {err}");
 }
 
@@ -43,7 +52,9 @@ async fn a_prefix_that_is_not_a_single_token_is_refused() {
 async fn a_nats_bus_creates_its_prefixed_streams() {
     let bus = crate::helpers::nats_bus().await;
     assert!(!bus.is_in_process());
-    let client = async_nats::connect(zw_testkit::nats_url()).await.expect("connect");
+    let client = async_nats::connect(zw_testkit::nats_url())
+        .await
+        .expect("connect");
     let js = async_nats::jetstream::new(client);
     for kind in [zw_bus::StreamKind::Events, zw_bus::StreamKind::Tasks] {
         let name = zw_bus::subject::stream_name(&bus.config().prefix, kind);

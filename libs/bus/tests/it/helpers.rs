@@ -27,7 +27,10 @@ fn config(url: Option<String>) -> BusConfig {
 /// A bus on the test NATS server, under a prefix of its own.
 pub async fn nats_bus() -> Bus {
     let cfg = config(Some(zw_testkit::nats_url()));
-    Bus::connect(&cfg).await.expect("connect to the test NATS server").with_ack_wait(ACK_WAIT)
+    Bus::connect(&cfg)
+        .await
+        .expect("connect to the test NATS server")
+        .with_ack_wait(ACK_WAIT)
 }
 
 /// An in-process bus.
@@ -41,17 +44,26 @@ pub async fn restarted(bus: &Bus) -> Bus {
     if bus.is_in_process() {
         return bus.clone();
     }
-    Bus::connect(bus.config()).await.expect("reconnect").with_ack_wait(bus.ack_wait())
+    Bus::connect(bus.config())
+        .await
+        .expect("reconnect")
+        .with_ack_wait(bus.ack_wait())
 }
 
 /// Delete the streams a NATS test created (best effort: a failed test leaves them behind, under
 /// its unique prefix).
 pub async fn remove_streams(bus: &Bus) {
-    let Some(url) = bus.config().url.clone() else { return };
-    let Ok(client) = async_nats::connect(url).await else { return };
+    let Some(url) = bus.config().url.clone() else {
+        return;
+    };
+    let Ok(client) = async_nats::connect(url).await else {
+        return;
+    };
     let js = async_nats::jetstream::new(client);
     for kind in [StreamKind::Events, StreamKind::Tasks] {
-        let _ = js.delete_stream(zw_bus::subject::stream_name(&bus.config().prefix, kind)).await;
+        let _ = js
+            .delete_stream(zw_bus::subject::stream_name(&bus.config().prefix, kind))
+            .await;
     }
 }
 

@@ -6,9 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
 use sea_orm_migration::MigratorTrait;
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -22,7 +20,9 @@ use crate::helpers::{PATIENCE, event_in, memory_bus, nats_bus, next, raw, remove
 
 /// The service's own table a test handler writes to: one row per application of an event.
 async fn prepare(db: &DatabaseConnection) {
-    zw_bus::migration::Migrator::up(db, None).await.expect("migrate");
+    zw_bus::migration::Migrator::up(db, None)
+        .await
+        .expect("migrate");
     db.execute_unprepared("CREATE TABLE applied (event_id TEXT NOT NULL, traceparent TEXT)")
         .await
         .expect("create applied");
@@ -44,7 +44,10 @@ impl EventHandler for Recorder {
         let stmt = Query::insert()
             .into_table("applied")
             .columns(["event_id", "traceparent"])
-            .values([env.id.to_string().into(), zw_bus::trace::traceparent().into()])
+            .values([
+                env.id.to_string().into(),
+                zw_bus::trace::traceparent().into(),
+            ])
             .map_err(|e| DbErr::Custom(e.to_string()))?
             .to_owned();
         txn.execute(&stmt).await?;
@@ -62,7 +65,10 @@ async fn applied(db: &DatabaseConnection) -> (i64, i64) {
         .await
         .expect("count")
         .expect("a row");
-    (row.try_get("", "n").expect("n"), row.try_get("", "d").expect("d"))
+    (
+        row.try_get("", "n").expect("n"),
+        row.try_get("", "d").expect("d"),
+    )
 }
 
 async fn times_applied(db: &DatabaseConnection, id: Uuid) -> i64 {
@@ -95,7 +101,10 @@ async fn outbox_rows(db: &DatabaseConnection) -> (i64, i64) {
         .await
         .expect("count")
         .expect("a row");
-    (row.try_get("", "n").expect("n"), row.try_get("", "p").expect("p"))
+    (
+        row.try_get("", "n").expect("n"),
+        row.try_get("", "p").expect("p"),
+    )
 }
 
 async fn commit_events(db: &DatabaseConnection, envs: &[Envelope]) {
@@ -114,7 +123,10 @@ async fn wait_applied(db: &DatabaseConnection, id: Uuid) {
 }
 
 /// A shutdown signal: the future to hand over, and the sender that fires it.
-fn shutdown() -> (oneshot::Sender<()>, impl Future<Output = ()> + Send + 'static) {
+fn shutdown() -> (
+    oneshot::Sender<()>,
+    impl Future<Output = ()> + Send + 'static,
+) {
     let (tx, rx) = oneshot::channel::<()>();
     (tx, async move {
         let _ = rx.await;
@@ -135,7 +147,9 @@ async fn events_of_a_rolled_back_transaction_are_never_published() {
 
     let rolled_back = event_in("440304008001003");
     let txn = db.conn.begin().await.expect("begin");
-    outbox::enqueue(&txn, &rolled_back, &[]).await.expect("enqueue");
+    outbox::enqueue(&txn, &rolled_back, &[])
+        .await
+        .expect("enqueue");
     txn.rollback().await.expect("rollback");
 
     let kept = event_in("440304008001003");
@@ -150,16 +164,28 @@ async fn events_of_a_rolled_back_transaction_are_never_published() {
 
     let handler = Arc::new(Recorder::default());
     let (stop_consumer, consumer_signal) = shutdown();
-    let consumer = spawn_consumer(bus.clone(), db.conn.clone(), projection(), handler, consumer_signal);
+    let consumer = spawn_consumer(
+        bus.clone(),
+        db.conn.clone(),
+        projection(),
+        handler,
+        consumer_signal,
+    );
     wait_applied(&db.conn, kept.id).await;
-    assert_eq!(traceparent_of(&db.conn, kept.id).await, Some(tp), "traceparent reached the handler");
+    assert_eq!(
+        traceparent_of(&db.conn, kept.id).await,
+        Some(tp),
+        "traceparent reached the handler"
+    );
 
     // Everything ever published, in order: only the committed event, then a later marker.
     let marker = event_in("440304008001003");
     commit_events(&db.conn, std::slice::from_ref(&marker)).await;
     relay.notify();
-    let mut audit =
-        bus.subscribe(ConsumerSpec::events("audit", vec![])).await.expect("subscribe");
+    let mut audit = bus
+        .subscribe(ConsumerSpec::events("audit", vec![]))
+        .await
+        .expect("subscribe");
     assert_eq!(next(&mut audit).await.id, kept.id.to_string());
     assert_eq!(next(&mut audit).await.id, marker.id.to_string());
     wait_applied(&db.conn, marker.id).await;
@@ -167,7 +193,10 @@ async fn events_of_a_rolled_back_transaction_are_never_published() {
     assert_eq!(outbox_rows(&db.conn).await, (2, 2));
 
     let _ = stop_consumer.send(());
-    consumer.await.expect("join").expect("consumer ends cleanly");
+    consumer
+        .await
+        .expect("join")
+        .expect("consumer ends cleanly");
     let _ = stop.send(());
     relay.stopped().await;
     remove_streams(&bus).await;
@@ -191,12 +220,22 @@ async fn committed_events_are_applied_exactly_once_with_two_relays_and_a_relay_r
     for _ in 0..2 {
         let (stop, signal) = shutdown();
         stops.push(stop);
-        consumers.push(spawn_consumer(bus.clone(), db.conn.clone(), projection(), handler.clone(), signal));
+        consumers.push(spawn_consumer(
+            bus.clone(),
+            db.conn.clone(),
+            projection(),
+            handler.clone(),
+            signal,
+        ));
     }
     let (stop_a, signal_a) = shutdown();
-    let relay_a = Relay::new(db.conn.clone(), bus.clone()).batch_size(7).spawn(signal_a);
+    let relay_a = Relay::new(db.conn.clone(), bus.clone())
+        .batch_size(7)
+        .spawn(signal_a);
     let (stop_b, signal_b) = shutdown();
-    let relay_b = Relay::new(db.conn.clone(), bus.clone()).batch_size(5).spawn(signal_b);
+    let relay_b = Relay::new(db.conn.clone(), bus.clone())
+        .batch_size(5)
+        .spawn(signal_b);
 
     // Stop one relay mid-way, start another later.
     eventually(PATIENCE, "some rows published", || {
@@ -221,8 +260,16 @@ async fn committed_events_are_applied_exactly_once_with_two_relays_and_a_relay_r
     wait_applied(&db.conn, marker.id).await;
 
     let total = EVENTS as i64 + 1;
-    assert_eq!(applied(&db.conn).await, (total, total), "every event applied exactly once");
-    assert_eq!(outbox_rows(&db.conn).await, (total, total), "every row marked published");
+    assert_eq!(
+        applied(&db.conn).await,
+        (total, total),
+        "every event applied exactly once"
+    );
+    assert_eq!(
+        outbox_rows(&db.conn).await,
+        (total, total),
+        "every row marked published"
+    );
 
     for stop in stops {
         let _ = stop.send(());
@@ -250,21 +297,44 @@ async fn the_inbox_makes_a_redelivered_event_a_no_op() {
     again.id = Uuid::now_v7();
     let marker = event_in("440304008001003");
     let marker_msg = OutgoingMessage::event(&marker, vec![]).expect("encode");
-    bus.publish_batch(&[first, again, marker_msg]).await.expect("publish");
+    bus.publish_batch(&[first, again, marker_msg])
+        .await
+        .expect("publish");
 
     let handler = Arc::new(Recorder::default());
     let (stop, signal) = shutdown();
-    let consumer = spawn_consumer(bus.clone(), db.conn.clone(), projection(), handler.clone(), signal);
+    let consumer = spawn_consumer(
+        bus.clone(),
+        db.conn.clone(),
+        projection(),
+        handler.clone(),
+        signal,
+    );
     // One loop handles deliveries in stream order: once the marker is applied, both copies
     // have been handled.
     wait_applied(&db.conn, marker.id).await;
     assert_eq!(times_applied(&db.conn, env.id).await, 1);
-    assert_eq!(handler.calls.load(Ordering::SeqCst), 2, "the handler never saw the copy");
-    assert!(inbox::is_processed(&db.conn, "projection", env.id).await.expect("query"));
-    assert!(!inbox::record(&db.conn, "projection", env.id).await.expect("insert"));
+    assert_eq!(
+        handler.calls.load(Ordering::SeqCst),
+        2,
+        "the handler never saw the copy"
+    );
+    assert!(
+        inbox::is_processed(&db.conn, "projection", env.id)
+            .await
+            .expect("query")
+    );
+    assert!(
+        !inbox::record(&db.conn, "projection", env.id)
+            .await
+            .expect("insert")
+    );
 
     let _ = stop.send(());
-    consumer.await.expect("join").expect("consumer ends cleanly");
+    consumer
+        .await
+        .expect("join")
+        .expect("consumer ends cleanly");
     remove_streams(&bus).await;
 }
 
@@ -279,15 +349,31 @@ async fn a_failing_handler_is_retried_until_the_event_is_applied_once() {
     commit_events(&db.conn, std::slice::from_ref(&env)).await;
     relay.notify();
 
-    let handler = Arc::new(Recorder { fail_first: 2, ..Recorder::default() });
+    let handler = Arc::new(Recorder {
+        fail_first: 2,
+        ..Recorder::default()
+    });
     let (stop, signal) = shutdown();
-    let consumer = spawn_consumer(bus.clone(), db.conn.clone(), projection(), handler.clone(), signal);
+    let consumer = spawn_consumer(
+        bus.clone(),
+        db.conn.clone(),
+        projection(),
+        handler.clone(),
+        signal,
+    );
     wait_applied(&db.conn, env.id).await;
-    assert_eq!(handler.calls.load(Ordering::SeqCst), 3, "two failures, then success");
+    assert_eq!(
+        handler.calls.load(Ordering::SeqCst),
+        3,
+        "two failures, then success"
+    );
     assert_eq!(times_applied(&db.conn, env.id).await, 1);
 
     let _ = stop.send(());
-    consumer.await.expect("join").expect("consumer ends cleanly");
+    consumer
+        .await
+        .expect("join")
+        .expect("consumer ends cleanly");
     let _ = stop_relay.send(());
     relay.stopped().await;
     remove_streams(&bus).await;
@@ -298,19 +384,38 @@ async fn a_poison_message_does_not_block_the_consumer() {
     let db = TestDb::postgres().await;
     prepare(&db.conn).await;
     let bus = nats_bus().await;
-    let poison = raw(StreamKind::Events, "zw.evt.440304.008.001.003.declaration.submitted", "{not json");
+    let poison = raw(
+        StreamKind::Events,
+        "zw.evt.440304.008.001.003.declaration.submitted",
+        "{not json",
+    );
     bus.publish(poison).await.expect("publish");
     let env = event_in("440304008001003");
-    bus.publish(OutgoingMessage::event(&env, vec![]).expect("encode")).await.expect("publish");
+    bus.publish(OutgoingMessage::event(&env, vec![]).expect("encode"))
+        .await
+        .expect("publish");
 
     let handler = Arc::new(Recorder::default());
     let (stop, signal) = shutdown();
-    let consumer = spawn_consumer(bus.clone(), db.conn.clone(), projection(), handler.clone(), signal);
+    let consumer = spawn_consumer(
+        bus.clone(),
+        db.conn.clone(),
+        projection(),
+        handler.clone(),
+        signal,
+    );
     wait_applied(&db.conn, env.id).await;
-    assert_eq!(handler.calls.load(Ordering::SeqCst), 1, "the poison never reached the handler");
+    assert_eq!(
+        handler.calls.load(Ordering::SeqCst),
+        1,
+        "the poison never reached the handler"
+    );
 
     let _ = stop.send(());
-    consumer.await.expect("join").expect("consumer ends cleanly");
+    consumer
+        .await
+        .expect("join")
+        .expect("consumer ends cleanly");
     remove_streams(&bus).await;
 }
 
@@ -325,13 +430,22 @@ async fn in_process_relay_replays_recent_events_after_a_restart() {
     let relay = Relay::new(db.conn.clone(), bus.clone()).spawn(relay_signal);
     let handler = Arc::new(Recorder::default());
     let (stop, signal) = shutdown();
-    let consumer = spawn_consumer(bus.clone(), db.conn.clone(), projection(), handler.clone(), signal);
+    let consumer = spawn_consumer(
+        bus.clone(),
+        db.conn.clone(),
+        projection(),
+        handler.clone(),
+        signal,
+    );
     let e1 = event_in("440304008001003");
     commit_events(&db.conn, std::slice::from_ref(&e1)).await;
     relay.notify();
     wait_applied(&db.conn, e1.id).await;
     let _ = stop.send(());
-    consumer.await.expect("join").expect("consumer ends cleanly");
+    consumer
+        .await
+        .expect("join")
+        .expect("consumer ends cleanly");
     let e2 = event_in("440304008001003");
     commit_events(&db.conn, std::slice::from_ref(&e2)).await;
     relay.notify();
@@ -347,24 +461,45 @@ async fn in_process_relay_replays_recent_events_after_a_restart() {
 
     // Second life: the relay re-publishes recent rows; e2 is applied, e1 is a no-op.
     let bus: Bus = memory_bus();
-    let mut audit =
-        bus.subscribe(ConsumerSpec::events("audit", vec![])).await.expect("subscribe");
+    let mut audit = bus
+        .subscribe(ConsumerSpec::events("audit", vec![]))
+        .await
+        .expect("subscribe");
     let (stop_relay, relay_signal) = shutdown();
     let relay = Relay::new(db.conn.clone(), bus.clone()).spawn(relay_signal);
     let (stop, signal) = shutdown();
-    let consumer = spawn_consumer(bus.clone(), db.conn.clone(), projection(), handler.clone(), signal);
+    let consumer = spawn_consumer(
+        bus.clone(),
+        db.conn.clone(),
+        projection(),
+        handler.clone(),
+        signal,
+    );
     wait_applied(&db.conn, e2.id).await;
     let e3 = event_in("440304008001003");
     commit_events(&db.conn, std::slice::from_ref(&e3)).await;
     relay.notify();
     wait_applied(&db.conn, e3.id).await;
-    let replayed: Vec<String> =
-        vec![next(&mut audit).await.id, next(&mut audit).await.id, next(&mut audit).await.id];
-    assert_eq!(replayed, vec![e1.id.to_string(), e2.id.to_string(), e3.id.to_string()]);
-    assert_eq!(applied(&db.conn).await, (3, 3), "each event applied exactly once");
+    let replayed: Vec<String> = vec![
+        next(&mut audit).await.id,
+        next(&mut audit).await.id,
+        next(&mut audit).await.id,
+    ];
+    assert_eq!(
+        replayed,
+        vec![e1.id.to_string(), e2.id.to_string(), e3.id.to_string()]
+    );
+    assert_eq!(
+        applied(&db.conn).await,
+        (3, 3),
+        "each event applied exactly once"
+    );
 
     let _ = stop.send(());
-    consumer.await.expect("join").expect("consumer ends cleanly");
+    consumer
+        .await
+        .expect("join")
+        .expect("consumer ends cleanly");
     let _ = stop_relay.send(());
     relay.stopped().await;
 }
@@ -376,6 +511,77 @@ async fn enqueue_refuses_a_task_subject_outside_the_contract() {
     let env = event_in("440304008001003");
     let err = outbox::enqueue_task(&db.conn, "zw.evt.not.a.task", &env, &[]).await;
     assert!(err.is_err());
-    outbox::enqueue_task(&db.conn, "zw.task.grid.verify", &env, &[]).await.expect("a task");
+    outbox::enqueue_task(&db.conn, "zw.task.grid.verify", &env, &[])
+        .await
+        .expect("a task");
     assert_eq!(outbox_rows(&db.conn).await, (1, 0));
+}
+
+#[tokio::test]
+async fn the_relay_and_the_consumer_survive_a_bus_outage() {
+    let proxy = crate::proxy::Proxy::start(&zw_testkit::nats_url()).await;
+    let cfg = zw_bus::BusConfig::nats(proxy.url.clone()).with_prefix(zw_testkit::unique_prefix());
+    let bus = Bus::connect(&cfg)
+        .await
+        .expect("connect through the proxy")
+        .with_ack_wait(crate::helpers::ACK_WAIT);
+    let db = TestDb::postgres().await;
+    prepare(&db.conn).await;
+    let (stop_relay, relay_signal) = shutdown();
+    let relay = Relay::new(db.conn.clone(), bus.clone()).spawn(relay_signal);
+    let (stop, signal) = shutdown();
+    let consumer = spawn_consumer(
+        bus.clone(),
+        db.conn.clone(),
+        projection(),
+        Arc::new(Recorder::default()),
+        signal,
+    );
+    let before = event_in("440304008001003");
+    commit_events(&db.conn, std::slice::from_ref(&before)).await;
+    relay.notify();
+    wait_applied(&db.conn, before.id).await;
+
+    proxy.cut();
+    eventually(PATIENCE, "the bus to notice the outage", || {
+        let bus = bus.clone();
+        async move { bus.check().await.is_err().then_some(()) }
+    })
+    .await;
+    // Committed during the outage: the relay tries at once, fails, and keeps retrying.
+    let during: Vec<Envelope> = (0..3).map(|_| event_in("440304008001003")).collect();
+    commit_events(&db.conn, &during).await;
+    relay.notify();
+    assert_eq!(
+        outbox_rows(&db.conn).await,
+        (4, 1),
+        "nothing published while the bus is down"
+    );
+
+    proxy.restore();
+    let conn = &db.conn;
+    for env in &during {
+        let id = env.id;
+        eventually(
+            PATIENCE * 2,
+            "an event of the outage applied",
+            || async move { (times_applied(conn, id).await > 0).then_some(()) },
+        )
+        .await;
+    }
+    bus.check().await.expect("ready again");
+    assert_eq!(
+        applied(&db.conn).await,
+        (4, 4),
+        "each event applied exactly once"
+    );
+
+    let _ = stop.send(());
+    consumer
+        .await
+        .expect("join")
+        .expect("consumer ends cleanly");
+    let _ = stop_relay.send(());
+    relay.stopped().await;
+    remove_streams(&bus).await;
 }
