@@ -1,1 +1,101 @@
-//! The identity service.
+//! The identity service: users, roles, jurisdiction scopes and department service accounts; it
+//! issues short-lived signed access tokens, publishes the public keys (JWKS) and rotates them.
+//!
+//! What lives where:
+//! - [`routes`]: the HTTP endpoints under `/api/v1/identity` and the OpenAPI document
+//!   ([`ApiDoc`]).
+//! - [`accounts`]: users and service accounts in the database, and the idempotent seeding
+//!   ([`seed_accounts`], [`seed_service_accounts`]) that `zhiwang up` uses for demo accounts.
+//! - [`keyring`]: signing keys in the database, the [`zw_auth::Issuer`] and the fixed
+//!   [`zw_auth::Verifier`] this service checks its own admin tokens with (it never calls itself).
+//! - [`domain`]: request fields parsed once (username, password, role/scope fit, …).
+//! - [`password`]: argon2id hashing off the async executor, with a dummy hash for unknown names.
+//! - [`error`]: [`error::ApiError`], mapped to problem+json in one place.
+//! - [`model`], [`migration`]: tables and their migrations (one per file).
+//!
+//! Seeding uses the same database as the service: call [`connect`] (which migrates), seed, then
+//! [`build_with_db`] with that connection (or [`build`], which connects again to the same URL).
+
+use std::net::TcpListener;
+
+use actix_web::web;
+use sea_orm::DatabaseConnection;
+use utoipa::OpenApi;
+use zw_platform::Settings;
+use zw_platform::health::{DatabaseCheck, FnCheck, Readiness};
+use zw_platform::http::{Application, HttpCommon};
+use zw_platform::metrics::Metrics;
+
+pub mod accounts;
+pub mod domain;
+pub mod error;
+pub mod keyring;
+pub mod migration;
+pub mod model;
+pub mod password;
+pub mod routes;
+
+pub use accounts::{SeedAccount, SeedServiceAccount, seed_accounts, seed_service_accounts};
+pub use migration::Migrator;
+pub use routes::ApiDoc;
+
+/// The service's name: its route prefix, database name and metrics label.
+pub const NAME: &str = "identity";
+
+/// Connect to the identity database named by `settings` and migrate it.
+pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    Ok(zw_platform::db::connect_and_migrate::<Migrator>(
+        &settings.database_url(NAME),
+        settings.database.max_connections,
+    )
+    .await?)
+}
+
+/// Build the service on `listener`: connect and migrate its database, load (or create) the
+/// signing keys, check the bus.
+pub async fn build(
+    settings: &Settings,
+    bus: zw_bus::Bus,
+    listener: TcpListener,
+) -> anyhow::Result<Application> {
+    let db = connect(settings).await?;
+    build_with_db(settings, db, bus, listener).await
+}
+
+/// [`build`] on a connection the caller already has (migrated by [`connect`]).
+pub async fn build_with_db(
+    settings: &Settings,
+    db: DatabaseConnection,
+    bus: zw_bus::Bus,
+    listener: TcpListener,
+) -> anyhow::Result<Application> {
+    let ring = keyring::KeyRing::open(&db, settings).await?;
+    let passwords = password::Passwords::new().await?;
+    let state = web::Data::new(routes::Identity {
+        db: db.clone(),
+        ring: ring.clone(),
+        passwords,
+        district: settings.district.code.clone(),
+    });
+    let verifier = web::Data::new(ring.verifier());
+    let readiness = Readiness::new()
+        .with(DatabaseCheck(db.clone()))
+        .with(FnCheck::new("bus", move || {
+            let bus = bus.clone();
+            async move { bus.check().await.map_err(|e| e.to_string()) }
+        }));
+    let common = HttpCommon {
+        service: NAME,
+        metrics: Metrics::new(NAME),
+        readiness,
+        max_body_bytes: settings.http.max_body_bytes,
+        workers: settings.http.workers,
+    };
+    let app = Application::new(listener, common, move |cfg| {
+        cfg.app_data(state.clone()).app_data(verifier.clone());
+        routes::configure(cfg);
+    })
+    .with_openapi("/api/v1/identity/openapi.json", ApiDoc::openapi());
+    let reloader = ring.spawn_reloader(db, app.stop_token());
+    Ok(app.with_task(reloader))
+}

@@ -1,0 +1,383 @@
+//! Users and service accounts in the database: creating them, finding them for login, showing
+//! them, and seeding the demo accounts.
+
+use std::fmt;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use serde::Serialize;
+use uuid::Uuid;
+use zw_auth::{Role, TokenRequest};
+use zw_domain::{JurisdictionCode, Level, Phone};
+
+use crate::domain::{Assignment, ClientId, Datasets, DisplayName, Password, Username};
+use crate::error::{ApiError, CLIENT_ID_KEY, OnUnique, USERNAME_KEY};
+use crate::model::{service_account, user};
+use crate::password::Passwords;
+
+/// A user to create, parsed.
+#[derive(Debug)]
+pub struct NewUser {
+    /// Login name.
+    pub username: Username,
+    /// Password (hashed before storage).
+    pub password: Password,
+    /// Roles and scope.
+    pub assignment: Assignment,
+    /// Display name.
+    pub name: Option<DisplayName>,
+    /// Mobile number.
+    pub phone: Option<Phone>,
+}
+
+/// A user as the API shows it: never the password hash; the phone masked.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct UserView {
+    /// The user's id (the `sub` of its tokens).
+    pub id: Uuid,
+    /// Login name.
+    pub username: String,
+    /// Roles.
+    pub roles: Vec<Role>,
+    /// Jurisdiction scope.
+    pub scope: JurisdictionCode,
+    /// Display name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Mobile number, masked (`138****5678`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// A disabled user cannot log in.
+    pub disabled: bool,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A service account as the API shows it after creation (the secret only then).
+#[derive(Clone, Serialize, utoipa::ToSchema)]
+pub struct ServiceAccountView {
+    /// The account's id (the `sub` of its tokens).
+    pub id: Uuid,
+    /// Client id for the client-credentials grant.
+    pub client_id: String,
+    /// The client secret: shown once, at creation; only its hash is stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    /// Always `[department]`.
+    pub roles: Vec<Role>,
+    /// Jurisdiction scope (the district).
+    pub scope: JurisdictionCode,
+    /// Data sets the department is entitled to.
+    pub datasets: Vec<String>,
+    /// Display name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for ServiceAccountView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceAccountView")
+            .field("id", &self.id)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+fn roles_of(json: &serde_json::Value) -> anyhow::Result<Vec<Role>> {
+    serde_json::from_value(json.clone()).context("stored roles do not parse")
+}
+
+fn strings_of(json: &serde_json::Value) -> anyhow::Result<Vec<String>> {
+    serde_json::from_value(json.clone()).context("stored data sets do not parse")
+}
+
+fn scope_of(s: &str) -> anyhow::Result<JurisdictionCode> {
+    JurisdictionCode::parse(s).with_context(|| format!("stored scope {s:?} does not parse"))
+}
+
+/// Show a stored user.
+pub fn user_view(m: &user::Model) -> anyhow::Result<UserView> {
+    Ok(UserView {
+        id: m.id,
+        username: m.username.clone(),
+        roles: roles_of(&m.roles)?,
+        scope: scope_of(&m.scope)?,
+        name: m.name.clone(),
+        phone: m
+            .phone
+            .as_deref()
+            .and_then(|p| Phone::parse(p).ok())
+            .map(|p| p.masked()),
+        disabled: m.disabled,
+        created_at: m.created_at,
+    })
+}
+
+/// What a token for this user says.
+pub fn user_token_request(m: &user::Model) -> anyhow::Result<TokenRequest> {
+    Ok(TokenRequest {
+        subject: m.id.to_string(),
+        roles: roles_of(&m.roles)?,
+        scope: scope_of(&m.scope)?,
+        datasets: Vec::new(),
+        name: Some(m.name.clone().unwrap_or_else(|| m.username.clone())),
+    })
+}
+
+/// What a token for this service account says.
+pub fn client_token_request(m: &service_account::Model) -> anyhow::Result<TokenRequest> {
+    Ok(TokenRequest {
+        subject: m.id.to_string(),
+        roles: roles_of(&m.roles)?,
+        scope: scope_of(&m.scope)?,
+        datasets: strings_of(&m.datasets)?,
+        name: Some(m.name.clone().unwrap_or_else(|| m.client_id.clone())),
+    })
+}
+
+/// Store a new user; a taken username is 409 `username-taken`.
+pub async fn create_user(
+    db: &DatabaseConnection,
+    passwords: &Passwords,
+    new: NewUser,
+) -> Result<user::Model, ApiError> {
+    let hash = passwords.hash(new.password.expose()).await?;
+    let username = new.username.as_str().to_owned();
+    let row = user::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        username: Set(username.clone()),
+        password_hash: Set(hash),
+        roles: Set(serde_json::to_value(new.assignment.roles()).context("roles as JSON")?),
+        scope: Set(new.assignment.scope().to_string()),
+        name: Set(new.name.map(|n| n.as_str().to_owned())),
+        phone: Set(new.phone.map(|p| p.as_str().to_owned())),
+        disabled: Set(false),
+        created_at: Set(Utc::now()),
+    }
+    .insert(db)
+    .await
+    .on_unique(USERNAME_KEY, || ApiError::Conflict {
+        code: "username-taken",
+        detail: format!("the username {username} is taken"),
+    })?;
+    tracing::info!(user = %row.id, username = %row.username, "user created");
+    Ok(row)
+}
+
+/// The user with this (canonical) username.
+pub async fn find_user(
+    db: &DatabaseConnection,
+    username: &str,
+) -> Result<Option<user::Model>, sea_orm::DbErr> {
+    user::Entity::find()
+        .filter(user::Column::Username.eq(username))
+        .one(db)
+        .await
+}
+
+/// A service account to create, parsed.
+#[derive(Debug)]
+pub struct NewServiceAccount {
+    /// Client id.
+    pub client_id: ClientId,
+    /// The department's scope (a district code).
+    pub assignment: Assignment,
+    /// Data sets it is entitled to.
+    pub datasets: Datasets,
+    /// Display name.
+    pub name: Option<DisplayName>,
+}
+
+/// Store a new service account with `secret` (hashed); a taken client id is 409
+/// `client-id-taken`.
+pub async fn create_service_account(
+    db: &DatabaseConnection,
+    passwords: &Passwords,
+    new: NewServiceAccount,
+    secret: &str,
+) -> Result<service_account::Model, ApiError> {
+    let hash = passwords.hash(secret).await?;
+    let client_id = new.client_id.as_str().to_owned();
+    let row =
+        service_account::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            client_id: Set(client_id.clone()),
+            secret_hash: Set(hash),
+            roles: Set(serde_json::to_value(new.assignment.roles()).context("roles as JSON")?),
+            scope: Set(new.assignment.scope().to_string()),
+            datasets: Set(
+                serde_json::to_value(new.datasets.into_inner()).context("data sets as JSON")?
+            ),
+            name: Set(new.name.map(|n| n.as_str().to_owned())),
+            disabled: Set(false),
+            created_at: Set(Utc::now()),
+        }
+        .insert(db)
+        .await
+        .on_unique(CLIENT_ID_KEY, || ApiError::Conflict {
+            code: "client-id-taken",
+            detail: format!("the client id {client_id} is taken"),
+        })?;
+    tracing::info!(account = %row.id, client_id = %row.client_id, "service account created");
+    Ok(row)
+}
+
+/// Show a stored service account, with the secret if it was just created.
+pub fn service_account_view(
+    m: &service_account::Model,
+    secret: Option<String>,
+) -> anyhow::Result<ServiceAccountView> {
+    Ok(ServiceAccountView {
+        id: m.id,
+        client_id: m.client_id.clone(),
+        client_secret: secret,
+        roles: roles_of(&m.roles)?,
+        scope: scope_of(&m.scope)?,
+        datasets: strings_of(&m.datasets)?,
+        name: m.name.clone(),
+        created_at: m.created_at,
+    })
+}
+
+/// The service account with this (canonical) client id.
+pub async fn find_service_account(
+    db: &DatabaseConnection,
+    client_id: &str,
+) -> Result<Option<service_account::Model>, sea_orm::DbErr> {
+    service_account::Entity::find()
+        .filter(service_account::Column::ClientId.eq(client_id))
+        .one(db)
+        .await
+}
+
+/// A demo or bootstrap user for [`seed_accounts`].
+#[derive(Clone)]
+pub struct SeedAccount {
+    /// Login name (3–64 of `a-z 0-9 . _ -`).
+    pub username: String,
+    /// Password (at least 8 characters).
+    pub password: String,
+    /// Roles; each must fit the scope's level.
+    pub roles: Vec<Role>,
+    /// Jurisdiction scope.
+    pub scope: JurisdictionCode,
+    /// Display name.
+    pub name: Option<String>,
+}
+
+impl fmt::Debug for SeedAccount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SeedAccount")
+            .field("username", &self.username)
+            .field("password", &"[redacted]")
+            .field("roles", &self.roles)
+            .field("scope", &self.scope)
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+/// A demo or bootstrap department account for [`seed_service_accounts`].
+#[derive(Clone)]
+pub struct SeedServiceAccount {
+    /// Client id.
+    pub client_id: String,
+    /// Client secret (at least 8 characters).
+    pub client_secret: String,
+    /// The district it works in.
+    pub scope: JurisdictionCode,
+    /// Data sets it is entitled to.
+    pub datasets: Vec<String>,
+    /// Display name.
+    pub name: Option<String>,
+}
+
+impl fmt::Debug for SeedServiceAccount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SeedServiceAccount")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("scope", &self.scope)
+            .field("datasets", &self.datasets)
+            .finish_non_exhaustive()
+    }
+}
+
+fn district_of(scope: &JurisdictionCode) -> JurisdictionCode {
+    scope
+        .at_level(Level::District)
+        .unwrap_or_else(|| scope.clone())
+}
+
+/// Create the users that do not exist yet (by username); existing users are left as they are,
+/// passwords included. Idempotent, and safe to run while the service runs (it uses the same
+/// database: pass the connection from [`crate::connect`]).
+pub async fn seed_accounts(
+    db: &DatabaseConnection,
+    accounts: &[SeedAccount],
+) -> anyhow::Result<()> {
+    let passwords = Passwords::new().await?;
+    for a in accounts {
+        let invalid = |e: String| anyhow::anyhow!("seed account {:?}: {e}", a.username);
+        let username = Username::parse(&a.username).map_err(invalid)?;
+        if find_user(db, username.as_str()).await?.is_some() {
+            continue;
+        }
+        let new = NewUser {
+            password: Password::parse(&a.password).map_err(invalid)?,
+            assignment: Assignment::parse(&a.roles, &a.scope, &district_of(&a.scope))
+                .map_err(invalid)?,
+            name: DisplayName::parse_optional(a.name.as_deref()).map_err(invalid)?,
+            phone: None,
+            username,
+        };
+        match create_user(db, &passwords, new).await {
+            Ok(_) | Err(ApiError::Conflict { .. }) => {}
+            Err(e) => return Err(anyhow::anyhow!("seed account {:?}: {e}", a.username)),
+        }
+    }
+    Ok(())
+}
+
+/// Create the department accounts that do not exist yet (by client id). Idempotent.
+pub async fn seed_service_accounts(
+    db: &DatabaseConnection,
+    accounts: &[SeedServiceAccount],
+) -> anyhow::Result<()> {
+    let passwords = Passwords::new().await?;
+    for a in accounts {
+        let invalid = |e: String| anyhow::anyhow!("seed service account {:?}: {e}", a.client_id);
+        let client_id = ClientId::parse(&a.client_id).map_err(invalid)?;
+        if find_service_account(db, client_id.as_str())
+            .await?
+            .is_some()
+        {
+            continue;
+        }
+        Password::parse(&a.client_secret).map_err(invalid)?;
+        let new = NewServiceAccount {
+            client_id,
+            assignment: Assignment::parse(&[Role::Department], &a.scope, &district_of(&a.scope))
+                .map_err(invalid)?,
+            datasets: Datasets::parse(&a.datasets).map_err(invalid)?,
+            name: DisplayName::parse_optional(a.name.as_deref()).map_err(invalid)?,
+        };
+        match create_service_account(db, &passwords, new, &a.client_secret).await {
+            Ok(_) | Err(ApiError::Conflict { .. }) => {}
+            Err(e) => {
+                return Err(anyhow::anyhow!(
+                    "seed service account {:?}: {e}",
+                    a.client_id
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! HTTP routes of the identity service, all under `/api/v1/identity` (the gateway forwards paths
+//! unchanged).
+//!
+//! - [`token`]: `POST /token` (password and client-credentials grants).
+//! - [`users`]: `POST /users` (admin), `GET /users/{id}` (admin), `POST /citizens` (public).
+//! - [`service_accounts`]: `POST /service-accounts` (admin; the secret is shown once).
+//! - [`keys`]: `GET /.well-known/jwks.json` (public), `GET /keys`, `POST /keys/rotate`,
+//!   `POST /keys/{kid}/retire` (admin).
+//! - here: `GET /me`, the OpenAPI document and the shared handler state.
+
+use actix_web::{HttpResponse, web};
+use sea_orm::DatabaseConnection;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use zw_auth::{Principal, Role};
+use zw_domain::JurisdictionCode;
+use zw_platform::Problem;
+
+use crate::error::ApiError;
+use crate::keyring::KeyRing;
+use crate::password::Passwords;
+
+pub mod keys;
+pub mod service_accounts;
+pub mod token;
+pub mod users;
+
+/// What every handler shares.
+pub struct Identity {
+    /// The identity database.
+    pub db: DatabaseConnection,
+    /// Signing keys, the issuer and the verifier for this service's own endpoints.
+    pub ring: KeyRing,
+    /// Password hashing.
+    pub passwords: Passwords,
+    /// The district this deployment governs (citizens' scope).
+    pub district: JurisdictionCode,
+}
+
+/// The identity service's OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Zhiwang identity",
+        description = "Users, roles, jurisdiction scopes and department service accounts. Issues short-lived signed access tokens (EdDSA or RS256 JWTs) with the password and client-credentials grants, publishes the public keys as a JWKS, and rotates and retires signing keys."
+    ),
+    paths(
+        token::issue_token,
+        me,
+        users::create_user,
+        users::get_user,
+        users::register_citizen,
+        service_accounts::create_service_account,
+        keys::jwks,
+        keys::list_keys,
+        keys::rotate_key,
+        keys::retire_key,
+    ),
+    components(schemas(
+        token::TokenForm,
+        zw_auth::IssuedToken,
+        Principal,
+        Role,
+        users::CreateUser,
+        users::CitizenRegistration,
+        crate::accounts::UserView,
+        service_accounts::CreateServiceAccount,
+        crate::accounts::ServiceAccountView,
+        zw_auth::Jwks,
+        zw_auth::Jwk,
+        crate::keyring::KeyInfo,
+        Problem,
+    )),
+    modifiers(&BearerScheme)
+)]
+pub struct ApiDoc;
+
+/// Declares the `bearer` security scheme the operations refer to.
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Mount the routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1/identity")
+            .route("/token", web::post().to(token::issue_token))
+            .route("/me", web::get().to(me))
+            .route("/users", web::post().to(users::create_user))
+            .route("/users/{id}", web::get().to(users::get_user))
+            .route("/citizens", web::post().to(users::register_citizen))
+            .route(
+                "/service-accounts",
+                web::post().to(service_accounts::create_service_account),
+            )
+            .route("/.well-known/jwks.json", web::get().to(keys::jwks))
+            .route("/keys", web::get().to(keys::list_keys))
+            .route("/keys/rotate", web::post().to(keys::rotate_key))
+            .route("/keys/{kid}/retire", web::post().to(keys::retire_key)),
+    );
+}
+
+/// 403 unless the caller is an admin.
+pub(crate) fn require_admin(p: &Principal) -> Result<(), ApiError> {
+    Ok(p.require_role(&[Role::Admin])?)
+}
+
+/// Parse a JSON body into `T`, as a 400 when it does not parse.
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::InvalidInput(format!("the body is not valid: {e}")))
+}
+
+/// The caller, as its token says.
+#[utoipa::path(
+    get,
+    path = "/api/v1/identity/me",
+    responses(
+        (status = 200, description = "The verified caller", body = Principal),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn me(principal: Principal) -> HttpResponse {
+    HttpResponse::Ok().json(principal)
+}

@@ -1,0 +1,145 @@
+//! `POST /api/v1/identity/token`: the OAuth 2.0 token endpoint (RFC 6749) for the password and
+//! client-credentials grants, as JSON or as a form.
+
+use actix_web::http::header::{CACHE_CONTROL, PRAGMA};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use zw_platform::Problem;
+
+use super::Identity;
+use crate::accounts::{client_token_request, find_service_account, find_user, user_token_request};
+use crate::error::{ApiError, Credentials};
+
+/// A token request. `grant_type=password` needs `username` and `password`;
+/// `grant_type=client_credentials` needs `client_id` and `client_secret`.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct TokenForm {
+    /// `password` or `client_credentials`.
+    #[schema(example = "password")]
+    pub grant_type: Option<String>,
+    /// For the password grant.
+    pub username: Option<String>,
+    /// For the password grant.
+    pub password: Option<String>,
+    /// For the client-credentials grant.
+    pub client_id: Option<String>,
+    /// For the client-credentials grant.
+    pub client_secret: Option<String>,
+}
+
+/// A token request, parsed.
+enum Grant {
+    Password {
+        username: String,
+        password: String,
+    },
+    ClientCredentials {
+        client_id: String,
+        client_secret: String,
+    },
+}
+
+fn required(v: Option<String>, name: &str, grant: &str) -> Result<String, ApiError> {
+    v.filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::InvalidInput(format!("{name} is required for grant_type={grant}")))
+}
+
+impl TryFrom<TokenForm> for Grant {
+    type Error = ApiError;
+    fn try_from(f: TokenForm) -> Result<Grant, ApiError> {
+        let grant_type = f
+            .grant_type
+            .ok_or_else(|| ApiError::InvalidInput("grant_type is required".into()))?;
+        match grant_type.as_str() {
+            "password" => Ok(Grant::Password {
+                username: required(f.username, "username", "password")?,
+                password: required(f.password, "password", "password")?,
+            }),
+            "client_credentials" => Ok(Grant::ClientCredentials {
+                client_id: required(f.client_id, "client_id", "client_credentials")?,
+                client_secret: required(f.client_secret, "client_secret", "client_credentials")?,
+            }),
+            _ => Err(ApiError::UnsupportedGrantType(grant_type)),
+        }
+    }
+}
+
+fn read_form(req: &HttpRequest, body: &[u8]) -> Result<TokenForm, ApiError> {
+    let content_type = req.content_type().to_ascii_lowercase();
+    if content_type == "application/x-www-form-urlencoded" {
+        let text = std::str::from_utf8(body)
+            .map_err(|_| ApiError::InvalidInput("the form is not UTF-8".into()))?;
+        web::Query::<TokenForm>::from_query(text)
+            .map(web::Query::into_inner)
+            .map_err(|e| ApiError::InvalidInput(format!("the form is not valid: {e}")))
+    } else if content_type == "application/json" || content_type.ends_with("+json") {
+        super::json_body(body)
+    } else {
+        Err(ApiError::UnsupportedMediaType)
+    }
+}
+
+/// Exchange credentials for an access token. A wrong password, an unknown username and a
+/// disabled account all get the same 401, in the same time.
+#[utoipa::path(
+    post,
+    path = "/api/v1/identity/token",
+    request_body(
+        content(
+            (TokenForm = "application/json"),
+            (TokenForm = "application/x-www-form-urlencoded"),
+        ),
+        description = "The grant and its credentials"
+    ),
+    responses(
+        (status = 200, description = "An access token", body = zw_auth::IssuedToken),
+        (status = 400, description = "Missing field, malformed body or unsupported grant_type", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "The credentials are not correct", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Neither JSON nor a form", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn issue_token(
+    state: web::Data<Identity>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let grant = Grant::try_from(read_form(&req, &body)?)?;
+    let token_request = match grant {
+        Grant::Password { username, password } => {
+            let user = find_user(&state.db, &username.to_ascii_lowercase()).await?;
+            let hash = user.as_ref().map(|u| u.password_hash.as_str());
+            let matches = state.passwords.verify_or_dummy(&password, hash).await?;
+            match user {
+                Some(u) if matches && !u.disabled => user_token_request(&u)?,
+                _ => {
+                    tracing::info!(%username, "password login refused");
+                    return Err(ApiError::InvalidCredentials(Credentials::Password));
+                }
+            }
+        }
+        Grant::ClientCredentials {
+            client_id,
+            client_secret,
+        } => {
+            let account = find_service_account(&state.db, &client_id.to_ascii_lowercase()).await?;
+            let hash = account.as_ref().map(|a| a.secret_hash.as_str());
+            let matches = state
+                .passwords
+                .verify_or_dummy(&client_secret, hash)
+                .await?;
+            match account {
+                Some(a) if matches && !a.disabled => client_token_request(&a)?,
+                _ => {
+                    tracing::info!(%client_id, "client-credentials login refused");
+                    return Err(ApiError::InvalidCredentials(Credentials::Client));
+                }
+            }
+        }
+    };
+    let issued = state.ring.issuer().issue(&token_request)?;
+    tracing::info!(subject = %token_request.subject, "access token issued");
+    Ok(HttpResponse::Ok()
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .insert_header((PRAGMA, "no-cache"))
+        .json(issued))
+}
