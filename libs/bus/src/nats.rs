@@ -54,6 +54,12 @@ pub(crate) struct NatsTransport {
 
 impl NatsTransport {
     pub(crate) async fn connect(cfg: &BusConfig, url: &str) -> Result<Self, BusError> {
+        // A cluster is given as a comma-separated list; the client picks and fails over.
+        let servers: Vec<&str> = url
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
         let client = ConnectOptions::new()
             .name("zhiwang")
             .connection_timeout(Duration::from_secs(5))
@@ -64,7 +70,7 @@ impl NatsTransport {
                     _ => tracing::warn!("NATS connection: {event}"),
                 }
             })
-            .connect(url)
+            .connect(servers)
             .await
             .map_err(|e| BusError::Unreachable(format!("{url}: {e}")))?;
         let version = client.server_info().version;

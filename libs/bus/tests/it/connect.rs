@@ -67,3 +67,14 @@ async fn a_nats_bus_creates_its_prefixed_streams() {
     Bus::connect(bus.config()).await.expect("second connect");
     crate::helpers::remove_streams(&bus).await;
 }
+
+#[tokio::test]
+async fn a_comma_separated_server_list_is_accepted() {
+    let url = zw_testkit::nats_url();
+    let cfg = BusConfig::nats(format!("{url}, {url}")).with_prefix(zw_testkit::unique_prefix());
+    let bus = Bus::connect(&cfg)
+        .await
+        .expect("connect to a list of servers");
+    bus.check().await.expect("ready");
+    crate::helpers::remove_streams(&bus).await;
+}
