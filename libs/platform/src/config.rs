@@ -119,16 +119,20 @@ impl Settings {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Settings, ConfigError> {
-        let mut builder = config::Config::builder()
-            .add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml));
+        let mut builder = config::Config::builder().add_source(config::File::from_str(
+            DEFAULT_TOML,
+            config::FileFormat::Toml,
+        ));
         if let Some(path) = file {
             if !path.exists() {
                 return Err(ConfigError::MissingFile(path.to_owned()));
             }
             builder = builder.add_source(config::File::from(path));
         }
-        let env: config::Map<String, String> =
-            env.into_iter().filter(|(k, _)| k.starts_with("ZW__")).collect();
+        let env: config::Map<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("ZW__"))
+            .collect();
         builder = builder.add_source(
             config::Environment::with_prefix("ZW")
                 .prefix_separator("__")
@@ -149,7 +153,9 @@ impl Settings {
             )));
         }
         if self.http.workers == 0 {
-            return Err(ConfigError::Invalid("http.workers must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "http.workers must be at least 1".into(),
+            ));
         }
         if !matches!(self.identity.algorithm.as_str(), "EdDSA" | "RS256") {
             return Err(ConfigError::Invalid(format!(
@@ -165,7 +171,13 @@ impl Settings {
         use secrecy::ExposeSecret;
         let url = self.database.url.expose_secret();
         if url.is_empty() {
-            format!("sqlite://{}?mode=rwc", self.database.data_dir.join(format!("{service}.db")).display())
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.database
+                    .data_dir
+                    .join(format!("{service}.db"))
+                    .display()
+            )
         } else {
             url.to_owned()
         }
@@ -174,6 +186,16 @@ impl Settings {
     /// The bus URL, or `None` for the in-process bus.
     pub fn bus_url(&self) -> Option<&str> {
         (!self.bus.url.is_empty()).then_some(self.bus.url.as_str())
+    }
+
+    /// The bus configuration these settings describe.
+    pub fn bus_config(&self) -> zw_bus::BusConfig {
+        zw_bus::BusConfig {
+            url: self.bus_url().map(str::to_owned),
+            prefix: self.bus.prefix.clone(),
+            stream_replicas: self.bus.stream_replicas.max(1),
+            request_timeout: std::time::Duration::from_millis(self.bus.request_timeout_ms),
+        }
     }
 
     pub fn redis_url(&self) -> Option<&str> {
@@ -196,13 +218,19 @@ mod tests {
             [
                 ("ZW__BUS__URL".to_owned(), "nats://x:4222".to_owned()),
                 ("ZW__HTTP__PORT".to_owned(), "9000".to_owned()),
-                ("ZW__GATEWAY__UPSTREAMS__GRID".to_owned(), "http://grid:8080".to_owned()),
+                (
+                    "ZW__GATEWAY__UPSTREAMS__GRID".to_owned(),
+                    "http://grid:8080".to_owned(),
+                ),
             ],
         )
         .expect("loads");
         assert_eq!(s.bus_url(), Some("nats://x:4222"));
         assert_eq!(s.http.port, 9000);
-        assert_eq!(s.gateway.upstreams.get("grid").map(String::as_str), Some("http://grid:8080"));
+        assert_eq!(
+            s.gateway.upstreams.get("grid").map(String::as_str),
+            Some("http://grid:8080")
+        );
         assert!(s.database_url("grid").ends_with("grid.db?mode=rwc"));
     }
 

@@ -47,9 +47,16 @@ impl Readiness {
             let res = tokio::time::timeout(std::time::Duration::from_secs(3), c.check())
                 .await
                 .unwrap_or_else(|_| Err("timed out".to_owned()));
-            checks.push(CheckResult { name: c.name().to_owned(), ok: res.is_ok(), error: res.err() });
+            checks.push(CheckResult {
+                name: c.name().to_owned(),
+                ok: res.is_ok(),
+                error: res.err(),
+            });
         }
-        ReadinessReport { ready: checks.iter().all(|c| c.ok), checks }
+        ReadinessReport {
+            ready: checks.iter().all(|c| c.ok),
+            checks,
+        }
     }
 }
 
@@ -78,7 +85,10 @@ impl FnCheck {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
     {
-        Self { name: name.to_owned(), f: Box::new(move || Box::pin(f())) }
+        Self {
+            name: name.to_owned(),
+            f: Box::new(move || Box::pin(f())),
+        }
     }
 }
 
@@ -89,5 +99,25 @@ impl ReadinessCheck for FnCheck {
     }
     async fn check(&self) -> Result<(), String> {
         (self.f)().await
+    }
+}
+
+/// The bus.
+pub struct BusCheck(pub zw_bus::Bus);
+
+#[async_trait::async_trait]
+impl ReadinessCheck for BusCheck {
+    fn name(&self) -> &str {
+        "bus"
+    }
+    async fn check(&self) -> Result<(), String> {
+        self.0.check().await.map_err(|e| e.to_string())
+    }
+}
+
+impl Readiness {
+    /// What most services need: their database and the bus.
+    pub fn database_and_bus(db: sea_orm::DatabaseConnection, bus: zw_bus::Bus) -> Self {
+        Self::new().with(DatabaseCheck(db)).with(BusCheck(bus))
     }
 }

@@ -32,6 +32,19 @@ pub struct HttpCommon {
     pub workers: usize,
 }
 
+impl HttpCommon {
+    /// The shared HTTP settings of `service` from the configuration.
+    pub fn new(service: &'static str, settings: &crate::Settings, readiness: Readiness) -> Self {
+        Self {
+            service,
+            metrics: Metrics::new(service),
+            readiness,
+            max_body_bytes: settings.http.max_body_bytes,
+            workers: settings.http.workers,
+        }
+    }
+}
+
 /// The request id of this request (set by the middleware).
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
@@ -91,7 +104,11 @@ async fn healthz() -> HttpResponse {
 
 async fn readyz(common: web::Data<HttpCommon>) -> HttpResponse {
     let report = common.readiness.check().await;
-    let status = if report.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if report.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     HttpResponse::build(status).json(report)
 }
 
@@ -132,14 +149,22 @@ async fn observe(
     );
     crate::telemetry::set_parent_from(
         &span,
-        req.headers().iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))),
+        req.headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))),
     );
     let res = next.call(req).instrument(span.clone()).await?;
     let status = res.status();
     span.record("status", status.as_u16());
-    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
     if let Some(c) = &common {
-        c.metrics.http_requests.with_label_values(&[&route, &method, status.as_str()]).inc();
+        c.metrics
+            .http_requests
+            .with_label_values(&[&route, &method, status.as_str()])
+            .inc();
         c.metrics
             .http_duration
             .with_label_values(&[&route, &method])
@@ -148,15 +173,15 @@ async fn observe(
     if status.is_server_error() {
         span.in_scope(|| tracing::warn!(%status, "request failed"));
     }
-    let is_problem = res
+    // Actix's own errors (405, extractor defaults) come as text; handlers' come as problem+json
+    // or deliberate JSON (e.g. the /readyz report). Only the former are rewritten.
+    let is_json = res
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with(PROBLEM_JSON));
-    let mut res = if status.is_client_error() || status.is_server_error() && !is_problem {
-        if is_problem {
-            res.map_into_boxed_body().map_into_left_body()
-        } else {
+        .is_some_and(|v| v.starts_with(PROBLEM_JSON) || v.starts_with("application/json"));
+    let mut res = if (status.is_client_error() || status.is_server_error()) && !is_json {
+        {
             let title = status.canonical_reason().unwrap_or("Error");
             let code = title.to_ascii_lowercase().replace(' ', "-");
             let problem = Problem::new(status, &code, title);
@@ -167,7 +192,8 @@ async fn observe(
         res.map_into_boxed_body().map_into_left_body()
     };
     if let Ok(v) = HeaderValue::from_str(&request_id) {
-        res.headers_mut().insert(HeaderName::from_static(REQUEST_ID), v);
+        res.headers_mut()
+            .insert(HeaderName::from_static(REQUEST_ID), v);
     }
     Ok(res)
 }
@@ -252,9 +278,15 @@ impl Application {
     }
 
     /// Serve until `shutdown` resolves, then stop background tasks.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
         let configure = self.configure.clone();
-        let openapi = self.openapi.clone().map(|(path, doc)| (path, Arc::new(doc)));
+        let openapi = self
+            .openapi
+            .clone()
+            .map(|(path, doc)| (path, Arc::new(doc)));
         let stop = self.stop.clone();
         let result = serve(
             self.listener,

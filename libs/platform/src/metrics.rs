@@ -1,7 +1,9 @@
 //! Prometheus metrics: one registry per service (so `zhiwang up` can serve each service's
 //! `/metrics` separately), HTTP request counters and latency histograms recorded by middleware.
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
 
 /// A service's metrics registry and the HTTP metrics every service has.
 #[derive(Clone)]
@@ -19,19 +21,27 @@ impl Metrics {
         let registry = Registry::new_custom(Some("zw".to_owned()), Some(labels))
             .unwrap_or_else(|_| Registry::new());
         let http_requests = IntCounterVec::new(
-            Opts::new("http_requests_total", "HTTP requests by route pattern, method and status"),
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by route pattern, method and status",
+            ),
             &["route", "method", "status"],
         )
         .unwrap_or_else(|_| unreachable_metric());
         let http_duration = HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency")
-                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency").buckets(
+                vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0],
+            ),
             &["route", "method"],
         )
         .unwrap_or_else(|_| unreachable_histogram());
         let _ = registry.register(Box::new(http_requests.clone()));
         let _ = registry.register(Box::new(http_duration.clone()));
-        Metrics { registry, http_requests, http_duration }
+        Metrics {
+            registry,
+            http_requests,
+            http_duration,
+        }
     }
 
     /// Register a service-specific collector.
@@ -51,8 +61,10 @@ impl Metrics {
 
 // The metric definitions above are constants and always valid; these keep the code panic-free.
 fn unreachable_metric() -> IntCounterVec {
-    IntCounterVec::new(Opts::new("unused_total", "unused"), &["x"]).unwrap_or_else(|_| std::process::abort())
+    IntCounterVec::new(Opts::new("unused_total", "unused"), &["x"])
+        .unwrap_or_else(|_| std::process::abort())
 }
 fn unreachable_histogram() -> HistogramVec {
-    HistogramVec::new(HistogramOpts::new("unused", "unused"), &["x"]).unwrap_or_else(|_| std::process::abort())
+    HistogramVec::new(HistogramOpts::new("unused", "unused"), &["x"])
+        .unwrap_or_else(|_| std::process::abort())
 }

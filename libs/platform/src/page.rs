@@ -2,8 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::problem::Problem;
-
 /// Query parameters of a paginated list.
 #[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
 pub struct PageQuery {
@@ -16,15 +14,15 @@ pub struct PageQuery {
 impl PageQuery {
     pub const MAX: u64 = 200;
 
-    /// The limit, validated.
-    pub fn limit(&self) -> Result<u64, Problem> {
+    /// The limit, validated (the error is the message for a 400).
+    pub fn limit(&self) -> Result<u64, String> {
         match self.limit {
             None => Ok(50),
             Some(n) if (1..=Self::MAX).contains(&n) => Ok(n),
-            Some(n) => Err(Problem::invalid_input(format!(
+            Some(n) => Err(format!(
                 "limit must be between 1 and {}, not {n}",
                 Self::MAX
-            ))),
+            )),
         }
     }
 }
@@ -43,7 +41,14 @@ impl<T> Page<T> {
     pub fn from_rows(mut rows: Vec<T>, limit: u64, cursor_of: impl Fn(&T) -> String) -> Page<T> {
         let more = rows.len() as u64 > limit;
         rows.truncate(limit as usize);
-        let next_cursor = if more { rows.last().map(cursor_of) } else { None };
-        Page { items: rows, next_cursor }
+        let next_cursor = if more {
+            rows.last().map(cursor_of)
+        } else {
+            None
+        };
+        Page {
+            items: rows,
+            next_cursor,
+        }
     }
 }

@@ -63,14 +63,22 @@ impl Problem {
 
     /// 400: the input does not parse into the domain (`detail` says why).
     pub fn invalid_input(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid-input", "The request is not valid")
-            .with_detail(detail)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-input",
+            "The request is not valid",
+        )
+        .with_detail(detail)
     }
 
     /// 401: no valid credentials.
     pub fn unauthenticated(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Authentication is required")
-            .with_detail(detail)
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Authentication is required",
+        )
+        .with_detail(detail)
     }
 
     /// 403: authenticated, but not allowed here.
@@ -85,32 +93,53 @@ impl Problem {
 
     /// 409: conflicts with the current state.
     pub fn conflict(code: &str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, code, "Conflict with the current state").with_detail(detail)
+        Self::new(
+            StatusCode::CONFLICT,
+            code,
+            "Conflict with the current state",
+        )
+        .with_detail(detail)
     }
 
     /// 413.
     pub fn payload_too_large(limit: usize) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "The request body is too large")
-            .with_detail(format!("the body may have at most {limit} bytes"))
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "The request body is too large",
+        )
+        .with_detail(format!("the body may have at most {limit} bytes"))
     }
 
     /// 429.
     pub fn rate_limited(retry_after_secs: u64) -> Self {
-        Self::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", "Too many requests")
-            .with_detail(format!("try again in {retry_after_secs} s"))
-            .with("retry_after", retry_after_secs)
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "Too many requests",
+        )
+        .with_detail(format!("try again in {retry_after_secs} s"))
+        .with("retry_after", retry_after_secs)
     }
 
     /// 503: a dependency is down; the request changed nothing and may be retried.
     pub fn unavailable(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Temporarily unavailable")
-            .with_detail(detail)
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Temporarily unavailable",
+        )
+        .with_detail(detail)
     }
 
     /// 500: says nothing; the log says everything.
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error")
-            .with_detail("the error was logged; the request may be retried")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+        )
+        .with_detail("the error was logged; the request may be retried")
     }
 
     pub fn status_code(&self) -> StatusCode {
@@ -169,22 +198,25 @@ pub mod extractors {
     use super::Problem;
 
     pub fn json_config(limit: usize) -> web::JsonConfig {
-        web::JsonConfig::default().limit(limit).error_handler(move |err, _req: &HttpRequest| {
-            let problem = match &err {
-                JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
-                    Problem::payload_too_large(limit)
-                }
-                JsonPayloadError::ContentType => Problem::new(
-                    actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported-media-type",
-                    "The body must be JSON",
-                )
-                .with_detail("send Content-Type: application/json"),
-                JsonPayloadError::Deserialize(e) => Problem::invalid_input(e.to_string()),
-                other => Problem::invalid_input(other.to_string()),
-            };
-            actix_web::error::InternalError::from_response(err, problem.to_response()).into()
-        })
+        web::JsonConfig::default()
+            .limit(limit)
+            .error_handler(move |err, _req: &HttpRequest| {
+                let problem = match &err {
+                    JsonPayloadError::Overflow { .. }
+                    | JsonPayloadError::OverflowKnownLength { .. } => {
+                        Problem::payload_too_large(limit)
+                    }
+                    JsonPayloadError::ContentType => Problem::new(
+                        actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                        "unsupported-media-type",
+                        "The body must be JSON",
+                    )
+                    .with_detail("send Content-Type: application/json"),
+                    JsonPayloadError::Deserialize(e) => Problem::invalid_input(e.to_string()),
+                    other => Problem::invalid_input(other.to_string()),
+                };
+                actix_web::error::InternalError::from_response(err, problem.to_response()).into()
+            })
     }
 
     pub fn query_config() -> web::QueryConfig {

@@ -26,7 +26,9 @@ pub fn init(settings: &TelemetrySettings, service_name: &str) {
         return;
     }
     let mut builder = SdkTracerProvider::builder().with_resource(
-        opentelemetry_sdk::Resource::builder().with_service_name(service_name.to_owned()).build(),
+        opentelemetry_sdk::Resource::builder()
+            .with_service_name(service_name.to_owned())
+            .build(),
     );
     if !settings.otlp_endpoint.is_empty() {
         match opentelemetry_otlp::SpanExporter::builder()
@@ -45,8 +47,14 @@ pub fn init(settings: &TelemetrySettings, service_name: &str) {
     }
     let filter = EnvFilter::try_new(&settings.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
     let fmt = match settings.log_format {
-        LogFormat::Json => tracing_subscriber::fmt::layer().json().with_target(true).boxed(),
-        LogFormat::Pretty => tracing_subscriber::fmt::layer().compact().with_target(false).boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_target(true)
+            .boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .compact()
+            .with_target(false)
+            .boxed(),
     };
     let _ = tracing_subscriber::registry()
         .with(filter)
@@ -64,9 +72,14 @@ pub fn shutdown() {
 }
 
 /// Make `span` a child of the trace context carried in `headers` (`traceparent`, `tracestate`).
-pub fn set_parent_from<'a>(span: &tracing::Span, headers: impl IntoIterator<Item = (&'a str, &'a str)>) {
-    let map: HashMap<String, String> =
-        headers.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned())).collect();
+pub fn set_parent_from<'a>(
+    span: &tracing::Span,
+    headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+) {
+    let map: HashMap<String, String> = headers
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
+        .collect();
     if !map.contains_key("traceparent") {
         return;
     }

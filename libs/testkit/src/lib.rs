@@ -3,14 +3,20 @@
 //! Tests run against the real servers of the machine; each test isolates itself:
 //! - [`TestDb::postgres`] creates a fresh PostgreSQL database (dropped when the value drops),
 //!   [`TestDb::sqlite`] a fresh SQLite file;
-//! - [`unique_prefix`] gives a prefix for NATS subjects and stream names, and Redis keys.
+//! - [`unique_prefix`] gives a prefix for NATS subjects and stream names, and Redis keys;
+//! - [`TestEnv`] bundles them for services under test (settings, bus, token issuer), and
+//!   [`RunningApp`] runs a built service on a free port.
 //!
 //! Where the servers are comes from the environment that `scripts/test` sets:
 //! `ZW_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432`),
 //! `ZW_TEST_NATS_URL` (no default: the machine's own NATS is too old; the test script starts a
 //! 2.10+ server), `ZW_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`).
 
+mod env;
+
 use std::time::Duration;
+
+pub use env::{RunningApp, TestEnv};
 
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 
@@ -70,17 +76,26 @@ impl TestDb {
         let conn = Database::connect(&url)
             .await
             .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
-        TestDb { url, conn, drop_name: Some(name) }
+        TestDb {
+            url,
+            conn,
+            drop_name: Some(name),
+        }
     }
 
     /// A fresh SQLite database in a temporary file.
     pub async fn sqlite() -> TestDb {
-        let path = std::env::temp_dir().join(format!("zw_test_{}.db", uuid::Uuid::new_v4().simple()));
+        let path =
+            std::env::temp_dir().join(format!("zw_test_{}.db", uuid::Uuid::new_v4().simple()));
         let url = format!("sqlite://{}?mode=rwc", path.display());
         let conn = Database::connect(&url)
             .await
             .unwrap_or_else(|e| panic!("cannot open {url}: {e}"));
-        TestDb { url, conn, drop_name: None }
+        TestDb {
+            url,
+            conn,
+            drop_name: None,
+        }
     }
 
     /// Just a database name on the PostgreSQL server, created empty, for a service under test to
@@ -94,11 +109,16 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Some(name) = self.drop_name.take() else { return };
+        let Some(name) = self.drop_name.take() else {
+            return;
+        };
         // Best effort, outside any runtime: scripts/test also removes stale zw_test_ databases.
         let server = postgres_server_url();
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             rt.block_on(async move {

@@ -10,9 +10,8 @@ use std::net::TcpListener;
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use utoipa::OpenApi;
 use zw_platform::Settings;
-use zw_platform::health::{DatabaseCheck, FnCheck, Readiness};
+use zw_platform::health::Readiness;
 use zw_platform::http::{Application, HttpCommon};
-use zw_platform::metrics::Metrics;
 
 /// The service's name: its route prefix, database name and metrics label.
 pub const NAME: &str = "credit";
@@ -45,17 +44,7 @@ pub async fn build(
         settings.database.max_connections,
     )
     .await?;
-    let readiness = Readiness::new().with(DatabaseCheck(db)).with(FnCheck::new("bus", move || {
-        let bus = bus.clone();
-        async move { bus.check().await.map_err(|e| e.to_string()) }
-    }));
-    let common = HttpCommon {
-        service: NAME,
-        metrics: Metrics::new(NAME),
-        readiness,
-        max_body_bytes: settings.http.max_body_bytes,
-        workers: settings.http.workers,
-    };
+    let common = HttpCommon::new(NAME, settings, Readiness::database_and_bus(db, bus));
     Ok(Application::new(listener, common, |_cfg| {})
         .with_openapi("/api/v1/credit/openapi.json", ApiDoc::openapi()))
 }

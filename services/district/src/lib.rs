@@ -18,9 +18,8 @@ use std::sync::Arc;
 use actix_web::web;
 use utoipa::OpenApi;
 use zw_platform::Settings;
-use zw_platform::health::{DatabaseCheck, FnCheck, Readiness};
+use zw_platform::health::Readiness;
 use zw_platform::http::{Application, HttpCommon};
-use zw_platform::metrics::Metrics;
 
 pub use migration::Migrator;
 
@@ -44,20 +43,11 @@ pub async fn build(
     listener: TcpListener,
 ) -> anyhow::Result<Application> {
     let db = connect(settings).await?;
-    let readiness = Readiness::new().with(DatabaseCheck(db.clone())).with(FnCheck::new("bus", {
-        let bus = bus.clone();
-        move || {
-            let bus = bus.clone();
-            async move { bus.check().await.map_err(|e| e.to_string()) }
-        }
-    }));
-    let common = HttpCommon {
-        service: NAME,
-        metrics: Metrics::new(NAME),
-        readiness,
-        max_body_bytes: settings.http.max_body_bytes,
-        workers: settings.http.workers,
-    };
+    let common = HttpCommon::new(
+        NAME,
+        settings,
+        Readiness::database_and_bus(db.clone(), bus.clone()),
+    );
     let state = web::Data::new(routes::State { db: db.clone() });
     let verifier = web::Data::new(verifier);
     let app = Application::new(listener, common, move |cfg| {

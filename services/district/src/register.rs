@@ -66,7 +66,10 @@ pub async fn serve_lookup(
             })?;
             let record = find(&db, &id).await.map_err(|e| {
                 tracing::error!(error = %e, "population lookup failed");
-                RpcError { code: "internal".into(), message: "lookup failed".into() }
+                RpcError {
+                    code: "internal".into(),
+                    message: "lookup failed".into(),
+                }
             })?;
             Ok(PopulationLookupReply {
                 record: record.map(|m| PopulationRecord {

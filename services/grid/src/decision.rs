@@ -58,9 +58,9 @@ pub fn decide(f: &Facts<'_>) -> Vec<PendingReason> {
     match &f.register {
         RegisterAnswer::NotFound => reasons.push(PendingReason::UnknownId),
         RegisterAnswer::Unavailable => reasons.push(PendingReason::RegisterUnavailable),
-        RegisterAnswer::Found { registered_house: Some(h) } if h != f.declared_house => {
-            reasons.push(PendingReason::HouseMismatch)
-        }
+        RegisterAnswer::Found {
+            registered_house: Some(h),
+        } if h != f.declared_house => reasons.push(PendingReason::HouseMismatch),
         RegisterAnswer::Found { .. } => {}
     }
     if f.residents_in_house >= f.registered_size {
@@ -88,22 +88,44 @@ mod tests {
 
     #[test]
     fn a_consistent_declaration_is_accepted() {
-        assert!(decide(&facts(RegisterAnswer::Found { registered_house: Some("H1".into()) })).is_empty());
-        assert!(decide(&facts(RegisterAnswer::Found { registered_house: None })).is_empty());
+        assert!(
+            decide(&facts(RegisterAnswer::Found {
+                registered_house: Some("H1".into())
+            }))
+            .is_empty()
+        );
+        assert!(
+            decide(&facts(RegisterAnswer::Found {
+                registered_house: None
+            }))
+            .is_empty()
+        );
     }
 
     #[test]
     fn each_doubt_holds_the_declaration_with_its_reason() {
-        assert_eq!(decide(&facts(RegisterAnswer::NotFound)), [PendingReason::UnknownId]);
-        assert_eq!(decide(&facts(RegisterAnswer::Unavailable)), [PendingReason::RegisterUnavailable]);
         assert_eq!(
-            decide(&facts(RegisterAnswer::Found { registered_house: Some("H2".into()) })),
+            decide(&facts(RegisterAnswer::NotFound)),
+            [PendingReason::UnknownId]
+        );
+        assert_eq!(
+            decide(&facts(RegisterAnswer::Unavailable)),
+            [PendingReason::RegisterUnavailable]
+        );
+        assert_eq!(
+            decide(&facts(RegisterAnswer::Found {
+                registered_house: Some("H2".into())
+            })),
             [PendingReason::HouseMismatch]
         );
-        let mut full = facts(RegisterAnswer::Found { registered_house: None });
+        let mut full = facts(RegisterAnswer::Found {
+            registered_house: None,
+        });
         full.residents_in_house = 4;
         assert_eq!(decide(&full), [PendingReason::HouseFull]);
-        let mut dup = facts(RegisterAnswer::Found { registered_house: None });
+        let mut dup = facts(RegisterAnswer::Found {
+            registered_house: None,
+        });
         dup.has_pending_declaration = true;
         assert_eq!(decide(&dup), [PendingReason::DuplicatePending]);
     }

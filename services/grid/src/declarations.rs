@@ -109,18 +109,28 @@ pub fn view(principal: &Principal, m: &declaration::Model) -> DeclarationView {
 /// Declarations `principal` may see: a citizen his own, staff those in grids under their scope.
 pub fn visible_declarations(principal: &Principal) -> Result<Condition, ApiError> {
     if principal.has_role(Role::Citizen) && principal.roles.len() == 1 {
-        return Ok(Condition::all().add(declaration::Column::SubmittedBy.eq(principal.subject.clone())));
+        return Ok(
+            Condition::all().add(declaration::Column::SubmittedBy.eq(principal.subject.clone()))
+        );
     }
     principal.require_role(&STAFF)?;
     Ok(Condition::all().add(declaration::Column::GridCode.starts_with(principal.scope.as_str())))
 }
 
 /// The roles that work on declarations of a jurisdiction.
-pub const STAFF: [Role; 5] =
-    [Role::GridWorker, Role::CommunityOfficer, Role::StreetOfficer, Role::DistrictOfficer, Role::Admin];
+pub const STAFF: [Role; 5] = [
+    Role::GridWorker,
+    Role::CommunityOfficer,
+    Role::StreetOfficer,
+    Role::DistrictOfficer,
+    Role::Admin,
+];
 
 fn actor(principal: &Principal) -> Actor {
-    Actor { id: principal.subject.clone(), roles: principal.roles.iter().map(|r| r.to_string()).collect() }
+    Actor {
+        id: principal.subject.clone(),
+        roles: principal.roles.iter().map(|r| r.to_string()).collect(),
+    }
 }
 
 impl Grid {
@@ -134,27 +144,32 @@ impl Grid {
         idem: Option<IdempotencyKey>,
     ) -> Result<(u16, serde_json::Value), ApiError> {
         principal.require_role(&[Role::Citizen, Role::GridWorker])?;
-        if let Some(key) = &idem {
-            if let Some(done) = idempotency::replay(&self.db, &principal.subject, key).await? {
-                return Ok(done);
-            }
+        if let Some(key) = &idem
+            && let Some(done) = idempotency::replay(&self.db, &principal.subject, key).await?
+        {
+            return Ok(done);
         }
         let house = house::Entity::find_by_id(house_code.to_string())
             .one(&self.db)
             .await?
             .ok_or_else(|| ApiError::UnknownHouse(house_code.to_string()))?;
         if !house.is_in_use() {
-            return Err(ApiError::HouseNotInUse { code: house.code, status: house.status });
+            return Err(ApiError::HouseNotInUse {
+                code: house.code,
+                status: house.status,
+            });
         }
         let grid = JurisdictionCode::parse(&house.grid_code)
             .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("stored grid code: {e}")))?;
         if principal.has_role(Role::GridWorker) && !principal.has_role(Role::Citizen) {
             principal.authorize(&grid)?;
         }
-        if let Some(r) = resident::Entity::find_by_id(id_number.to_string()).one(&self.db).await? {
-            if r.house_code == house.code {
-                return Err(ApiError::AlreadyResident(house.code));
-            }
+        if let Some(r) = resident::Entity::find_by_id(id_number.to_string())
+            .one(&self.db)
+            .await?
+            && r.house_code == house.code
+        {
+            return Err(ApiError::AlreadyResident(house.code));
         }
 
         // Ask the register before the transaction: never hold a transaction over the network.
@@ -166,7 +181,12 @@ impl Grid {
             .await
         {
             Ok(reply) => match reply.record {
-                Some(r) => (RegisterAnswer::Found { registered_house: r.registered_house_code }, Some(r.name)),
+                Some(r) => (
+                    RegisterAnswer::Found {
+                        registered_house: r.registered_house_code,
+                    },
+                    Some(r.name),
+                ),
                 None => (RegisterAnswer::NotFound, None),
             },
             Err(e) => {
@@ -194,7 +214,11 @@ impl Grid {
             registered_size: u64::try_from(house.registered_size).unwrap_or(0),
             has_pending_declaration: has_pending,
         });
-        let status = if reasons.is_empty() { DeclarationStatus::Accepted } else { DeclarationStatus::Pending };
+        let status = if reasons.is_empty() {
+            DeclarationStatus::Accepted
+        } else {
+            DeclarationStatus::Pending
+        };
         let now = Utc::now();
         let id = Uuid::now_v7();
         let model = declaration::ActiveModel {
@@ -208,7 +232,9 @@ impl Grid {
             submitted_by: Set(principal.subject.clone()),
             created_at: Set(now),
             decided_at: Set((status == DeclarationStatus::Accepted).then_some(now)),
-            decided_by: Set((status == DeclarationStatus::Accepted).then(|| "system:rules".to_owned())),
+            decided_by: Set(
+                (status == DeclarationStatus::Accepted).then(|| "system:rules".to_owned())
+            ),
             decision_reason: Set(None),
             version: Set(1),
         }
@@ -252,7 +278,12 @@ impl Grid {
             reasons: reasons.iter().map(|r| r.as_str().to_owned()).collect(),
         });
         let envelope = Envelope::new(&event, grid, actor(principal));
-        zw_bus::outbox::enqueue(&txn, &envelope, &zw_platform::telemetry::current_trace_headers()).await?;
+        zw_bus::outbox::enqueue(
+            &txn,
+            &envelope,
+            &zw_platform::telemetry::current_trace_headers(),
+        )
+        .await?;
         let body = serde_json::to_value(view(principal, &model)).unwrap_or_default();
         if let Some(key) = &idem {
             idempotency::store(&txn, &principal.subject, key, 201, &body).await?;
@@ -263,7 +294,11 @@ impl Grid {
     }
 
     /// One declaration, if `principal` may see it (otherwise 404: existence is not revealed).
-    pub async fn get(&self, principal: &Principal, id: Uuid) -> Result<declaration::Model, ApiError> {
+    pub async fn get(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+    ) -> Result<declaration::Model, ApiError> {
         declaration::Entity::find_by_id(id)
             .filter(visible_declarations(principal)?)
             .one(&self.db)
@@ -286,7 +321,10 @@ impl Grid {
         if let Some(c) = cursor {
             q = q.filter(declaration::Column::Id.lt(c));
         }
-        Ok(q.order_by_desc(declaration::Column::Id).limit(limit + 1).all(&self.db).await?)
+        Ok(q.order_by_desc(declaration::Column::Id)
+            .limit(limit + 1)
+            .all(&self.db)
+            .await?)
     }
 
     /// A page of verification tasks in the caller's grid(s), oldest first (work order).
@@ -298,14 +336,19 @@ impl Grid {
         cursor: Option<Uuid>,
     ) -> Result<Vec<TaskView>, ApiError> {
         principal.require_role(&STAFF)?;
-        let mut q = task::Entity::find().filter(task::Column::GridCode.starts_with(principal.scope.as_str()));
+        let mut q = task::Entity::find()
+            .filter(task::Column::GridCode.starts_with(principal.scope.as_str()));
         if let Some(s) = status {
             q = q.filter(task::Column::Status.eq(s));
         }
         if let Some(c) = cursor {
             q = q.filter(task::Column::Id.gt(c));
         }
-        let tasks = q.order_by_asc(task::Column::Id).limit(limit + 1).all(&self.db).await?;
+        let tasks = q
+            .order_by_asc(task::Column::Id)
+            .limit(limit + 1)
+            .all(&self.db)
+            .await?;
         let ids: Vec<Uuid> = tasks.iter().map(|t| t.declaration_id).collect();
         let decls = declaration::Entity::find()
             .filter(declaration::Column::Id.is_in(ids))
@@ -338,16 +381,29 @@ impl Grid {
         principal.authorize(&grid)?;
         let (outcome, to, reason) = match &verdict {
             Verdict::Confirm => ("confirmed", DeclarationStatus::Accepted, None),
-            Verdict::Reject { reason } => ("rejected", DeclarationStatus::Rejected, Some(reason.clone())),
+            Verdict::Reject { reason } => (
+                "rejected",
+                DeclarationStatus::Rejected,
+                Some(reason.clone()),
+            ),
         };
         let now = Utc::now();
         let txn = self.db.begin().await?;
         // Close the task only if still open: of two concurrent decisions exactly one wins.
         let closed = task::Entity::update_many()
-            .col_expr(task::Column::Status, sea_orm::sea_query::Expr::value("closed"))
+            .col_expr(
+                task::Column::Status,
+                sea_orm::sea_query::Expr::value("closed"),
+            )
             .col_expr(task::Column::ClosedAt, sea_orm::sea_query::Expr::value(now))
-            .col_expr(task::Column::ClosedBy, sea_orm::sea_query::Expr::value(principal.subject.clone()))
-            .col_expr(task::Column::Outcome, sea_orm::sea_query::Expr::value(outcome))
+            .col_expr(
+                task::Column::ClosedBy,
+                sea_orm::sea_query::Expr::value(principal.subject.clone()),
+            )
+            .col_expr(
+                task::Column::Outcome,
+                sea_orm::sea_query::Expr::value(outcome),
+            )
             .filter(task::Column::Id.eq(task_id))
             .filter(task::Column::Status.eq("open"))
             .exec(&txn)
@@ -374,7 +430,14 @@ impl Grid {
         zw_evidence::append(
             &txn,
             &principal.subject,
-            &format!("declaration.{}", if to == DeclarationStatus::Accepted { "confirm" } else { "reject" }),
+            &format!(
+                "declaration.{}",
+                if to == DeclarationStatus::Accepted {
+                    "confirm"
+                } else {
+                    "reject"
+                }
+            ),
             &format!("declaration/{}", d.id),
             &serde_json::json!({ "task": task_id, "from": from, "to": to, "reason": reason }),
         )
@@ -387,7 +450,12 @@ impl Grid {
             reason,
         });
         let envelope = Envelope::new(&event, grid, actor(principal));
-        zw_bus::outbox::enqueue(&txn, &envelope, &zw_platform::telemetry::current_trace_headers()).await?;
+        zw_bus::outbox::enqueue(
+            &txn,
+            &envelope,
+            &zw_platform::telemetry::current_trace_headers(),
+        )
+        .await?;
         txn.commit().await?;
         self.relay.notify();
         let t = task::Entity::find_by_id(task_id)
@@ -411,8 +479,13 @@ fn task_view(principal: &Principal, t: &task::Model, d: &declaration::Model) -> 
 }
 
 /// The declared person now lives in the declared house (moving out of any other).
-async fn move_in(conn: &impl ConnectionTrait, d: &declaration::Model) -> Result<(), sea_orm::DbErr> {
-    resident::Entity::delete_by_id(d.id_number.clone()).exec(conn).await?;
+async fn move_in(
+    conn: &impl ConnectionTrait,
+    d: &declaration::Model,
+) -> Result<(), sea_orm::DbErr> {
+    resident::Entity::delete_by_id(d.id_number.clone())
+        .exec(conn)
+        .await?;
     resident::ActiveModel {
         id_number: Set(d.id_number.clone()),
         name: Set(d.name.clone()),

@@ -55,17 +55,21 @@ impl ApiError {
             ApiError::Auth(e) => Problem::from(e.clone()),
             ApiError::NotFound(m) => Problem::not_found(m.clone()),
             ApiError::UnknownHouse(_) => {
-                Problem::new(unprocessable, "unknown-house", "Unknown house").with_detail(self.to_string())
+                Problem::new(unprocessable, "unknown-house", "Unknown house")
+                    .with_detail(self.to_string())
             }
             ApiError::HouseNotInUse { .. } => {
-                Problem::new(unprocessable, "house-not-in-use", "House not in use").with_detail(self.to_string())
+                Problem::new(unprocessable, "house-not-in-use", "House not in use")
+                    .with_detail(self.to_string())
             }
             ApiError::AlreadyResident(_) => Problem::conflict("already-resident", self.to_string()),
             ApiError::TaskClosed(_) => Problem::conflict("task-closed", self.to_string()),
-            ApiError::IdempotencyKeyReused => {
-                Problem::new(unprocessable, "idempotency-key-reused", "Idempotency-Key reused")
-                    .with_detail(self.to_string())
-            }
+            ApiError::IdempotencyKeyReused => Problem::new(
+                unprocessable,
+                "idempotency-key-reused",
+                "Idempotency-Key reused",
+            )
+            .with_detail(self.to_string()),
             ApiError::Unexpected(e) => zw_platform::problem::internal_error(e),
         }
     }

@@ -14,7 +14,10 @@ use crate::error::ApiError;
 pub async fn load_or_create_signer(db: &DatabaseConnection) -> anyhow::Result<EvidenceSigner> {
     let backend = db.get_database_backend();
     let row = db
-        .query_one_raw(Statement::from_string(backend, "SELECT secret FROM evidence_signing_keys WHERE id = 1"))
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT secret FROM evidence_signing_keys WHERE id = 1",
+        ))
         .await?;
     if let Some(row) = row {
         let hex_secret: String = row.try_get("", "secret")?;
@@ -60,7 +63,10 @@ pub async fn proofs_for(
     for r in records {
         proofs.push(zw_evidence::inclusion_proof(db, r.seq, None).await?);
     }
-    Ok(ObjectProofs { public_key: signer.public_key_base64(), proofs })
+    Ok(ObjectProofs {
+        public_key: signer.public_key_base64(),
+        proofs,
+    })
 }
 
 /// The current signed tree head (sealing what is new first).
@@ -70,9 +76,15 @@ pub struct CurrentHead {
     pub tree_head: SignedTreeHead,
 }
 
-pub async fn current_head(db: &DatabaseConnection, signer: &EvidenceSigner) -> Result<CurrentHead, ApiError> {
+pub async fn current_head(
+    db: &DatabaseConnection,
+    signer: &EvidenceSigner,
+) -> Result<CurrentHead, ApiError> {
     let tree_head = zw_evidence::seal(db, signer).await?;
-    Ok(CurrentHead { public_key: signer.public_key_base64(), tree_head })
+    Ok(CurrentHead {
+        public_key: signer.public_key_base64(),
+        tree_head,
+    })
 }
 
 /// Seal new records every `every` until `stop` is cancelled, so tree heads stay fresh even when

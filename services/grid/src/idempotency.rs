@@ -18,12 +18,16 @@ pub struct IdempotencyKey {
 impl IdempotencyKey {
     /// Parse the header value (1–255 visible ASCII characters) and hash the request body.
     pub fn parse(header: &str, body: &[u8]) -> Result<Self, ApiError> {
-        if header.is_empty() || header.len() > 255 || !header.bytes().all(|b| b.is_ascii_graphic()) {
+        if header.is_empty() || header.len() > 255 || !header.bytes().all(|b| b.is_ascii_graphic())
+        {
             return Err(ApiError::InvalidInput(
                 "Idempotency-Key must be 1 to 255 visible ASCII characters".into(),
             ));
         }
-        Ok(Self { key: header.to_owned(), request_hash: hex::encode(Sha256::digest(body)) })
+        Ok(Self {
+            key: header.to_owned(),
+            request_hash: hex::encode(Sha256::digest(body)),
+        })
     }
 }
 
@@ -33,7 +37,9 @@ pub async fn replay(
     principal: &str,
     key: &IdempotencyKey,
 ) -> Result<Option<(u16, serde_json::Value)>, ApiError> {
-    let Some(row) = idempotency::Entity::find_by_id((principal.to_owned(), key.key.clone())).one(conn).await?
+    let Some(row) = idempotency::Entity::find_by_id((principal.to_owned(), key.key.clone()))
+        .one(conn)
+        .await?
     else {
         return Ok(None);
     };

@@ -27,9 +27,8 @@ use std::time::Duration;
 use actix_web::web;
 use utoipa::OpenApi;
 use zw_platform::Settings;
-use zw_platform::health::{DatabaseCheck, FnCheck, Readiness};
+use zw_platform::health::Readiness;
 use zw_platform::http::{Application, HttpCommon};
-use zw_platform::metrics::Metrics;
 
 pub use migration::Migrator;
 
@@ -54,24 +53,26 @@ pub async fn build(
 ) -> anyhow::Result<Application> {
     let db = connect(settings).await?;
     let signer = Arc::new(evidence::load_or_create_signer(&db).await?);
-    let readiness = Readiness::new().with(DatabaseCheck(db.clone())).with(FnCheck::new("bus", {
-        let bus = bus.clone();
-        move || {
-            let bus = bus.clone();
-            async move { bus.check().await.map_err(|e| e.to_string()) }
-        }
-    }));
-    let common = HttpCommon {
-        service: NAME,
-        metrics: Metrics::new(NAME),
-        readiness,
-        max_body_bytes: settings.http.max_body_bytes,
-        workers: settings.http.workers,
-    };
+    let common = HttpCommon::new(
+        NAME,
+        settings,
+        Readiness::database_and_bus(db.clone(), bus.clone()),
+    );
     let stop = tokio_util::sync::CancellationToken::new();
-    let relay = zw_bus::outbox::spawn_relay(db.clone(), bus.clone(), stop.clone().cancelled_owned());
-    let sealer = evidence::spawn_sealer(db.clone(), signer.clone(), Duration::from_secs(10), stop.clone());
-    let grid = web::Data::new(declarations::Grid { db, bus, relay: relay.clone(), signer });
+    let relay =
+        zw_bus::outbox::spawn_relay(db.clone(), bus.clone(), stop.clone().cancelled_owned());
+    let sealer = evidence::spawn_sealer(
+        db.clone(),
+        signer.clone(),
+        Duration::from_secs(10),
+        stop.clone(),
+    );
+    let grid = web::Data::new(declarations::Grid {
+        db,
+        bus,
+        relay: relay.clone(),
+        signer,
+    });
     let verifier = web::Data::new(verifier);
     let app = Application::new(listener, common, move |cfg| {
         cfg.app_data(grid.clone()).app_data(verifier.clone());

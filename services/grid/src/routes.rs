@@ -21,8 +21,24 @@ use crate::model::house;
         title = "Zhiwang grid",
         description = "The grid database: houses, residents, self-declarations of residence and the grid worker's verification tasks."
     ),
-    paths(submit_declaration, get_declaration, list_declarations, declaration_proof, list_tasks, decide_task, get_house, tree_head),
-    components(schemas(NewDeclaration, DeclarationView, TaskView, TaskDecision, HouseView, Problem))
+    paths(
+        submit_declaration,
+        get_declaration,
+        list_declarations,
+        declaration_proof,
+        list_tasks,
+        decide_task,
+        get_house,
+        tree_head
+    ),
+    components(schemas(
+        NewDeclaration,
+        DeclarationView,
+        TaskView,
+        TaskDecision,
+        HouseView,
+        Problem
+    ))
 )]
 pub struct ApiDoc;
 
@@ -75,16 +91,22 @@ async fn submit_declaration(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let input: NewDeclaration = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::InvalidInput(format!("the body must be JSON with id_number and house_code: {e}")))?;
-    let id_number = IdNumber::parse(input.id_number.trim()).map_err(|e| ApiError::InvalidInput(format!("id_number: {e}")))?;
-    let house_code = HouseCode::parse(input.house_code.trim()).map_err(|e| ApiError::InvalidInput(format!("house_code: {e}")))?;
+    let input: NewDeclaration = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::InvalidInput(format!(
+            "the body must be JSON with id_number and house_code: {e}"
+        ))
+    })?;
+    let id_number = IdNumber::parse(input.id_number.trim())
+        .map_err(|e| ApiError::InvalidInput(format!("id_number: {e}")))?;
+    let house_code = HouseCode::parse(input.house_code.trim())
+        .map_err(|e| ApiError::InvalidInput(format!("house_code: {e}")))?;
     let idem = match req.headers().get("idempotency-key") {
         Some(v) => Some(IdempotencyKey::parse(v.to_str().unwrap_or(""), &body)?),
         None => None,
     };
     let (status, body) = grid.submit(&principal, id_number, house_code, idem).await?;
-    let status = actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::CREATED);
+    let status = actix_web::http::StatusCode::from_u16(status)
+        .unwrap_or(actix_web::http::StatusCode::CREATED);
     Ok(HttpResponse::build(status).json(body))
 }
 
@@ -129,7 +151,7 @@ async fn list_declarations(
     filter: web::Query<DeclarationFilter>,
     page: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = page.limit().map_err(|p| ApiError::InvalidInput(p.detail.unwrap_or_default()))?;
+    let limit = page.limit().map_err(ApiError::InvalidInput)?;
     let cursor = parse_cursor(page.cursor.as_deref())?;
     let rows = grid.list(&principal, filter.status, limit, cursor).await?;
     let views: Vec<DeclarationView> = rows.iter().map(|m| view(&principal, m)).collect();
@@ -137,8 +159,11 @@ async fn list_declarations(
 }
 
 fn parse_cursor(c: Option<&str>) -> Result<Option<Uuid>, ApiError> {
-    c.map(|c| Uuid::parse_str(c).map_err(|_| ApiError::InvalidInput("cursor is not one this API returned".into())))
-        .transpose()
+    c.map(|c| {
+        Uuid::parse_str(c)
+            .map_err(|_| ApiError::InvalidInput("cursor is not one this API returned".into()))
+    })
+    .transpose()
 }
 
 /// The evidence of a declaration: every record about it, each with an inclusion proof to a
@@ -159,7 +184,9 @@ async fn declaration_proof(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let d = grid.get(&principal, id.into_inner()).await?;
-    let proofs = crate::evidence::proofs_for(&grid.db, &grid.signer, &format!("declaration/{}", d.id)).await?;
+    let proofs =
+        crate::evidence::proofs_for(&grid.db, &grid.signer, &format!("declaration/{}", d.id))
+            .await?;
     Ok(HttpResponse::Ok().json(proofs))
 }
 
@@ -184,12 +211,16 @@ async fn list_tasks(
     filter: web::Query<TaskFilter>,
     page: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = page.limit().map_err(|p| ApiError::InvalidInput(p.detail.unwrap_or_default()))?;
+    let limit = page.limit().map_err(ApiError::InvalidInput)?;
     let status = match filter.status.as_deref() {
         None | Some("open") => Some("open"),
         Some("closed") => Some("closed"),
         Some("all") => None,
-        Some(other) => return Err(ApiError::InvalidInput(format!("status must be open, closed or all, not {other:?}"))),
+        Some(other) => {
+            return Err(ApiError::InvalidInput(format!(
+                "status must be open, closed or all, not {other:?}"
+            )));
+        }
     };
     let cursor = parse_cursor(page.cursor.as_deref())?;
     let tasks = grid.tasks(&principal, status, limit, cursor).await?;
@@ -215,11 +246,15 @@ impl TaskDecision {
             "reject" => {
                 let reason = self.reason.map(|r| r.trim().to_owned()).unwrap_or_default();
                 if reason.is_empty() || reason.chars().count() > 500 {
-                    return Err(ApiError::InvalidInput("a rejection needs a reason of 1 to 500 characters".into()));
+                    return Err(ApiError::InvalidInput(
+                        "a rejection needs a reason of 1 to 500 characters".into(),
+                    ));
                 }
                 Ok(Verdict::Reject { reason })
             }
-            other => Err(ApiError::InvalidInput(format!("outcome must be confirm or reject, not {other:?}"))),
+            other => Err(ApiError::InvalidInput(format!(
+                "outcome must be confirm or reject, not {other:?}"
+            ))),
         }
     }
 }
@@ -246,7 +281,9 @@ async fn decide_task(
     decision: web::Json<TaskDecision>,
 ) -> Result<HttpResponse, ApiError> {
     let verdict = decision.into_inner().verdict()?;
-    let t = grid.decide_task(&principal, id.into_inner(), verdict).await?;
+    let t = grid
+        .decide_task(&principal, id.into_inner(), verdict)
+        .await?;
     Ok(HttpResponse::Ok().json(t))
 }
 
@@ -270,13 +307,22 @@ pub struct HouseView {
         (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
-async fn get_house(grid: web::Data<Grid>, code: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let code = HouseCode::parse(&code).map_err(|e| ApiError::InvalidInput(format!("house code: {e}")))?;
+async fn get_house(
+    grid: web::Data<Grid>,
+    code: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let code =
+        HouseCode::parse(&code).map_err(|e| ApiError::InvalidInput(format!("house code: {e}")))?;
     let h = house::Entity::find_by_id(code.to_string())
         .one(&grid.db)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no house {code}")))?;
-    Ok(HttpResponse::Ok().json(HouseView { code: h.code, grid_code: h.grid_code, address: h.address, status: h.status }))
+    Ok(HttpResponse::Ok().json(HouseView {
+        code: h.code,
+        grid_code: h.grid_code,
+        address: h.address,
+        status: h.status,
+    }))
 }
 
 use sea_orm::EntityTrait;

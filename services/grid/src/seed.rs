@@ -10,11 +10,18 @@ use crate::model::{grid, house};
 pub async fn seed_demo(db: &DatabaseConnection, demo: &DemoDistrict) -> Result<(), DbErr> {
     let grids: Vec<grid::ActiveModel> = demo
         .grids()
-        .map(|g| grid::ActiveModel { code: Set(g.code.to_string()), name: Set(g.name.clone()) })
+        .map(|g| grid::ActiveModel {
+            code: Set(g.code.to_string()),
+            name: Set(g.name.clone()),
+        })
         .collect();
     for chunk in grids.chunks(500) {
         grid::Entity::insert_many(chunk.to_vec())
-            .on_conflict(OnConflict::column(grid::Column::Code).do_nothing().to_owned())
+            .on_conflict(
+                OnConflict::column(grid::Column::Code)
+                    .do_nothing()
+                    .to_owned(),
+            )
             .exec_without_returning(db)
             .await?;
     }
@@ -36,7 +43,11 @@ pub async fn seed_demo(db: &DatabaseConnection, demo: &DemoDistrict) -> Result<(
         .collect();
     for chunk in houses.chunks(500) {
         house::Entity::insert_many(chunk.to_vec())
-            .on_conflict(OnConflict::column(house::Column::Code).do_nothing().to_owned())
+            .on_conflict(
+                OnConflict::column(house::Column::Code)
+                    .do_nothing()
+                    .to_owned(),
+            )
             .exec_without_returning(db)
             .await?;
     }

@@ -8,10 +8,9 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
-            Box::new(zw_bus::Migration),
-            Box::new(zw_evidence::Migration),
-            Box::new(m20261130_000001_create_grid_tables::Migration),
-        ]
+        let mut list: Vec<Box<dyn MigrationTrait>> = vec![Box::new(zw_bus::Migration)];
+        list.extend(zw_evidence::migrations());
+        list.push(Box::new(m20261130_000001_create_grid_tables::Migration));
+        list
     }
 }

@@ -1,0 +1,259 @@
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{spawn_world, unknown_id};
+
+#[tokio::test]
+async fn a_consistent_declaration_is_accepted_at_once_and_counted_at_the_district() {
+    let w = spawn_world().await;
+    let ex = w.example();
+    let (status, body) = w
+        .declare(&w.citizen("alice"), &ex.resident_id, &ex.house)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["status"], "accepted");
+    assert_eq!(body["reasons"], json!([]));
+    assert!(
+        body["name"].is_string(),
+        "name pre-filled from the register: {body}"
+    );
+    assert!(
+        body["id_number"].as_str().unwrap().contains('*'),
+        "masked for the citizen"
+    );
+    w.district_counts_reach(
+        &ex.grid,
+        json!({"pending": 0, "accepted": 1, "rejected": 0, "total": 1}),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_unknown_person_waits_for_the_grid_worker_who_confirms() {
+    let w = spawn_world().await;
+    let ex = w.example();
+    let citizen = w.citizen("bob");
+    let (status, body) = w.declare(&citizen, &unknown_id(), &ex.house).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["status"], "pending");
+    assert_eq!(body["reasons"], json!(["unknown_id"]));
+    let id = body["id"].as_str().unwrap().to_owned();
+
+    let worker = w.worker(&ex.grid);
+    let (status, tasks) = w.get(&worker, "/api/v1/grid/tasks").await;
+    assert_eq!(status, StatusCode::OK);
+    let task = tasks["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["declaration"]["id"] == id.as_str())
+        .expect("task");
+    assert_eq!(
+        task["declaration"]["id_number"],
+        unknown_id(),
+        "the grid worker sees the full ID"
+    );
+    let task_id = task["id"].as_str().unwrap();
+
+    let (status, decided) = w
+        .post(
+            &worker,
+            &format!("/api/v1/grid/tasks/{task_id}/decision"),
+            json!({"outcome": "confirm"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{decided}");
+    assert_eq!(decided["declaration"]["status"], "accepted");
+
+    let (status, again) = w
+        .post(
+            &worker,
+            &format!("/api/v1/grid/tasks/{task_id}/decision"),
+            json!({"outcome": "reject", "reason": "x"}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "a closed task cannot be decided twice: {again}"
+    );
+
+    let (_, mine) = w
+        .get(&citizen, &format!("/api/v1/grid/declarations/{id}"))
+        .await;
+    assert_eq!(mine["status"], "accepted");
+    assert_eq!(mine["version"], 2);
+    w.district_counts_reach(
+        &ex.grid,
+        json!({"pending": 0, "accepted": 1, "rejected": 0, "total": 1}),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_rejection_needs_a_reason_and_the_citizen_reads_it() {
+    let w = spawn_world().await;
+    let ex = w.example();
+    let citizen = w.citizen("carol");
+    let (_, body) = w.declare(&citizen, &unknown_id(), &ex.house).await;
+    let id = body["id"].as_str().unwrap().to_owned();
+    let worker = w.worker(&ex.grid);
+    let (_, tasks) = w.get(&worker, "/api/v1/grid/tasks").await;
+    let task_id = tasks["items"][0]["id"].as_str().unwrap().to_owned();
+
+    let (status, problem) = w
+        .post(
+            &worker,
+            &format!("/api/v1/grid/tasks/{task_id}/decision"),
+            json!({"outcome": "reject"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    let (status, _) = w
+        .post(
+            &worker,
+            &format!("/api/v1/grid/tasks/{task_id}/decision"),
+            json!({"outcome": "reject", "reason": "nobody of that name lives here"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, mine) = w
+        .get(&citizen, &format!("/api/v1/grid/declarations/{id}"))
+        .await;
+    assert_eq!(mine["status"], "rejected");
+    assert_eq!(mine["decision_reason"], "nobody of that name lives here");
+    w.district_counts_reach(
+        &ex.grid,
+        json!({"pending": 0, "accepted": 0, "rejected": 1, "total": 1}),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_second_declaration_while_one_is_pending_is_held_as_a_duplicate() {
+    let w = spawn_world().await;
+    let ex = w.example();
+    let citizen = w.citizen("dan");
+    let id = unknown_id();
+    let (_, first) = w.declare(&citizen, &id, &ex.house).await;
+    assert_eq!(first["status"], "pending");
+    let (_, second) = w.declare(&citizen, &id, &ex.house).await;
+    assert_eq!(second["status"], "pending");
+    assert_eq!(
+        second["reasons"],
+        json!(["unknown_id", "duplicate_pending"])
+    );
+}
+
+#[tokio::test]
+async fn a_full_house_holds_the_declaration() {
+    let w = spawn_world().await;
+    let ex = w.example();
+    let worker = w.worker(&ex.grid);
+    // The example house is registered for 4 and nobody has declared there yet: fill it.
+    for seq in 0..4u16 {
+        let birth = chrono::NaiveDate::from_ymd_opt(1985, 3, 1).unwrap();
+        let id = zw_domain::IdNumber::from_parts("110105", birth, 100 + seq)
+            .unwrap()
+            .to_string();
+        let (_, d) = w.declare(&w.citizen("eve"), &id, &ex.house).await;
+        let (_, tasks) = w.get(&worker, "/api/v1/grid/tasks").await;
+        let task = tasks["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["declaration"]["id"] == d["id"])
+            .unwrap()
+            .clone();
+        let (s, _) = w
+            .post(
+                &worker,
+                &format!(
+                    "/api/v1/grid/tasks/{}/decision",
+                    task["id"].as_str().unwrap()
+                ),
+                json!({"outcome": "confirm"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    // Now even the person the register has at this house is one too many.
+    let (_, body) = w
+        .declare(&w.citizen("frank"), &ex.resident_id, &ex.house)
+        .await;
+    assert_eq!(body["status"], "pending");
+    assert_eq!(body["reasons"], json!(["house_full"]));
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_returns_the_first_response_and_creates_nothing_more() {
+    let w = spawn_world().await;
+    let ex = w.example();
+    let token = w.citizen("gina");
+    let send = |body: serde_json::Value| {
+        w.grid
+            .client
+            .post(w.grid.url("/api/v1/grid/declarations"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "k-123")
+            .json(&body)
+            .send()
+    };
+    let body = json!({"id_number": ex.resident_id, "house_code": ex.house});
+    let first: serde_json::Value = send(body.clone()).await.unwrap().json().await.unwrap();
+    let res = send(body).await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let second: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(first["id"], second["id"]);
+    let (_, list) = w.get(&token, "/api/v1/grid/declarations").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+
+    let res = send(json!({"id_number": unknown_id(), "house_code": ex.house}))
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "same key, different body"
+    );
+}
+
+#[tokio::test]
+async fn the_citizen_gets_a_proof_that_verifies_against_the_signed_tree_head() {
+    let w = spawn_world().await;
+    let ex = w.example();
+    let token = w.citizen("hana");
+    let (_, body) = w.declare(&token, &ex.resident_id, &ex.house).await;
+    let (status, proofs) = w
+        .get(
+            &token,
+            &format!(
+                "/api/v1/grid/declarations/{}/proof",
+                body["id"].as_str().unwrap()
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{proofs}");
+    let key = proofs["public_key"].as_str().unwrap();
+    let list = proofs["proofs"].as_array().unwrap();
+    assert_eq!(list.len(), 1);
+    let proof: zw_evidence::InclusionProof = serde_json::from_value(list[0].clone()).unwrap();
+    let key = zw_evidence::EvidencePublicKey::from_base64(key).unwrap();
+    zw_evidence::verify_inclusion_proof(&proof, &key).expect("the proof verifies");
+    assert_eq!(proof.record.action, "declaration.submit");
+    let (_, head) = w.get(&token, "/api/v1/grid/evidence/tree-head").await;
+    assert!(head["tree_head"]["tree_size"].as_i64().unwrap() >= 1);
+}
+
+#[tokio::test]
+async fn when_the_district_does_not_answer_the_declaration_waits_instead_of_failing() {
+    let mut w = spawn_world().await;
+    let ex = w.example();
+    w.district.stop().await;
+    let (status, body) = w
+        .declare(&w.citizen("ivan"), &ex.resident_id, &ex.house)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["status"], "pending");
+    assert_eq!(body["reasons"], json!(["register_unavailable"]));
+}
