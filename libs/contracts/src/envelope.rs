@@ -19,7 +19,10 @@ pub struct Actor {
 
 impl Actor {
     pub fn system(component: &str) -> Self {
-        Self { id: format!("system:{component}"), roles: vec![] }
+        Self {
+            id: format!("system:{component}"),
+            roles: vec![],
+        }
     }
 }
 
@@ -63,7 +66,11 @@ impl Envelope {
 
     /// `zw.evt.<district>.<street>.<community>.<grid>.<aggregate>.<event>`.
     pub fn subject(&self) -> String {
-        format!("zw.evt.{}.{}", self.jurisdiction.subject_tokens(), self.event_type)
+        format!(
+            "zw.evt.{}.{}",
+            self.jurisdiction.subject_tokens(),
+            self.event_type
+        )
     }
 
     /// Decode the typed event.
@@ -84,7 +91,11 @@ impl Envelope {
 pub fn events_under(scope: &JurisdictionCode) -> String {
     let mut s = String::from("zw.evt.");
     s.push_str(scope.district());
-    for level in [zw_domain::Level::Street, zw_domain::Level::Community, zw_domain::Level::Grid] {
+    for level in [
+        zw_domain::Level::Street,
+        zw_domain::Level::Community,
+        zw_domain::Level::Grid,
+    ] {
         match scope.segment(level) {
             Some(seg) => {
                 s.push('.');
@@ -119,7 +130,10 @@ mod tests {
             reasons: vec![],
         });
         let env = Envelope::new(&ev, grid.clone(), Actor::system("test"));
-        assert_eq!(env.subject(), "zw.evt.440304.008.001.003.declaration.submitted");
+        assert_eq!(
+            env.subject(),
+            "zw.evt.440304.008.001.003.declaration.submitted"
+        );
         let back = Envelope::from_bytes(&env.to_bytes().expect("encode")).expect("decode");
         assert_eq!(back.event().expect("typed"), ev);
         let street = JurisdictionCode::parse("440304008").expect("valid");

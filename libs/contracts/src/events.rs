@@ -18,8 +18,11 @@ pub enum DeclarationStatus {
 }
 
 impl DeclarationStatus {
-    pub const ALL: [DeclarationStatus; 3] =
-        [DeclarationStatus::Pending, DeclarationStatus::Accepted, DeclarationStatus::Rejected];
+    pub const ALL: [DeclarationStatus; 3] = [
+        DeclarationStatus::Pending,
+        DeclarationStatus::Accepted,
+        DeclarationStatus::Rejected,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -89,7 +92,9 @@ impl Event {
 
     pub fn from_parts(event_type: &str, payload: serde_json::Value) -> Result<Self, EnvelopeError> {
         Ok(match event_type {
-            "declaration.submitted" => Event::DeclarationSubmitted(serde_json::from_value(payload)?),
+            "declaration.submitted" => {
+                Event::DeclarationSubmitted(serde_json::from_value(payload)?)
+            }
             "declaration.status_changed" => {
                 Event::DeclarationStatusChanged(serde_json::from_value(payload)?)
             }

@@ -76,31 +76,64 @@ pub struct DemoAccount {
     pub name: String,
 }
 
-const STREET_NAMES: [&str; 10] =
-    ["Yuanling", "Nanyuan", "Shatou", "Xiangmihu", "Lianhua", "Huafu", "Futian", "Huaqiangbei", "Meilin", "Fubao"];
+const STREET_NAMES: [&str; 10] = [
+    "Yuanling",
+    "Nanyuan",
+    "Shatou",
+    "Xiangmihu",
+    "Lianhua",
+    "Huafu",
+    "Futian",
+    "Huaqiangbei",
+    "Meilin",
+    "Fubao",
+];
 
 impl DemoDistrict {
     /// The demo structure under `district` (a 6-digit code).
     pub fn generate(district: &JurisdictionCode, name: &str) -> DemoDistrict {
         let mut streets = Vec::new();
         for s in 1..=STREETS {
-            let Ok(street) = district.child(s) else { continue };
-            let street_name = format!("{} Street", STREET_NAMES[usize::from(s - 1) % STREET_NAMES.len()]);
+            let Ok(street) = district.child(s) else {
+                continue;
+            };
+            let street_name = format!(
+                "{} Street",
+                STREET_NAMES[usize::from(s - 1) % STREET_NAMES.len()]
+            );
             let mut communities = Vec::new();
             for c in 1..=COMMUNITIES_PER_STREET {
-                let Ok(community) = street.child(c) else { continue };
+                let Ok(community) = street.child(c) else {
+                    continue;
+                };
                 let community_name = format!("{street_name} Community {c}");
                 let grids = (1..=GRIDS_PER_COMMUNITY)
                     .filter_map(|g| {
                         let code = community.child(g).ok()?;
-                        Some(DemoUnit { name: format!("{community_name} Grid {g}"), code, children: vec![] })
+                        Some(DemoUnit {
+                            name: format!("{community_name} Grid {g}"),
+                            code,
+                            children: vec![],
+                        })
                     })
                     .collect();
-                communities.push(DemoUnit { code: community, name: community_name, children: grids });
+                communities.push(DemoUnit {
+                    code: community,
+                    name: community_name,
+                    children: grids,
+                });
             }
-            streets.push(DemoUnit { code: street, name: street_name, children: communities });
+            streets.push(DemoUnit {
+                code: street,
+                name: street_name,
+                children: communities,
+            });
         }
-        DemoDistrict { code: district.clone(), name: name.to_owned(), streets }
+        DemoDistrict {
+            code: district.clone(),
+            name: name.to_owned(),
+            streets,
+        }
     }
 
     /// Every community.
@@ -127,9 +160,18 @@ impl DemoDistrict {
                     (_, 2..=6) => DemoHouseStatus::Rented,
                     _ => DemoHouseStatus::InUse,
                 };
-                let registered_size = if serial == 1 { 4 } else { 2 + rng.below(5) as u16 };
+                let registered_size = if serial == 1 {
+                    4
+                } else {
+                    2 + rng.below(5) as u16
+                };
                 Some(DemoHouse {
-                    address: format!("Building {}, Unit {}, Room {}", 1 + serial / 10, 1 + serial % 3, 100 + serial),
+                    address: format!(
+                        "Building {}, Unit {}, Room {}",
+                        1 + serial / 10,
+                        1 + serial % 3,
+                        100 + serial
+                    ),
                     grid: grid.clone(),
                     code,
                     status,
@@ -153,14 +195,22 @@ impl DemoDistrict {
         for grid in self.grids() {
             let mut rng = Rng::new(seed_of(grid.code.as_str()) ^ 0x5eed);
             for house in self.houses(&grid.code) {
-                if !matches!(house.status, DemoHouseStatus::InUse | DemoHouseStatus::Rented) {
+                if !matches!(
+                    house.status,
+                    DemoHouseStatus::InUse | DemoHouseStatus::Rented
+                ) {
                     continue;
                 }
                 // The README's example house keeps one free place... and then some.
-                let n = if house.code.serial() == 1 { 1 } else { 1 + rng.below(2) };
+                let n = if house.code.serial() == 1 {
+                    1
+                } else {
+                    1 + rng.below(2)
+                };
                 for _ in 0..n {
                     seq += 1;
-                    if let Some(p) = self.person(seq, &mut rng, Some(house.code.clone()), &mut seen) {
+                    if let Some(p) = self.person(seq, &mut rng, Some(house.code.clone()), &mut seen)
+                    {
                         people.push(p);
                     }
                 }
@@ -180,14 +230,22 @@ impl DemoDistrict {
         house: Option<HouseCode>,
         seen: &mut std::collections::HashSet<(NaiveDate, u16)>,
     ) -> Option<DemoPerson> {
-        let birth = NaiveDate::from_ymd_opt(1950 + rng.below(55) as i32, 1 + rng.below(12), 1 + rng.below(28))?;
+        let birth = NaiveDate::from_ymd_opt(
+            1950 + rng.below(55) as i32,
+            1 + rng.below(12),
+            1 + rng.below(28),
+        )?;
         // Same birth date and sequence would be the same ID number: take the next free sequence.
         let mut sequence = (seq % 1000) as u16;
         while !seen.insert((birth, sequence)) {
             sequence = (sequence + 1) % 1000;
         }
         let id_number = IdNumber::from_parts(self.code.as_str(), birth, sequence).ok()?;
-        Some(DemoPerson { id_number, name: synthetic_name(rng), registered_house: house })
+        Some(DemoPerson {
+            id_number,
+            name: synthetic_name(rng),
+            registered_house: house,
+        })
     }
 
     /// One account per role: `admin`, `district-officer`, `street-officer` (street 001),
@@ -199,35 +257,80 @@ impl DemoDistrict {
         let mut grids = self.grids().map(|g| g.code.clone());
         let (grid1, grid2) = (grids.next(), grids.next());
         let mut out = vec![
-            DemoAccount { username: "admin".into(), roles: vec!["admin"], scope: self.code.clone(), name: "Platform administrator".into() },
-            DemoAccount { username: "district-officer".into(), roles: vec!["district_officer"], scope: self.code.clone(), name: "District centre officer".into() },
-            DemoAccount { username: "citizen".into(), roles: vec!["citizen"], scope: self.code.clone(), name: "Demo citizen".into() },
+            DemoAccount {
+                username: "admin".into(),
+                roles: vec!["admin"],
+                scope: self.code.clone(),
+                name: "Platform administrator".into(),
+            },
+            DemoAccount {
+                username: "district-officer".into(),
+                roles: vec!["district_officer"],
+                scope: self.code.clone(),
+                name: "District centre officer".into(),
+            },
+            DemoAccount {
+                username: "citizen".into(),
+                roles: vec!["citizen"],
+                scope: self.code.clone(),
+                name: "Demo citizen".into(),
+            },
         ];
         if let Some(s) = street {
-            out.push(DemoAccount { username: "street-officer".into(), roles: vec!["street_officer"], scope: s, name: "Street centre officer".into() });
+            out.push(DemoAccount {
+                username: "street-officer".into(),
+                roles: vec!["street_officer"],
+                scope: s,
+                name: "Street centre officer".into(),
+            });
         }
         if let Some(c) = community {
-            out.push(DemoAccount { username: "community-officer".into(), roles: vec!["community_officer"], scope: c, name: "Community officer".into() });
+            out.push(DemoAccount {
+                username: "community-officer".into(),
+                roles: vec!["community_officer"],
+                scope: c,
+                name: "Community officer".into(),
+            });
         }
         if let Some(g) = grid1 {
-            out.push(DemoAccount { username: "grid-worker".into(), roles: vec!["grid_worker"], scope: g, name: "Grid worker".into() });
+            out.push(DemoAccount {
+                username: "grid-worker".into(),
+                roles: vec!["grid_worker"],
+                scope: g,
+                name: "Grid worker".into(),
+            });
         }
         if let Some(g) = grid2 {
-            out.push(DemoAccount { username: "grid-worker-2".into(), roles: vec!["grid_worker"], scope: g, name: "Grid worker (neighbouring grid)".into() });
+            out.push(DemoAccount {
+                username: "grid-worker-2".into(),
+                roles: vec!["grid_worker"],
+                scope: g,
+                name: "Grid worker (neighbouring grid)".into(),
+            });
         }
         out
     }
 }
 
 fn synthetic_name(rng: &mut Rng) -> String {
-    const FAMILY: [&str; 12] = ["Li", "Wang", "Zhang", "Liu", "Chen", "Yang", "Huang", "Zhao", "Wu", "Zhou", "Xu", "Sun"];
-    const GIVEN: [&str; 12] = ["Wei", "Fang", "Min", "Jing", "Lei", "Yan", "Jun", "Hong", "Tao", "Xin", "Ping", "Hui"];
-    format!("{} {}", FAMILY[rng.below(12) as usize], GIVEN[rng.below(12) as usize])
+    const FAMILY: [&str; 12] = [
+        "Li", "Wang", "Zhang", "Liu", "Chen", "Yang", "Huang", "Zhao", "Wu", "Zhou", "Xu", "Sun",
+    ];
+    const GIVEN: [&str; 12] = [
+        "Wei", "Fang", "Min", "Jing", "Lei", "Yan", "Jun", "Hong", "Tao", "Xin", "Ping", "Hui",
+    ];
+    format!(
+        "{} {}",
+        FAMILY[rng.below(12) as usize],
+        GIVEN[rng.below(12) as usize]
+    )
 }
 
 fn seed_of(s: &str) -> u64 {
     // FNV-1a: stable across runs and platforms.
-    s.bytes().fold(0xcbf29ce484222325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3))
+    s.bytes().fold(0xcbf29ce484222325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    })
 }
 
 /// SplitMix64: a tiny deterministic generator (no need for cryptographic randomness here).
@@ -269,7 +372,11 @@ mod tests {
     fn generation_is_deterministic_and_ids_are_unique() {
         let (a, b) = (demo().register(), demo().register());
         assert_eq!(a.len(), b.len());
-        assert!(a.iter().zip(&b).all(|(x, y)| x.id_number == y.id_number && x.name == y.name));
+        assert!(
+            a.iter()
+                .zip(&b)
+                .all(|(x, y)| x.id_number == y.id_number && x.name == y.name)
+        );
         let mut ids: Vec<_> = a.iter().map(|p| p.id_number.to_string()).collect();
         ids.sort();
         ids.dedup();
@@ -282,7 +389,11 @@ mod tests {
         let grid = d.grids().next().expect("a grid").code.clone();
         let house = d.houses(&grid).into_iter().next().expect("a house");
         assert_eq!(house.status, DemoHouseStatus::InUse);
-        let residents = d.register().into_iter().filter(|p| p.registered_house.as_ref() == Some(&house.code)).count();
+        let residents = d
+            .register()
+            .into_iter()
+            .filter(|p| p.registered_house.as_ref() == Some(&house.code))
+            .count();
         assert_eq!(residents, 1);
     }
 }

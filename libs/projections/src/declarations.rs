@@ -24,7 +24,11 @@ pub fn tally_consumer(service: &str, district: &JurisdictionCode) -> ConsumerSpe
     ConsumerSpec {
         durable: format!("{service}-declaration-tally"),
         kind: StreamKind::Events,
-        filter_subjects: vec![zw_contracts::envelope::event_type_filter(district, "declaration", "*")],
+        filter_subjects: vec![zw_contracts::envelope::event_type_filter(
+            district,
+            "declaration",
+            "*",
+        )],
     }
 }
 
@@ -36,9 +40,15 @@ impl EventHandler for DeclarationTally {
             Event::DeclarationSubmitted(e) => (e.declaration_id, e.status, e.version),
             Event::DeclarationStatusChanged(e) => (e.declaration_id, e.to, e.version),
         };
-        upsert(txn, &id.to_string(), env.jurisdiction.as_str(), status, version)
-            .await
-            .map_err(HandlerError::transient)
+        upsert(
+            txn,
+            &id.to_string(),
+            env.jurisdiction.as_str(),
+            status,
+            version,
+        )
+        .await
+        .map_err(HandlerError::transient)
     }
 }
 
@@ -54,9 +64,18 @@ async fn upsert(
                ON CONFLICT (declaration_id) DO UPDATE \
                SET status = excluded.status, version = excluded.version \
                WHERE declaration_tally.version < excluded.version";
-    let values: [Value; 4] = [id.into(), grid.into(), status.as_str().into(), version.into()];
-    conn.execute_raw(Statement::from_sql_and_values(conn.get_database_backend(), sql, values))
-        .await?;
+    let values: [Value; 4] = [
+        id.into(),
+        grid.into(),
+        status.as_str().into(),
+        version.into(),
+    ];
+    conn.execute_raw(Statement::from_sql_and_values(
+        conn.get_database_backend(),
+        sql,
+        values,
+    ))
+    .await?;
     Ok(())
 }
 

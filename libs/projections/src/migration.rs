@@ -19,7 +19,12 @@ impl MigrationTrait for CreateDeclarationTally {
                 Table::create()
                     .table("declaration_tally")
                     .if_not_exists()
-                    .col(ColumnDef::new("declaration_id").string().not_null().primary_key())
+                    .col(
+                        ColumnDef::new("declaration_id")
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new("grid_code").string().not_null())
                     .col(ColumnDef::new("status").string().not_null())
                     .col(ColumnDef::new("version").big_integer().not_null())
@@ -40,6 +45,8 @@ impl MigrationTrait for CreateDeclarationTally {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table("declaration_tally").to_owned()).await
+        manager
+            .drop_table(Table::drop().table("declaration_tally").to_owned())
+            .await
     }
 }

@@ -27,8 +27,13 @@ pub struct Stats {
 }
 
 /// Who may read statistics: officers, grid workers and administrators (within their scope).
-pub const STATS_ROLES: [Role; 5] =
-    [Role::GridWorker, Role::CommunityOfficer, Role::StreetOfficer, Role::DistrictOfficer, Role::Admin];
+pub const STATS_ROLES: [Role; 5] = [
+    Role::GridWorker,
+    Role::CommunityOfficer,
+    Role::StreetOfficer,
+    Role::DistrictOfficer,
+    Role::Admin,
+];
 
 /// The shared handler body.
 pub async fn stats(
