@@ -56,6 +56,17 @@ async fn a_department_gets_a_token_with_client_credentials() {
     assert_eq!(p.subject, account["id"].as_str().expect("id"));
     assert!(p.require_dataset("police.cases").is_ok());
 
+    // The same with HTTP Basic client authentication (client_secret_basic).
+    let res = app
+        .client
+        .post(app.at("/token"))
+        .basic_auth("futian-police", Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), 200);
+
     let wrong = app
         .token_request(&json!({"grant_type": "client_credentials", "client_id": "futian-police", "client_secret": "guess"}))
         .await;

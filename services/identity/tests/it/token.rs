@@ -59,6 +59,17 @@ async fn a_form_encoded_password_grant_works_and_usernames_ignore_case() {
         .await
         .expect("ok");
     assert_eq!(principal.roles, vec![Role::Admin]);
+
+    // A stale bearer token sent along does not get in the way of logging in.
+    let res = app
+        .client
+        .post(app.at("/token"))
+        .bearer_auth("stale.token.here")
+        .json(&json!({"grant_type": "password", "username": ADMIN, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), 200);
 }
 
 #[tokio::test]
