@@ -1,1 +1,52 @@
-//! Evidence: an append-only hash-chained record of every state change, sealed into an RFC 6962 Merkle tree with an Ed25519-signed tree head.
+//! Evidence (信息证据化): an append-only, hash-chained record of every state change, sealed
+//! into an RFC 6962 Merkle tree whose head is signed with Ed25519. Each service keeps its log in
+//! its own database and appends in the same transaction as the change it records.
+//!
+//! # Map
+//! - [`merkle`]: pure RFC 6962 hashing, inclusion and consistency proofs, RFC 9162
+//!   verification, and the [`merkle::Frontier`] that lets the store avoid reading every leaf.
+//! - [`record`](mod@record): [`EvidenceRecord`], the canonical record encoding behind `record_hash`, and
+//!   [`payload_hash`] over canonical JSON (payloads are hashed, never stored).
+//! - [`tree_head`](mod@tree_head): [`SignedTreeHead`], [`EvidenceSigner`], [`EvidencePublicKey`],
+//!   [`verify_tree_head`].
+//! - [`proof`]: [`InclusionProof`] / [`ConsistencyProof`] and the checks a citizen's client or a
+//!   monitor runs offline ([`verify_inclusion_proof`], [`verify_consistency_proof`]).
+//! - [`verify`]: [`ExportedLog`] and [`verify_export`], which names the first tampered, missing
+//!   or out-of-order record ([`VerifyError`]).
+//! - `store` (re-exported here): the database side — [`append`], [`seal`], the finders,
+//!   [`inclusion_proof`], [`consistency_proof`], [`export`], [`verify_stored`].
+//! - [`migration`]: the tables, for a service's own `Migrator` ([`migrations`]).
+//! - [`error`]: [`EvidenceError`], [`VerifyError`].
+//!
+//! # Use in a service
+//! ```ignore
+//! let txn = db.begin().await?;
+//! declaration.insert(&txn).await?;
+//! zw_evidence::append(&txn, &actor, "declaration.submit", &format!("declaration/{id}"), &payload).await?;
+//! txn.commit().await?;
+//! // periodically, or before answering a proof request:
+//! zw_evidence::seal(&db, &signer).await?;
+//! let proof = zw_evidence::inclusion_proof(&db, seq, None).await?;
+//! ```
+
+pub mod error;
+pub mod merkle;
+pub mod migration;
+pub mod proof;
+pub mod record;
+mod store;
+pub mod tree_head;
+pub mod verify;
+
+pub use error::{EvidenceError, VerifyError};
+pub use migration::migrations;
+pub use proof::{
+    ConsistencyProof, InclusionProof, verify_consistency_proof, verify_inclusion_proof,
+};
+pub use record::{EvidenceRecord, GENESIS_PREV_HASH, canonical_json, payload_hash};
+pub use store::{
+    append, consistency_proof, export, inclusion_proof, latest_tree_head, record,
+    records_for_object, seal, tree_head, verify_stored,
+};
+pub use tree_head::{EvidencePublicKey, EvidenceSigner, SignedTreeHead, verify_tree_head};
+pub use verify::{EXPORT_FORMAT, ExportedLog, VerifyReport, verify_export, verify_export_with_key};

@@ -1,0 +1,181 @@
+//! Appending: the chain, its atomicity with the caller's transaction, and concurrency.
+
+use std::collections::HashSet;
+
+use sea_orm::TransactionTrait;
+use serde_json::json;
+use zw_evidence::{EvidenceError, EvidenceSigner, GENESIS_PREV_HASH};
+
+use crate::helpers::{Backend, append_n, fresh, on_both_backends};
+
+on_both_backends!(
+    appended_records_chain_from_the_genesis_hash_and_read_back_unchanged,
+    an_append_rolled_back_with_its_transaction_leaves_no_trace_and_no_gap,
+    appends_in_concurrent_transactions_form_one_gapless_unforked_chain,
+    a_blank_action_object_or_actor_is_refused,
+    the_database_refuses_to_update_or_delete_evidence,
+);
+
+async fn appended_records_chain_from_the_genesis_hash_and_read_back_unchanged(backend: Backend) {
+    let db = fresh(backend).await;
+    let records = append_n(&db, 5).await;
+
+    assert_eq!(
+        records.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5]
+    );
+    assert_eq!(records[0].prev_hash, GENESIS_PREV_HASH);
+    for pair in records.windows(2) {
+        assert_eq!(pair[1].prev_hash, pair[0].record_hash);
+    }
+    for r in &records {
+        assert!(r.hash_is_valid());
+        assert!(r.matches_payload(&json!({ "declaration": r.seq - 1, "name": "张三" })));
+        let stored = zw_evidence::record(&db.conn, r.seq)
+            .await
+            .expect("read")
+            .expect("exists");
+        assert_eq!(
+            &stored, r,
+            "record {} round-trips, microseconds included",
+            r.seq
+        );
+    }
+    assert_eq!(zw_evidence::record(&db.conn, 6).await.expect("read"), None);
+}
+
+async fn an_append_rolled_back_with_its_transaction_leaves_no_trace_and_no_gap(backend: Backend) {
+    let db = fresh(backend).await;
+    append_n(&db, 2).await;
+
+    let txn = db.conn.begin().await.expect("begin");
+    let doomed = zw_evidence::append(
+        &txn,
+        "user/1",
+        "declaration.submit",
+        "declaration/x",
+        &json!({}),
+    )
+    .await
+    .expect("append inside the caller's transaction");
+    assert_eq!(doomed.seq, 3);
+    txn.rollback().await.expect("rollback");
+
+    assert_eq!(zw_evidence::record(&db.conn, 3).await.expect("read"), None);
+    let next = zw_evidence::append(
+        &db.conn,
+        "user/1",
+        "declaration.submit",
+        "declaration/y",
+        &json!({}),
+    )
+    .await
+    .expect("append");
+    assert_eq!(next.seq, 3, "the rolled-back seq is reused: no gap");
+    let signer = EvidenceSigner::generate();
+    zw_evidence::seal(&db.conn, &signer).await.expect("seal");
+    zw_evidence::verify_stored(&db.conn, &signer.public_key())
+        .await
+        .expect("intact");
+}
+
+async fn appends_in_concurrent_transactions_form_one_gapless_unforked_chain(backend: Backend) {
+    const TASKS: usize = 8;
+    const EACH: usize = 20;
+    let db = fresh(backend).await;
+
+    let mut handles = Vec::new();
+    for task in 0..TASKS {
+        let conn = db.conn.clone();
+        handles.push(tokio::spawn(async move {
+            let mut committed = 0;
+            for i in 0..EACH {
+                let txn = conn.begin().await.expect("begin");
+                zw_evidence::append(
+                    &txn,
+                    &format!("user/{task}"),
+                    "declaration.submit",
+                    &format!("declaration/{task}-{i}"),
+                    &json!({ "task": task, "i": i }),
+                )
+                .await
+                .expect("append");
+                // Every fifth state change fails and takes its evidence with it.
+                if i % 5 == 4 {
+                    txn.rollback().await.expect("rollback");
+                } else {
+                    txn.commit().await.expect("commit");
+                    committed += 1;
+                }
+            }
+            committed
+        }));
+    }
+    let mut committed = 0;
+    for handle in handles {
+        committed += handle.await.expect("task");
+    }
+    assert_eq!(committed, TASKS * EACH * 4 / 5);
+
+    let log = zw_evidence::export(&db.conn).await.expect("export");
+    let seqs: Vec<i64> = log.records.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, (1..=committed as i64).collect::<Vec<_>>(), "gapless");
+    let prevs: HashSet<&str> = log.records.iter().map(|r| r.prev_hash.as_str()).collect();
+    assert_eq!(
+        prevs.len(),
+        committed,
+        "no two records chain onto the same predecessor"
+    );
+    let objects: HashSet<&str> = log.records.iter().map(|r| r.object.as_str()).collect();
+    assert_eq!(
+        objects.len(),
+        committed,
+        "every committed append is there once"
+    );
+
+    let signer = EvidenceSigner::generate();
+    let head = zw_evidence::seal(&db.conn, &signer).await.expect("seal");
+    assert_eq!(head.tree_size, committed as i64);
+    let report = zw_evidence::verify_stored(&db.conn, &signer.public_key())
+        .await
+        .expect("intact");
+    assert_eq!(report.records, committed as i64);
+    for seq in 1..=committed as i64 {
+        let proof = zw_evidence::inclusion_proof(&db.conn, seq, None)
+            .await
+            .expect("proof");
+        zw_evidence::verify_inclusion_proof(&proof, &signer.public_key()).expect("verifies");
+    }
+}
+
+async fn a_blank_action_object_or_actor_is_refused(backend: Backend) {
+    let db = fresh(backend).await;
+    for (actor, action, object) in [("", "a.b", "o/1"), ("u", " ", "o/1"), ("u", "a.b", "")] {
+        let result = zw_evidence::append(&db.conn, actor, action, object, &json!(null)).await;
+        assert!(
+            matches!(result, Err(EvidenceError::InvalidInput(_))),
+            "{result:?}"
+        );
+    }
+    assert_eq!(zw_evidence::record(&db.conn, 1).await.expect("read"), None);
+}
+
+async fn the_database_refuses_to_update_or_delete_evidence(backend: Backend) {
+    use sea_orm::ConnectionTrait;
+    let db = fresh(backend).await;
+    append_n(&db, 3).await;
+    zw_evidence::seal(&db.conn, &EvidenceSigner::generate())
+        .await
+        .expect("seal");
+    for statement in [
+        "UPDATE evidence_records SET action = 'declaration.reject' WHERE seq = 2",
+        "DELETE FROM evidence_records WHERE seq = 3",
+        "UPDATE evidence_tree_heads SET tree_size = 2",
+        "DELETE FROM evidence_tree_heads",
+        "DELETE FROM evidence_merkle_nodes",
+    ] {
+        let result = db.conn.execute_unprepared(statement).await;
+        let err = result.expect_err(statement).to_string();
+        assert!(err.contains("append-only"), "{statement}: {err}");
+    }
+}
