@@ -1,1 +1,86 @@
-fn main() {}
+//! `zhiwang`: one binary for every way Zhiwang runs (see `zhiwang --help`).
+//!
+//! - `up`: every service in one process on SQLite files and the in-process bus, with the demo
+//!   district seeded ([`up`]);
+//! - `serve <service>`: one service, as each Kubernetes Deployment runs it ([`serve`]);
+//! - `migrate`: bring a service's database schema up to date;
+//! - `evidence export|verify`: take a service's evidence log out, and check one offline.
+//!
+//! [`modules`] is the one list of services and how each is built and migrated: `up` and
+//! `serve` use the same `build` of each service.
+
+mod evidence;
+mod modules;
+mod serve;
+mod up;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::modules::Module;
+
+#[derive(Parser)]
+#[command(name = "zhiwang", version, about = "Zhiwang (织网): grid-based social governance for a city district")]
+struct Cli {
+    /// Configuration file (TOML). Environment variables ZW__SECTION__KEY override it.
+    #[arg(long, global = true, env = "ZW_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every service in one process on SQLite files, with a seeded demo district.
+    Up(up::UpArgs),
+    /// Run one service (as a container does). Needs a NATS URL (ZW__BUS__URL) and the
+    /// service's database URL (ZW__DATABASE__URL).
+    Serve {
+        /// The service to run.
+        service: Module,
+    },
+    /// Create or update the database schema of a service (or of all, in the data folder).
+    Migrate {
+        /// The service whose database to migrate; omit for every service's SQLite file in
+        /// `database.data_dir`.
+        service: Option<Module>,
+    },
+    /// Export or verify an evidence log.
+    #[command(subcommand)]
+    Evidence(evidence::EvidenceCommand),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let settings = match zw_platform::Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("zhiwang: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("zhiwang: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Up(args) => up::run(settings, args).await,
+            Command::Serve { service } => serve::run(settings, service).await,
+            Command::Migrate { service } => modules::migrate(&settings, service).await,
+            Command::Evidence(cmd) => evidence::run(&settings, cmd).await,
+        }
+    });
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("zhiwang: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! `zhiwang up`: the whole platform in one process — every service on its own local port and
+//! its own SQLite file, the in-process bus (or NATS when `bus.url` is set), in-memory rate limits
+//! (or Redis when `redis.url` is set), the demo district seeded, and the gateway in front.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+use zw_auth::Role;
+use zw_demo::{DEMO_PASSWORD, DemoDistrict};
+use zw_platform::Settings;
+
+use crate::modules::Module;
+
+#[derive(Args)]
+pub struct UpArgs {
+    /// Port of the gateway (the one URL users and clients call).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Address the gateway listens on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Folder for the services' SQLite files (created if missing).
+    #[arg(long, default_value = ".zhiwang")]
+    data_dir: PathBuf,
+    /// Do not seed the demo district and demo accounts.
+    #[arg(long)]
+    no_seed: bool,
+}
+
+pub async fn run(mut settings: Settings, args: UpArgs) -> anyhow::Result<ExitCode> {
+    zw_platform::telemetry::init(&settings.telemetry, "zhiwang");
+    settings.database.data_dir = args.data_dir.clone();
+    // Each service gets its own SQLite file in the data folder; a single database URL cannot
+    // serve eight services that must not share a database.
+    settings.database.url = secrecy::SecretString::from(String::new());
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create the data folder {}", args.data_dir.display()))?;
+
+    let gateway_listener = zw_platform::http::bind(&args.host, args.port).with_context(|| {
+        format!("cannot listen on {}:{} (is another zhiwang running? try --port)", args.host, args.port)
+    })?;
+    let mut listeners = Vec::new();
+    let mut upstreams = BTreeMap::new();
+    for m in Module::BACKENDS {
+        let l = zw_platform::http::bind("127.0.0.1", 0)?;
+        let port = l.local_addr()?.port();
+        upstreams.insert(m.name().to_owned(), format!("http://127.0.0.1:{port}"));
+        listeners.push((m, l));
+    }
+    let identity_url = upstreams.get(zw_identity::NAME).cloned().unwrap_or_default();
+    settings.auth.jwks_url = format!("{identity_url}/api/v1/identity/.well-known/jwks.json");
+    settings.gateway.upstreams = upstreams.clone();
+
+    let bus = zw_bus::Bus::connect(&settings.bus_config()).await.context("connecting to the bus")?;
+    let demo = DemoDistrict::generate(&settings.district.code, &settings.district.name);
+    if !args.no_seed {
+        seed(&settings, &demo).await.context("seeding the demo district")?;
+    }
+
+    let verifier = zw_auth::Verifier::remote(&settings.auth);
+    let stop = CancellationToken::new();
+    let mut running = Vec::new();
+    for (m, l) in listeners {
+        let app = m
+            .build(&settings, bus.clone(), verifier.clone(), l)
+            .await
+            .with_context(|| format!("starting {}", m.name()))?;
+        running.push(spawn(m, app, &stop));
+    }
+    let gateway = Module::Gateway.build(&settings, bus.clone(), verifier, gateway_listener).await?;
+    let base = format!("http://{}:{}", display_host(&args.host), gateway.port());
+    running.push(spawn(Module::Gateway, gateway, &stop));
+
+    wait_ready(&base, &upstreams).await;
+    print_banner(&settings, &base, &args, &demo, !args.no_seed).await;
+
+    tokio::select! {
+        _ = zw_platform::http::shutdown_signal() => eprintln!("\nstopping…"),
+        _ = stop.cancelled() => eprintln!("a service stopped; stopping the others…"),
+    }
+    stop.cancel();
+    let mut failed = false;
+    for (name, task) in running {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                failed = true;
+                eprintln!("zhiwang: {name}: {e}");
+            }
+            Err(e) => {
+                failed = true;
+                eprintln!("zhiwang: {name}: {e}");
+            }
+        }
+    }
+    tokio::task::spawn_blocking(zw_platform::telemetry::shutdown).await.ok();
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+type Running = (&'static str, tokio::task::JoinHandle<std::io::Result<()>>);
+
+/// Run one service; if it stops on its own, stop everything (one process, one fate).
+fn spawn(m: Module, app: zw_platform::http::Application, stop: &CancellationToken) -> Running {
+    let stop = stop.clone();
+    let task = tokio::spawn(async move {
+        let result = app.run_until_stopped(stop.clone().cancelled_owned()).await;
+        stop.cancel();
+        result
+    });
+    (m.name(), task)
+}
+
+fn display_host(host: &str) -> &str {
+    if host == "0.0.0.0" { "127.0.0.1" } else { host }
+}
+
+/// Seed what each service needs of the demo district, in each service's own database.
+async fn seed(settings: &Settings, demo: &DemoDistrict) -> anyhow::Result<()> {
+    let identity = zw_identity::connect(settings).await?;
+    let accounts: Vec<zw_identity::accounts::SeedAccount> = demo
+        .accounts()
+        .into_iter()
+        .map(|a| {
+            Ok(zw_identity::accounts::SeedAccount {
+                username: a.username,
+                password: DEMO_PASSWORD.to_owned(),
+                roles: a.roles.iter().map(|r| r.parse::<Role>()).collect::<Result<Vec<_>, _>>()?,
+                scope: a.scope,
+                name: Some(a.name),
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    zw_identity::accounts::seed_accounts(&identity, &accounts).await?;
+    identity.close().await?;
+
+    let grid = zw_grid::connect(settings).await?;
+    zw_grid::seed::seed_demo(&grid, demo).await?;
+    grid.close().await?;
+
+    let district = zw_district::connect(settings).await?;
+    let register: Vec<zw_district::register::RegisterEntry> = demo
+        .register()
+        .into_iter()
+        .map(|p| zw_district::register::RegisterEntry {
+            id_number: p.id_number,
+            name: p.name,
+            registered_house: p.registered_house,
+        })
+        .collect();
+    zw_district::register::load(&district, &register).await?;
+    district.close().await?;
+    Ok(())
+}
+
+/// Wait (bounded) until every service answers `/readyz`.
+async fn wait_ready(base: &str, upstreams: &BTreeMap<String, String>) {
+    let client = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut urls: Vec<String> = upstreams.values().map(|u| format!("{u}/readyz")).collect();
+    urls.push(format!("{base}/readyz"));
+    for url in urls {
+        while tokio::time::Instant::now() < deadline {
+            if client.get(&url).send().await.is_ok_and(|r| r.status().is_success()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+async fn login(base: &str, username: &str) -> Option<String> {
+    let res = reqwest::Client::new()
+        .post(format!("{base}/api/v1/identity/token"))
+        .json(&serde_json::json!({"grant_type": "password", "username": username, "password": DEMO_PASSWORD}))
+        .send()
+        .await
+        .ok()?;
+    let body: serde_json::Value = res.json().await.ok()?;
+    body["access_token"].as_str().map(str::to_owned)
+}
+
+async fn print_banner(settings: &Settings, base: &str, args: &UpArgs, demo: &DemoDistrict, seeded: bool) {
+    let bus = match settings.bus_url() {
+        Some(url) => format!("NATS at {url}"),
+        None => "in-process".to_owned(),
+    };
+    let limits = match settings.redis_url() {
+        Some(_) => "Redis",
+        None => "in-memory",
+    };
+    println!();
+    println!("Zhiwang (织网) is up: {} ({})", demo.name, demo.code);
+    println!("  API gateway   {base}/api/v1/<service>/…");
+    println!("  API docs      {base}/api/docs");
+    println!("  OpenAPI       {base}/api/openapi.json");
+    println!("  data folder   {}   bus: {bus}   rate limits: {limits}", args.data_dir.display());
+    if seeded {
+        println!();
+        println!("Demo accounts (password \"{DEMO_PASSWORD}\"):");
+        for a in demo.accounts() {
+            println!("  {:<18} {:<18} scope {}", a.username, a.roles.join(","), a.scope);
+        }
+        println!();
+        println!(
+            "Demo tokens (valid {} s; log in again for fresh ones, see README.md):",
+            settings.identity.access_token_ttl_secs
+        );
+        for user in ["citizen", "grid-worker", "district-officer"] {
+            match login(base, user).await {
+                Some(t) => println!("  export ZW_TOKEN_{}={t}", user.to_uppercase().replace('-', "_")),
+                None => println!("  ({user}: login failed; see the log)"),
+            }
+        }
+        if let Some((house, resident)) = example(demo) {
+            let post = format!(
+                "curl -s -X POST {base}/api/v1/grid/declarations -H \"Authorization: Bearer $ZW_TOKEN_CITIZEN\" -H 'Content-Type: application/json'"
+            );
+            println!();
+            println!("Try it (house {house} is the first house of grid {}):", &house[..15]);
+            println!("  accepted at once (the register has this person at this house):");
+            println!("    {post} -d '{{\"id_number\":\"{resident}\",\"house_code\":\"{house}\"}}'");
+            println!("  pending, with a task for the grid worker (an ID the register does not know):");
+            println!("    {post} -d '{{\"id_number\":\"11010519491231002X\",\"house_code\":\"{house}\"}}'");
+            println!("  the grid worker's tasks:  curl -s {base}/api/v1/grid/tasks -H \"Authorization: Bearer $ZW_TOKEN_GRID_WORKER\"");
+            println!(
+                "  counts at the district:   curl -s '{base}/api/v1/district/stats?under={}' -H \"Authorization: Bearer $ZW_TOKEN_DISTRICT_OFFICER\"",
+                &house[..9]
+            );
+        }
+    }
+    println!();
+    println!("Press Ctrl-C to stop.");
+}
+
+/// The README's example: the first house of the first grid and the person the register has
+/// there.
+fn example(demo: &DemoDistrict) -> Option<(String, String)> {
+    let grid = demo.grids().next()?.code.clone();
+    let house = demo.houses(&grid).into_iter().next()?.code;
+    let person = demo.register().into_iter().find(|p| p.registered_house.as_ref() == Some(&house))?;
+    Some((house.to_string(), person.id_number.to_string()))
+}
