@@ -3,7 +3,7 @@
 //! - `up`: every service in one process on SQLite files and the in-process bus, with the demo
 //!   district seeded ([`up`]);
 //! - `serve <service>`: one service, as each Kubernetes Deployment runs it ([`serve`]);
-//! - `migrate`: bring a service's database schema up to date;
+//! - `migrate`: bring a service's database schema up to date; `seed`: the demo district;
 //! - `evidence export|verify`: take a service's evidence log out, and check one offline.
 //!
 //! [`modules`] is the one list of services and how each is built and migrated: `up` and
@@ -11,6 +11,7 @@
 
 mod evidence;
 mod modules;
+mod seed;
 mod serve;
 mod up;
 
@@ -46,6 +47,12 @@ enum Command {
         /// `database.data_dir`.
         service: Option<Module>,
     },
+    /// Seed the demo district into a service's database (demo accounts, grids and houses, the
+    /// historical register); what exists already is left alone.
+    Seed {
+        /// The service whose database to seed.
+        service: Module,
+    },
     /// Export or verify an evidence log.
     #[command(subcommand)]
     Evidence(evidence::EvidenceCommand),
@@ -72,6 +79,7 @@ fn main() -> std::process::ExitCode {
             Command::Up(args) => up::run(settings, args).await,
             Command::Serve { service } => serve::run(settings, service).await,
             Command::Migrate { service } => modules::migrate(&settings, service).await,
+            Command::Seed { service } => seed::run(&settings, service).await,
             Command::Evidence(cmd) => evidence::run(&settings, cmd).await,
         }
     });

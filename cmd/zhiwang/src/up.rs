@@ -10,7 +10,6 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
-use zw_auth::Role;
 use zw_demo::{DEMO_PASSWORD, DemoDistrict};
 use zw_platform::Settings;
 
@@ -59,7 +58,11 @@ pub async fn run(mut settings: Settings, args: UpArgs) -> anyhow::Result<ExitCod
     let bus = zw_bus::Bus::connect(&settings.bus_config()).await.context("connecting to the bus")?;
     let demo = DemoDistrict::generate(&settings.district.code, &settings.district.name);
     if !args.no_seed {
-        seed(&settings, &demo).await.context("seeding the demo district")?;
+        for m in Module::BACKENDS {
+            crate::seed::seed(&settings, m, &demo)
+                .await
+                .with_context(|| format!("seeding the demo district into {}", m.name()))?;
+        }
     }
 
     let verifier = zw_auth::Verifier::remote(&settings.auth);
@@ -117,44 +120,6 @@ fn spawn(m: Module, app: zw_platform::http::Application, stop: &CancellationToke
 
 fn display_host(host: &str) -> &str {
     if host == "0.0.0.0" { "127.0.0.1" } else { host }
-}
-
-/// Seed what each service needs of the demo district, in each service's own database.
-async fn seed(settings: &Settings, demo: &DemoDistrict) -> anyhow::Result<()> {
-    let identity = zw_identity::connect(settings).await?;
-    let accounts: Vec<zw_identity::accounts::SeedAccount> = demo
-        .accounts()
-        .into_iter()
-        .map(|a| {
-            Ok(zw_identity::accounts::SeedAccount {
-                username: a.username,
-                password: DEMO_PASSWORD.to_owned(),
-                roles: a.roles.iter().map(|r| r.parse::<Role>()).collect::<Result<Vec<_>, _>>()?,
-                scope: a.scope,
-                name: Some(a.name),
-            })
-        })
-        .collect::<anyhow::Result<_>>()?;
-    zw_identity::accounts::seed_accounts(&identity, &accounts).await?;
-    identity.close().await?;
-
-    let grid = zw_grid::connect(settings).await?;
-    zw_grid::seed::seed_demo(&grid, demo).await?;
-    grid.close().await?;
-
-    let district = zw_district::connect(settings).await?;
-    let register: Vec<zw_district::register::RegisterEntry> = demo
-        .register()
-        .into_iter()
-        .map(|p| zw_district::register::RegisterEntry {
-            id_number: p.id_number,
-            name: p.name,
-            registered_house: p.registered_house,
-        })
-        .collect();
-    zw_district::register::load(&district, &register).await?;
-    district.close().await?;
-    Ok(())
 }
 
 /// Wait (bounded) until every service answers `/readyz`.

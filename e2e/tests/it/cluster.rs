@@ -1,0 +1,262 @@
+//! A whole platform of `zhiwang serve` processes for one test.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use zw_demo::{DEMO_PASSWORD, DemoDistrict};
+use zw_testkit::TestDb;
+
+pub const BACKENDS: [&str; 7] = ["identity", "district", "grid", "community", "street", "credit", "approval"];
+
+pub struct Cluster {
+    pub gateway: String,
+    pub client: reqwest::Client,
+    pub demo: DemoDistrict,
+    pub dbs: BTreeMap<&'static str, TestDb>,
+    env: BTreeMap<&'static str, Vec<(String, String)>>,
+    procs: BTreeMap<&'static str, Child>,
+    logs: PathBuf,
+}
+
+fn bin() -> PathBuf {
+    let path = std::env::var("ZW_BIN").map(PathBuf::from).unwrap_or_else(|_| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/zhiwang")
+    });
+    assert!(path.exists(), "the zhiwang binary is not at {} (run scripts/test, or cargo build -p zhiwang)", path.display());
+    path
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+impl Cluster {
+    /// Start every service (seeded with the demo district) and the gateway; wait until ready.
+    pub async fn start() -> Cluster {
+        let prefix = zw_testkit::unique_prefix();
+        let logs = std::env::temp_dir().join(format!("zw-e2e-{prefix}"));
+        std::fs::create_dir_all(&logs).expect("log dir");
+        let ports: BTreeMap<&str, u16> = BACKENDS.iter().map(|s| (*s, free_port())).collect();
+        let url = |s: &str| format!("http://127.0.0.1:{}", ports[s]);
+        let common = vec![
+            ("ZW__BUS__URL".to_owned(), zw_testkit::nats_url()),
+            ("ZW__BUS__PREFIX".to_owned(), prefix.clone()),
+            ("ZW__HTTP__HOST".to_owned(), "127.0.0.1".to_owned()),
+            ("ZW__HTTP__WORKERS".to_owned(), "1".to_owned()),
+            ("ZW__DATABASE__MAX_CONNECTIONS".to_owned(), "4".to_owned()),
+            ("ZW__AUTH__JWKS_URL".to_owned(), format!("{}/api/v1/identity/.well-known/jwks.json", url("identity"))),
+            ("ZW__TELEMETRY__LOG_FORMAT".to_owned(), "json".to_owned()),
+        ];
+        let mut env = BTreeMap::new();
+        let mut dbs = BTreeMap::new();
+        for s in BACKENDS {
+            let db = TestDb::postgres_url_only().await;
+            let mut e = common.clone();
+            e.push(("ZW__HTTP__PORT".to_owned(), ports[s].to_string()));
+            e.push(("ZW__DATABASE__URL".to_owned(), db.url.clone()));
+            dbs.insert(s, db);
+            env.insert(s, e);
+        }
+        let gateway_port = free_port();
+        let mut g = common.clone();
+        g.push(("ZW__HTTP__PORT".to_owned(), gateway_port.to_string()));
+        g.push(("ZW__REDIS__URL".to_owned(), zw_testkit::redis_url()));
+        g.push(("ZW__REDIS__KEY_PREFIX".to_owned(), prefix.clone()));
+        for s in BACKENDS {
+            g.push((format!("ZW__GATEWAY__UPSTREAMS__{}", s.to_uppercase()), url(s)));
+        }
+        env.insert("gateway", g);
+
+        let mut cluster = Cluster {
+            gateway: format!("http://127.0.0.1:{gateway_port}"),
+            client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),
+            demo: DemoDistrict::generate(&"440304".parse().expect("code"), "e2e"),
+            dbs,
+            env,
+            procs: BTreeMap::new(),
+            logs,
+        };
+        for s in ["identity", "grid", "district"] {
+            cluster.run_to_end(&["seed", s], s);
+        }
+        for s in BACKENDS {
+            cluster.spawn(s);
+        }
+        for s in BACKENDS {
+            cluster.wait_ready(s, &url(s)).await;
+        }
+        cluster.spawn("gateway");
+        let gw = cluster.gateway.clone();
+        cluster.wait_ready("gateway", &gw).await;
+        cluster
+    }
+
+    fn command(&self, service: &'static str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin());
+        cmd.args(args).env_clear();
+        for key in ["PATH", "HOME"] {
+            if let Ok(v) = std::env::var(key) {
+                cmd.env(key, v);
+            }
+        }
+        cmd.envs(self.env[service].iter().cloned());
+        cmd
+    }
+
+    /// Run a `zhiwang` command for `service`'s configuration to its end; panics on failure.
+    pub fn run_to_end(&self, args: &[&str], service: &'static str) -> std::process::Output {
+        let out = self.command(service, args).output().expect("run zhiwang");
+        assert!(
+            out.status.success(),
+            "zhiwang {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Run a `zhiwang` command and return its output, success or not.
+    pub fn run(&self, args: &[&str], service: &'static str) -> std::process::Output {
+        self.command(service, args).output().expect("run zhiwang")
+    }
+
+    /// Start (or restart) `zhiwang serve <service>`.
+    pub fn spawn(&mut self, service: &'static str) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.logs.join(format!("{service}.log")))
+            .expect("log file");
+        let child = self
+            .command(service, &["serve", service])
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn zhiwang serve");
+        self.procs.insert(service, child);
+    }
+
+    /// SIGKILL a service: no shutdown hooks, no flushing.
+    pub fn kill(&mut self, service: &'static str) {
+        if let Some(mut c) = self.procs.remove(service) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub async fn wait_ready(&self, service: &str, base: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = self.client.get(format!("{base}/readyz")).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            if tokio::time::Instant::now() > deadline {
+                let log = std::fs::read_to_string(self.logs.join(format!("{service}.log"))).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                panic!("{service} did not become ready; its log ends:\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn service_url(&self, service: &str) -> String {
+        let port = self.env[service].iter().find(|(k, _)| k == "ZW__HTTP__PORT").map(|(_, v)| v.clone()).unwrap_or_default();
+        format!("http://127.0.0.1:{port}")
+    }
+
+    /// Log in through the gateway as a demo account.
+    pub async fn login(&self, username: &str) -> String {
+        let res = self
+            .client
+            .post(format!("{}/api/v1/identity/token", self.gateway))
+            .json(&json!({"grant_type": "password", "username": username, "password": DEMO_PASSWORD}))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(res.status(), StatusCode::OK, "login as {username}");
+        let body: Value = res.json().await.expect("token body");
+        body["access_token"].as_str().expect("token").to_owned()
+    }
+
+    pub async fn call(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, format!("{}{}", self.gateway, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request");
+        decode(res).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(reqwest::Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(reqwest::Method::POST, path, Some(token), Some(body)).await
+    }
+
+    /// The first grid's first house and the person the register has there.
+    pub fn example(&self) -> (String, String, String) {
+        let grid = self.demo.grids().next().expect("grid").code.clone();
+        let house = self.demo.houses(&grid).into_iter().next().expect("house").code;
+        let person = self
+            .demo
+            .register()
+            .into_iter()
+            .find(|p| p.registered_house.as_ref() == Some(&house))
+            .expect("resident");
+        (grid.to_string(), house.to_string(), person.id_number.to_string())
+    }
+
+    /// Wait until `stats` of `centre` under `code` equal `expected`.
+    pub async fn counts_reach(&self, centre: &str, code: &str, token: &str, expected: Value) {
+        let path = format!("/api/v1/{centre}/stats?under={code}");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, body) = self.get(&path, token).await;
+            if status == StatusCode::OK && body["declarations"] == expected {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{centre} counts under {code} are {body}, expected {expected}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for (_, mut c) in std::mem::take(&mut self.procs) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub async fn decode(res: reqwest::Response) -> (StatusCode, Value) {
+    let status = res.status();
+    let problem = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/problem+json"));
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    if status.is_client_error() || status.is_server_error() {
+        assert!(problem, "an error is problem+json: {status} {body}");
+    }
+    (status, body)
+}
+
+/// An ID number with a valid check digit that the demo register does not know.
+pub fn unknown_id(seq: u16) -> String {
+    let birth = chrono::NaiveDate::from_ymd_opt(1991, 1, 1).expect("date") + chrono::Duration::days(i64::from(seq / 1000));
+    zw_domain::IdNumber::from_parts("110105", birth, seq % 1000).expect("valid").to_string()
+}

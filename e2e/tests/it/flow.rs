@@ -1,0 +1,98 @@
+//! The self-declaration flow, end to end through the gateway.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::cluster::{Cluster, unknown_id};
+
+#[tokio::test]
+async fn a_declaration_flows_from_citizen_to_grid_worker_and_every_centre_counts_it() {
+    let c = Cluster::start().await;
+    let (grid, house, resident) = c.example();
+    let citizen = c.login("citizen").await;
+    let worker = c.login("grid-worker").await;
+    let officer = c.login("district-officer").await;
+
+    // 1. Consistent: accepted at once.
+    let (status, accepted) = c.post("/api/v1/grid/declarations", &citizen, json!({"id_number": resident, "house_code": house})).await;
+    assert_eq!(status, StatusCode::CREATED, "{accepted}");
+    assert_eq!(accepted["status"], "accepted");
+
+    // 2. Unknown person: pending, with a task for the grid worker.
+    let (_, pending) = c.post("/api/v1/grid/declarations", &citizen, json!({"id_number": unknown_id(1), "house_code": house})).await;
+    assert_eq!(pending["status"], "pending");
+    let (_, doubtful) = c.post("/api/v1/grid/declarations", &citizen, json!({"id_number": unknown_id(2), "house_code": house})).await;
+    assert_eq!(doubtful["status"], "pending");
+
+    let street = &grid[..9];
+    let community = &grid[..12];
+    for (centre, code) in [("district", "440304"), ("street", street), ("community", community), ("district", grid.as_str())] {
+        c.counts_reach(centre, code, &officer, json!({"pending": 2, "accepted": 1, "rejected": 0, "total": 3})).await;
+    }
+
+    // 3. The grid worker confirms one and rejects the other, with a reason.
+    let (status, tasks) = c.get("/api/v1/grid/tasks", &worker).await;
+    assert_eq!(status, StatusCode::OK);
+    let items = tasks["items"].as_array().expect("tasks");
+    assert_eq!(items.len(), 2);
+    let task_of = |d: &serde_json::Value| {
+        items.iter().find(|t| t["declaration"]["id"] == d["id"]).expect("task")["id"].as_str().expect("id").to_owned()
+    };
+    let (status, _) = c.post(&format!("/api/v1/grid/tasks/{}/decision", task_of(&pending)), &worker, json!({"outcome": "confirm"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = c
+        .post(&format!("/api/v1/grid/tasks/{}/decision", task_of(&doubtful)), &worker, json!({"outcome": "reject", "reason": "not found at the address"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for (centre, code) in [("district", "440304"), ("street", street), ("community", community)] {
+        c.counts_reach(centre, code, &officer, json!({"pending": 0, "accepted": 2, "rejected": 1, "total": 3})).await;
+    }
+
+    // 4. The citizen reads his declarations, the reason, and a proof that verifies offline.
+    let (_, rejected) = c.get(&format!("/api/v1/grid/declarations/{}", doubtful["id"].as_str().unwrap()), &citizen).await;
+    assert_eq!(rejected["status"], "rejected");
+    assert_eq!(rejected["decision_reason"], "not found at the address");
+    let (status, proofs) = c.get(&format!("/api/v1/grid/declarations/{}/proof", doubtful["id"].as_str().unwrap()), &citizen).await;
+    assert_eq!(status, StatusCode::OK, "{proofs}");
+    let key = zw_evidence::EvidencePublicKey::from_base64(proofs["public_key"].as_str().unwrap()).unwrap();
+    let list = proofs["proofs"].as_array().unwrap();
+    assert_eq!(list.len(), 2, "submission and rejection each left evidence");
+    for p in list {
+        let proof: zw_evidence::InclusionProof = serde_json::from_value(p.clone()).unwrap();
+        zw_evidence::verify_inclusion_proof(&proof, &key).expect("inclusion proof verifies");
+    }
+
+    // 5. The grid's whole evidence log exports and verifies offline; a tampered copy does not.
+    let file = std::env::temp_dir().join(format!("zw-e2e-evidence-{}.json", uuid::Uuid::new_v4()));
+    c.run_to_end(&["evidence", "export", "grid", "--output", file.to_str().unwrap()], "grid");
+    let ok = c.run(&["evidence", "verify", file.to_str().unwrap(), "--public-key", &key.to_base64()], "grid");
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
+    let mut log: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    log["records"][1]["actor"] = json!("someone-else");
+    std::fs::write(&file, serde_json::to_string(&log).unwrap()).unwrap();
+    let bad = c.run(&["evidence", "verify", file.to_str().unwrap()], "grid");
+    assert_eq!(bad.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&bad.stdout);
+    assert!(out.contains("FAILED") && out.contains('2'), "names record 2: {out}");
+    let _ = std::fs::remove_file(&file);
+}
+
+#[tokio::test]
+async fn every_service_serves_health_metrics_and_the_gateway_merges_their_openapi() {
+    let c = Cluster::start().await;
+    for s in crate::cluster::BACKENDS {
+        let base = c.service_url(s);
+        for path in ["/healthz", "/readyz", "/metrics"] {
+            let res = c.client.get(format!("{base}{path}")).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "{s}{path}");
+        }
+    }
+    let (status, doc) = c.call(reqwest::Method::GET, "/api/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let paths = doc["paths"].as_object().unwrap();
+    for p in ["/api/v1/grid/declarations", "/api/v1/district/stats", "/api/v1/identity/token", "/api/v1/street/stats", "/api/v1/community/stats"] {
+        assert!(paths.contains_key(p), "{p} in the merged document");
+    }
+    let docs = c.client.get(format!("{}/api/docs/", c.gateway)).send().await.unwrap();
+    assert_eq!(docs.status(), StatusCode::OK);
+}
