@@ -73,7 +73,7 @@ async fn a_declaration_flows_from_citizen_to_grid_worker_and_every_centre_counts
     let bad = c.run(&["evidence", "verify", file.to_str().unwrap()], "grid");
     assert_eq!(bad.status.code(), Some(1));
     let out = String::from_utf8_lossy(&bad.stdout);
-    assert!(out.contains("FAILED") && out.contains('2'), "names record 2: {out}");
+    assert!(out.contains("FAILED") && out.contains("evidence record 2 "), "names record 2: {out}");
     let _ = std::fs::remove_file(&file);
 }
 
