@@ -39,7 +39,11 @@ pub async fn run(settings: &Settings, cmd: EvidenceCommand) -> anyhow::Result<Ex
             match output {
                 Some(path) => {
                     std::fs::write(&path, json)?;
-                    eprintln!("{} records written to {}", log.records.len(), path.display());
+                    eprintln!(
+                        "{} records written to {}",
+                        log.records.len(),
+                        path.display()
+                    );
                 }
                 None => println!("{json}"),
             }
@@ -48,8 +52,9 @@ pub async fn run(settings: &Settings, cmd: EvidenceCommand) -> anyhow::Result<Ex
         EvidenceCommand::Verify { file, public_key } => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-            let log: zw_evidence::ExportedLog = serde_json::from_str(&text)
-                .map_err(|e| anyhow::anyhow!("{} is not an exported evidence log: {e}", file.display()))?;
+            let log: zw_evidence::ExportedLog = serde_json::from_str(&text).map_err(|e| {
+                anyhow::anyhow!("{} is not an exported evidence log: {e}", file.display())
+            })?;
             let result = match public_key {
                 Some(k) => {
                     let key = zw_evidence::EvidencePublicKey::from_base64(&k)?;

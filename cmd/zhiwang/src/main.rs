@@ -22,7 +22,11 @@ use clap::{Parser, Subcommand};
 use crate::modules::Module;
 
 #[derive(Parser)]
-#[command(name = "zhiwang", version, about = "Zhiwang (织网): grid-based social governance for a city district")]
+#[command(
+    name = "zhiwang",
+    version,
+    about = "Zhiwang (织网): grid-based social governance for a city district"
+)]
 struct Cli {
     /// Configuration file (TOML). Environment variables ZW__SECTION__KEY override it.
     #[arg(long, global = true, env = "ZW_CONFIG")]
@@ -67,7 +71,10 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("zhiwang: cannot start the runtime: {e}");

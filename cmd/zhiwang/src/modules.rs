@@ -98,7 +98,9 @@ pub async fn migrate(settings: &Settings, service: Option<Module>) -> anyhow::Re
             println!("gateway: no database");
             continue;
         }
-        m.migrate(settings).await.map_err(|e| anyhow::anyhow!("{}: {e:#}", m.name()))?;
+        m.migrate(settings)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: {e:#}", m.name()))?;
         println!("{}: schema up to date", m.name());
     }
     Ok(ExitCode::SUCCESS)

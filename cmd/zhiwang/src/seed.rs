@@ -21,7 +21,11 @@ pub async fn seed(settings: &Settings, module: Module, demo: &DemoDistrict) -> a
                     Ok(zw_identity::accounts::SeedAccount {
                         username: a.username,
                         password: DEMO_PASSWORD.to_owned(),
-                        roles: a.roles.iter().map(|r| r.parse::<Role>()).collect::<Result<Vec<_>, _>>()?,
+                        roles: a
+                            .roles
+                            .iter()
+                            .map(|r| r.parse::<Role>())
+                            .collect::<Result<Vec<_>, _>>()?,
                         scope: a.scope,
                         name: Some(a.name),
                     })
@@ -49,7 +53,11 @@ pub async fn seed(settings: &Settings, module: Module, demo: &DemoDistrict) -> a
             zw_district::register::load(&db, &register).await?;
             db.close().await?;
         }
-        Module::Gateway | Module::Community | Module::Street | Module::Credit | Module::Approval => {}
+        Module::Gateway
+        | Module::Community
+        | Module::Street
+        | Module::Credit
+        | Module::Approval => {}
     }
     Ok(())
 }

@@ -24,7 +24,10 @@ pub async fn run(settings: Settings, module: Module) -> anyhow::Result<ExitCode>
     let verifier = zw_auth::Verifier::remote(&settings.auth);
     let app = module.build(&settings, bus, verifier, listener).await?;
     tracing::info!(service = module.name(), port = app.port(), "serving");
-    app.run_until_stopped(zw_platform::http::shutdown_signal()).await?;
-    tokio::task::spawn_blocking(zw_platform::telemetry::shutdown).await.ok();
+    app.run_until_stopped(zw_platform::http::shutdown_signal())
+        .await?;
+    tokio::task::spawn_blocking(zw_platform::telemetry::shutdown)
+        .await
+        .ok();
     Ok(ExitCode::SUCCESS)
 }

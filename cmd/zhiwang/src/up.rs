@@ -17,15 +17,16 @@ use crate::modules::Module;
 
 #[derive(Args)]
 pub struct UpArgs {
-    /// Port of the gateway (the one URL users and clients call).
-    #[arg(long, default_value_t = 8080)]
-    port: u16,
+    /// Port of the gateway (the one URL users and clients call) [default: http.port, 8080].
+    #[arg(long)]
+    port: Option<u16>,
     /// Address the gateway listens on.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
-    /// Folder for the services' SQLite files (created if missing).
-    #[arg(long, default_value = ".zhiwang")]
-    data_dir: PathBuf,
+    /// Folder for the services' SQLite files, created if missing [default: database.data_dir,
+    /// .zhiwang].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
     /// Do not seed the demo district and demo accounts.
     #[arg(long)]
     no_seed: bool,
@@ -33,15 +34,22 @@ pub struct UpArgs {
 
 pub async fn run(mut settings: Settings, args: UpArgs) -> anyhow::Result<ExitCode> {
     zw_platform::telemetry::init(&settings.telemetry, "zhiwang");
-    settings.database.data_dir = args.data_dir.clone();
+    if let Some(dir) = &args.data_dir {
+        settings.database.data_dir = dir.clone();
+    }
+    let data_dir = settings.database.data_dir.clone();
+    let port = args.port.unwrap_or(settings.http.port);
     // Each service gets its own SQLite file in the data folder; a single database URL cannot
     // serve eight services that must not share a database.
     settings.database.url = secrecy::SecretString::from(String::new());
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("cannot create the data folder {}", args.data_dir.display()))?;
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create the data folder {}", data_dir.display()))?;
 
-    let gateway_listener = zw_platform::http::bind(&args.host, args.port).with_context(|| {
-        format!("cannot listen on {}:{} (is another zhiwang running? try --port)", args.host, args.port)
+    let gateway_listener = zw_platform::http::bind(&args.host, port).with_context(|| {
+        format!(
+            "cannot listen on {}:{port} (is another zhiwang running? try --port)",
+            args.host
+        )
     })?;
     let mut listeners = Vec::new();
     let mut upstreams = BTreeMap::new();
@@ -51,11 +59,16 @@ pub async fn run(mut settings: Settings, args: UpArgs) -> anyhow::Result<ExitCod
         upstreams.insert(m.name().to_owned(), format!("http://127.0.0.1:{port}"));
         listeners.push((m, l));
     }
-    let identity_url = upstreams.get(zw_identity::NAME).cloned().unwrap_or_default();
+    let identity_url = upstreams
+        .get(zw_identity::NAME)
+        .cloned()
+        .unwrap_or_default();
     settings.auth.jwks_url = format!("{identity_url}/api/v1/identity/.well-known/jwks.json");
     settings.gateway.upstreams = upstreams.clone();
 
-    let bus = zw_bus::Bus::connect(&settings.bus_config()).await.context("connecting to the bus")?;
+    let bus = zw_bus::Bus::connect(&settings.bus_config())
+        .await
+        .context("connecting to the bus")?;
     let demo = DemoDistrict::generate(&settings.district.code, &settings.district.name);
     if !args.no_seed {
         for m in Module::BACKENDS {
@@ -75,12 +88,14 @@ pub async fn run(mut settings: Settings, args: UpArgs) -> anyhow::Result<ExitCod
             .with_context(|| format!("starting {}", m.name()))?;
         running.push(spawn(m, app, &stop));
     }
-    let gateway = Module::Gateway.build(&settings, bus.clone(), verifier, gateway_listener).await?;
+    let gateway = Module::Gateway
+        .build(&settings, bus.clone(), verifier, gateway_listener)
+        .await?;
     let base = format!("http://{}:{}", display_host(&args.host), gateway.port());
     running.push(spawn(Module::Gateway, gateway, &stop));
 
     wait_ready(&base, &upstreams).await;
-    print_banner(&settings, &base, &args, &demo, !args.no_seed).await;
+    print_banner(&settings, &base, &demo, !args.no_seed).await;
 
     tokio::select! {
         _ = zw_platform::http::shutdown_signal() => eprintln!("\nstopping…"),
@@ -101,8 +116,14 @@ pub async fn run(mut settings: Settings, args: UpArgs) -> anyhow::Result<ExitCod
             }
         }
     }
-    tokio::task::spawn_blocking(zw_platform::telemetry::shutdown).await.ok();
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    tokio::task::spawn_blocking(zw_platform::telemetry::shutdown)
+        .await
+        .ok();
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 type Running = (&'static str, tokio::task::JoinHandle<std::io::Result<()>>);
@@ -130,7 +151,12 @@ async fn wait_ready(base: &str, upstreams: &BTreeMap<String, String>) {
     urls.push(format!("{base}/readyz"));
     for url in urls {
         while tokio::time::Instant::now() < deadline {
-            if client.get(&url).send().await.is_ok_and(|r| r.status().is_success()) {
+            if client
+                .get(&url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -149,7 +175,7 @@ async fn login(base: &str, username: &str) -> Option<String> {
     body["access_token"].as_str().map(str::to_owned)
 }
 
-async fn print_banner(settings: &Settings, base: &str, args: &UpArgs, demo: &DemoDistrict, seeded: bool) {
+async fn print_banner(settings: &Settings, base: &str, demo: &DemoDistrict, seeded: bool) {
     let bus = match settings.bus_url() {
         Some(url) => format!("NATS at {url}"),
         None => "in-process".to_owned(),
@@ -163,12 +189,20 @@ async fn print_banner(settings: &Settings, base: &str, args: &UpArgs, demo: &Dem
     println!("  API gateway   {base}/api/v1/<service>/…");
     println!("  API docs      {base}/api/docs");
     println!("  OpenAPI       {base}/api/openapi.json");
-    println!("  data folder   {}   bus: {bus}   rate limits: {limits}", args.data_dir.display());
+    println!(
+        "  data folder   {}   bus: {bus}   rate limits: {limits}",
+        settings.database.data_dir.display()
+    );
     if seeded {
         println!();
         println!("Demo accounts (password \"{DEMO_PASSWORD}\"):");
         for a in demo.accounts() {
-            println!("  {:<18} {:<18} scope {}", a.username, a.roles.join(","), a.scope);
+            println!(
+                "  {:<18} {:<18} scope {}",
+                a.username,
+                a.roles.join(","),
+                a.scope
+            );
         }
         println!();
         println!(
@@ -177,7 +211,10 @@ async fn print_banner(settings: &Settings, base: &str, args: &UpArgs, demo: &Dem
         );
         for user in ["citizen", "grid-worker", "district-officer"] {
             match login(base, user).await {
-                Some(t) => println!("  export ZW_TOKEN_{}={t}", user.to_uppercase().replace('-', "_")),
+                Some(t) => println!(
+                    "  export ZW_TOKEN_{}={t}",
+                    user.to_uppercase().replace('-', "_")
+                ),
                 None => println!("  ({user}: login failed; see the log)"),
             }
         }
@@ -186,12 +223,21 @@ async fn print_banner(settings: &Settings, base: &str, args: &UpArgs, demo: &Dem
                 "curl -s -X POST {base}/api/v1/grid/declarations -H \"Authorization: Bearer $ZW_TOKEN_CITIZEN\" -H 'Content-Type: application/json'"
             );
             println!();
-            println!("Try it (house {house} is the first house of grid {}):", &house[..15]);
+            println!(
+                "Try it (house {house} is the first house of grid {}):",
+                &house[..15]
+            );
             println!("  accepted at once (the register has this person at this house):");
             println!("    {post} -d '{{\"id_number\":\"{resident}\",\"house_code\":\"{house}\"}}'");
-            println!("  pending, with a task for the grid worker (an ID the register does not know):");
-            println!("    {post} -d '{{\"id_number\":\"11010519491231002X\",\"house_code\":\"{house}\"}}'");
-            println!("  the grid worker's tasks:  curl -s {base}/api/v1/grid/tasks -H \"Authorization: Bearer $ZW_TOKEN_GRID_WORKER\"");
+            println!(
+                "  pending, with a task for the grid worker (an ID the register does not know):"
+            );
+            println!(
+                "    {post} -d '{{\"id_number\":\"11010519491231002X\",\"house_code\":\"{house}\"}}'"
+            );
+            println!(
+                "  the grid worker's tasks:  curl -s {base}/api/v1/grid/tasks -H \"Authorization: Bearer $ZW_TOKEN_GRID_WORKER\""
+            );
             println!(
                 "  counts at the district:   curl -s '{base}/api/v1/district/stats?under={}' -H \"Authorization: Bearer $ZW_TOKEN_DISTRICT_OFFICER\"",
                 &house[..9]
@@ -207,6 +253,9 @@ async fn print_banner(settings: &Settings, base: &str, args: &UpArgs, demo: &Dem
 fn example(demo: &DemoDistrict) -> Option<(String, String)> {
     let grid = demo.grids().next()?.code.clone();
     let house = demo.houses(&grid).into_iter().next()?.code;
-    let person = demo.register().into_iter().find(|p| p.registered_house.as_ref() == Some(&house))?;
+    let person = demo
+        .register()
+        .into_iter()
+        .find(|p| p.registered_house.as_ref() == Some(&house))?;
     Some((house.to_string(), person.id_number.to_string()))
 }

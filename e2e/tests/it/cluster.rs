@@ -10,7 +10,15 @@ use serde_json::{Value, json};
 use zw_demo::{DEMO_PASSWORD, DemoDistrict};
 use zw_testkit::TestDb;
 
-pub const BACKENDS: [&str; 7] = ["identity", "district", "grid", "community", "street", "credit", "approval"];
+pub const BACKENDS: [&str; 7] = [
+    "identity",
+    "district",
+    "grid",
+    "community",
+    "street",
+    "credit",
+    "approval",
+];
 
 pub struct Cluster {
     pub gateway: String,
@@ -23,15 +31,24 @@ pub struct Cluster {
 }
 
 fn bin() -> PathBuf {
-    let path = std::env::var("ZW_BIN").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/zhiwang")
-    });
-    assert!(path.exists(), "the zhiwang binary is not at {} (run scripts/test, or cargo build -p zhiwang)", path.display());
+    let path = std::env::var("ZW_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/zhiwang")
+        });
+    assert!(
+        path.exists(),
+        "the zhiwang binary is not at {} (run scripts/test, or cargo build -p zhiwang)",
+        path.display()
+    );
     path
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 impl Cluster {
@@ -48,7 +65,10 @@ impl Cluster {
             ("ZW__HTTP__HOST".to_owned(), "127.0.0.1".to_owned()),
             ("ZW__HTTP__WORKERS".to_owned(), "1".to_owned()),
             ("ZW__DATABASE__MAX_CONNECTIONS".to_owned(), "4".to_owned()),
-            ("ZW__AUTH__JWKS_URL".to_owned(), format!("{}/api/v1/identity/.well-known/jwks.json", url("identity"))),
+            (
+                "ZW__AUTH__JWKS_URL".to_owned(),
+                format!("{}/api/v1/identity/.well-known/jwks.json", url("identity")),
+            ),
             ("ZW__TELEMETRY__LOG_FORMAT".to_owned(), "json".to_owned()),
         ];
         let mut env = BTreeMap::new();
@@ -67,13 +87,19 @@ impl Cluster {
         g.push(("ZW__REDIS__URL".to_owned(), zw_testkit::redis_url()));
         g.push(("ZW__REDIS__KEY_PREFIX".to_owned(), prefix.clone()));
         for s in BACKENDS {
-            g.push((format!("ZW__GATEWAY__UPSTREAMS__{}", s.to_uppercase()), url(s)));
+            g.push((
+                format!("ZW__GATEWAY__UPSTREAMS__{}", s.to_uppercase()),
+                url(s),
+            ));
         }
         env.insert("gateway", g);
 
         let mut cluster = Cluster {
             gateway: format!("http://127.0.0.1:{gateway_port}"),
-            client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
             demo: DemoDistrict::generate(&"440304".parse().expect("code"), "e2e"),
             dbs,
             env,
@@ -157,16 +183,24 @@ impl Cluster {
                 return;
             }
             if tokio::time::Instant::now() > deadline {
-                let log = std::fs::read_to_string(self.logs.join(format!("{service}.log"))).unwrap_or_default();
+                let log = std::fs::read_to_string(self.logs.join(format!("{service}.log")))
+                    .unwrap_or_default();
                 let tail: Vec<&str> = log.lines().rev().take(40).collect();
-                panic!("{service} did not become ready; its log ends:\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+                panic!(
+                    "{service} did not become ready; its log ends:\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     pub fn service_url(&self, service: &str) -> String {
-        let port = self.env[service].iter().find(|(k, _)| k == "ZW__HTTP__PORT").map(|(_, v)| v.clone()).unwrap_or_default();
+        let port = self.env[service]
+            .iter()
+            .find(|(k, _)| k == "ZW__HTTP__PORT")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
         format!("http://127.0.0.1:{port}")
     }
 
@@ -175,7 +209,9 @@ impl Cluster {
         let res = self
             .client
             .post(format!("{}/api/v1/identity/token", self.gateway))
-            .json(&json!({"grant_type": "password", "username": username, "password": DEMO_PASSWORD}))
+            .json(
+                &json!({"grant_type": "password", "username": username, "password": DEMO_PASSWORD}),
+            )
             .send()
             .await
             .expect("login");
@@ -184,8 +220,16 @@ impl Cluster {
         body["access_token"].as_str().expect("token").to_owned()
     }
 
-    pub async fn call(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = self.client.request(method, format!("{}{}", self.gateway, path));
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.gateway, path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -197,24 +241,36 @@ impl Cluster {
     }
 
     pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
-        self.call(reqwest::Method::GET, path, Some(token), None).await
+        self.call(reqwest::Method::GET, path, Some(token), None)
+            .await
     }
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-        self.call(reqwest::Method::POST, path, Some(token), Some(body)).await
+        self.call(reqwest::Method::POST, path, Some(token), Some(body))
+            .await
     }
 
     /// The first grid's first house and the person the register has there.
     pub fn example(&self) -> (String, String, String) {
         let grid = self.demo.grids().next().expect("grid").code.clone();
-        let house = self.demo.houses(&grid).into_iter().next().expect("house").code;
+        let house = self
+            .demo
+            .houses(&grid)
+            .into_iter()
+            .next()
+            .expect("house")
+            .code;
         let person = self
             .demo
             .register()
             .into_iter()
             .find(|p| p.registered_house.as_ref() == Some(&house))
             .expect("resident");
-        (grid.to_string(), house.to_string(), person.id_number.to_string())
+        (
+            grid.to_string(),
+            house.to_string(),
+            person.id_number.to_string(),
+        )
     }
 
     /// Wait until `stats` of `centre` under `code` equal `expected`.
@@ -226,7 +282,10 @@ impl Cluster {
             if status == StatusCode::OK && body["declarations"] == expected {
                 return;
             }
-            assert!(tokio::time::Instant::now() < deadline, "{centre} counts under {code} are {body}, expected {expected}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{centre} counts under {code} are {body}, expected {expected}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -257,6 +316,9 @@ pub async fn decode(res: reqwest::Response) -> (StatusCode, Value) {
 
 /// An ID number with a valid check digit that the demo register does not know.
 pub fn unknown_id(seq: u16) -> String {
-    let birth = chrono::NaiveDate::from_ymd_opt(1991, 1, 1).expect("date") + chrono::Duration::days(i64::from(seq / 1000));
-    zw_domain::IdNumber::from_parts("110105", birth, seq % 1000).expect("valid").to_string()
+    let birth = chrono::NaiveDate::from_ymd_opt(1991, 1, 1).expect("date")
+        + chrono::Duration::days(i64::from(seq / 1000));
+    zw_domain::IdNumber::from_parts("110105", birth, seq % 1000)
+        .expect("valid")
+        .to_string()
 }

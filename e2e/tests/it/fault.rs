@@ -20,7 +20,12 @@ async fn every_acknowledged_declaration_is_counted_once_after_the_grid_is_killed
     let houses: Vec<String> = c
         .demo
         .all_houses()
-        .filter(|h| matches!(h.status, zw_demo::DemoHouseStatus::InUse | zw_demo::DemoHouseStatus::Rented))
+        .filter(|h| {
+            matches!(
+                h.status,
+                zw_demo::DemoHouseStatus::InUse | zw_demo::DemoHouseStatus::Rented
+            )
+        })
         .map(|h| h.code.to_string())
         .take(200)
         .collect();
@@ -29,8 +34,12 @@ async fn every_acknowledged_declaration_is_counted_once_after_the_grid_is_killed
 
     let mut senders = Vec::new();
     for s in 0..SENDERS {
-        let (client, url, token, houses) =
-            (c.client.clone(), format!("{}/api/v1/grid/declarations", c.gateway), citizen.clone(), houses.clone());
+        let (client, url, token, houses) = (
+            c.client.clone(),
+            format!("{}/api/v1/grid/declarations", c.gateway),
+            citizen.clone(),
+            houses.clone(),
+        );
         let (acknowledged, failures) = (acknowledged.clone(), failures.clone());
         senders.push(tokio::spawn(async move {
             for i in 0..PER_SENDER {
@@ -58,10 +67,14 @@ async fn every_acknowledged_declaration_is_counted_once_after_the_grid_is_killed
     .await;
     c.kill("grid");
     let f = failures.clone();
-    zw_testkit::eventually(Duration::from_secs(60), "requests failing while the grid is down", || {
-        let f = f.clone();
-        async move { (*f.lock().unwrap() >= 3).then_some(()) }
-    })
+    zw_testkit::eventually(
+        Duration::from_secs(60),
+        "requests failing while the grid is down",
+        || {
+            let f = f.clone();
+            async move { (*f.lock().unwrap() >= 3).then_some(()) }
+        },
+    )
     .await;
     c.spawn("grid");
     let grid_url = c.service_url("grid");
@@ -72,34 +85,72 @@ async fn every_acknowledged_declaration_is_counted_once_after_the_grid_is_killed
 
     let acknowledged: BTreeSet<String> = acknowledged.lock().unwrap().iter().cloned().collect();
     let failed = *failures.lock().unwrap();
-    assert!(acknowledged.len() > 40, "some declarations were acknowledged after the restart too");
+    assert!(
+        acknowledged.len() > 40,
+        "some declarations were acknowledged after the restart too"
+    );
     assert!(failed >= 3, "the kill was felt");
-    assert_eq!(acknowledged.len() + failed, usize::from(SENDERS * PER_SENDER));
+    assert_eq!(
+        acknowledged.len() + failed,
+        usize::from(SENDERS * PER_SENDER)
+    );
 
     // The district's projection converges on exactly the grid's declarations: each once.
-    let grid_db = sea_orm::Database::connect(&c.dbs["grid"].url).await.unwrap();
-    let district_db = sea_orm::Database::connect(&c.dbs["district"].url).await.unwrap();
+    let grid_db = sea_orm::Database::connect(&c.dbs["grid"].url)
+        .await
+        .unwrap();
+    let district_db = sea_orm::Database::connect(&c.dbs["district"].url)
+        .await
+        .unwrap();
     let ids = |db: sea_orm::DatabaseConnection, sql: &'static str| async move {
-        let rows = db.query_all_raw(Statement::from_string(db.get_database_backend(), sql)).await.unwrap();
-        rows.iter().map(|r| r.try_get::<String>("", "id").unwrap()).collect::<Vec<String>>()
+        let rows = db
+            .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| r.try_get::<String>("", "id").unwrap())
+            .collect::<Vec<String>>()
     };
-    let stored: BTreeSet<String> = ids(grid_db.clone(), "SELECT CAST(id AS TEXT) AS id FROM declarations").await.into_iter().collect();
-    assert!(acknowledged.is_subset(&stored), "every acknowledged declaration is stored");
+    let stored: BTreeSet<String> = ids(
+        grid_db.clone(),
+        "SELECT CAST(id AS TEXT) AS id FROM declarations",
+    )
+    .await
+    .into_iter()
+    .collect();
+    assert!(
+        acknowledged.is_subset(&stored),
+        "every acknowledged declaration is stored"
+    );
     let district = district_db.clone();
-    let counted = zw_testkit::eventually(Duration::from_secs(120), "the district to count every stored declaration", || {
-        let (district, stored) = (district.clone(), stored.clone());
-        async move {
-            let counted = ids(district, "SELECT declaration_id AS id FROM declaration_tally").await;
-            (counted.len() == stored.len()).then_some(counted)
-        }
-    })
+    let counted = zw_testkit::eventually(
+        Duration::from_secs(120),
+        "the district to count every stored declaration",
+        || {
+            let (district, stored) = (district.clone(), stored.clone());
+            async move {
+                let counted = ids(
+                    district,
+                    "SELECT declaration_id AS id FROM declaration_tally",
+                )
+                .await;
+                (counted.len() == stored.len()).then_some(counted)
+            }
+        },
+    )
     .await;
     let counted_set: BTreeSet<String> = counted.iter().cloned().collect();
     assert_eq!(counted_set.len(), counted.len(), "nothing counted twice");
-    assert_eq!(counted_set, stored, "the district counts exactly the grid's declarations");
+    assert_eq!(
+        counted_set, stored,
+        "the district counts exactly the grid's declarations"
+    );
     assert!(acknowledged.is_subset(&counted_set), "every 2xx is counted");
 
     let officer = c.login("district-officer").await;
     let (_, stats) = c.get("/api/v1/district/stats?under=440304", &officer).await;
-    assert_eq!(stats["declarations"]["total"].as_u64().unwrap() as usize, stored.len());
+    assert_eq!(
+        stats["declarations"]["total"].as_u64().unwrap() as usize,
+        stored.len()
+    );
 }

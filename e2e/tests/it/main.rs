@@ -1,5 +1,8 @@
 //! End-to-end: the platform as separate processes, driven through the gateway with real tokens.
 
+// Helpers outside #[test] functions may unwrap too: a failure is a test failure.
+#![allow(clippy::unwrap_used)]
+
 mod cluster;
 
 mod bad_input;
