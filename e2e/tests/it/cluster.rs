@@ -30,7 +30,7 @@ pub struct Cluster {
     logs: PathBuf,
 }
 
-fn bin() -> PathBuf {
+pub fn bin() -> PathBuf {
     let path = std::env::var("ZW_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|_| {
