@@ -144,11 +144,35 @@ impl Grid {
         idem: Option<IdempotencyKey>,
     ) -> Result<(u16, serde_json::Value), ApiError> {
         principal.require_role(&[Role::Citizen, Role::GridWorker])?;
-        if let Some(key) = &idem
-            && let Some(done) = idempotency::replay(&self.db, &principal.subject, key).await?
-        {
+        let Some(key) = &idem else {
+            return self
+                .submit_once(principal, id_number, house_code, None)
+                .await;
+        };
+        if let Some(done) = idempotency::replay(&self.db, &principal.subject, key).await? {
             return Ok(done);
         }
+        match self
+            .submit_once(principal, id_number, house_code, Some(key))
+            .await
+        {
+            // A concurrent retry with the same key got there first (this attempt then finds the
+            // person already resident, or loses the race for the key): answer as it was answered.
+            Err(e) => match idempotency::replay(&self.db, &principal.subject, key).await? {
+                Some(done) => Ok(done),
+                None => Err(e),
+            },
+            ok => ok,
+        }
+    }
+
+    async fn submit_once(
+        &self,
+        principal: &Principal,
+        id_number: IdNumber,
+        house_code: HouseCode,
+        idem: Option<&IdempotencyKey>,
+    ) -> Result<(u16, serde_json::Value), ApiError> {
         let house = house::Entity::find_by_id(house_code.to_string())
             .one(&self.db)
             .await?
@@ -196,6 +220,16 @@ impl Grid {
         };
 
         let txn = self.db.begin().await?;
+        // Serialise declarations for the same house, so two at once cannot both take its last
+        // place (SQLite already serialises writers).
+        if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+            txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                "SELECT code FROM houses WHERE code = $1 FOR UPDATE",
+                [sea_orm::Value::from(house.code.clone())],
+            ))
+            .await?;
+        }
         let residents_in_house = resident::Entity::find()
             .filter(resident::Column::HouseCode.eq(house.code.clone()))
             .filter(resident::Column::IdNumber.ne(id_number.to_string()))
@@ -285,7 +319,9 @@ impl Grid {
         )
         .await?;
         let body = serde_json::to_value(view(principal, &model)).unwrap_or_default();
-        if let Some(key) = &idem {
+        if let Some(key) = idem {
+            // A concurrent retry that stored the key first makes this fail (and roll back);
+            // `submit` then answers with the stored response.
             idempotency::store(&txn, &principal.subject, key, 201, &body).await?;
         }
         txn.commit().await?;

@@ -57,7 +57,7 @@ pub async fn store(
     key: &IdempotencyKey,
     status: u16,
     body: &serde_json::Value,
-) -> Result<(), ApiError> {
+) -> Result<(), sea_orm::DbErr> {
     idempotency::ActiveModel {
         principal: Set(principal.to_owned()),
         key: Set(key.key.clone()),

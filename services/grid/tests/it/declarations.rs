@@ -257,3 +257,31 @@ async fn when_the_district_does_not_answer_the_declaration_waits_instead_of_fail
     assert_eq!(body["status"], "pending");
     assert_eq!(body["reasons"], json!(["register_unavailable"]));
 }
+
+#[tokio::test]
+async fn concurrent_retries_with_one_idempotency_key_store_one_declaration() {
+    let w = spawn_world().await;
+    let ex = w.example();
+    let token = w.citizen("retrying");
+    let body = json!({"id_number": ex.resident_id, "house_code": ex.house});
+    let sends = (0..6).map(|_| {
+        w.grid
+            .client
+            .post(w.grid.url("/api/v1/grid/declarations"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "same-key")
+            .json(&body)
+            .send()
+    });
+    let responses = futures::future::join_all(sends).await;
+    let mut ids = std::collections::BTreeSet::new();
+    for r in responses {
+        let r = r.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let v: serde_json::Value = r.json().await.unwrap();
+        ids.insert(v["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids.len(), 1, "every retry got the same declaration");
+    let (_, list) = w.get(&token, "/api/v1/grid/declarations").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+}
