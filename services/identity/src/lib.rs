@@ -22,9 +22,8 @@ use actix_web::web;
 use sea_orm::DatabaseConnection;
 use utoipa::OpenApi;
 use zw_platform::Settings;
-use zw_platform::health::{DatabaseCheck, FnCheck, Readiness};
+use zw_platform::health::Readiness;
 use zw_platform::http::{Application, HttpCommon};
-use zw_platform::metrics::Metrics;
 
 pub mod accounts;
 pub mod domain;
@@ -78,19 +77,7 @@ pub async fn build_with_db(
         district: settings.district.code.clone(),
     });
     let verifier = web::Data::new(ring.verifier());
-    let readiness = Readiness::new()
-        .with(DatabaseCheck(db.clone()))
-        .with(FnCheck::new("bus", move || {
-            let bus = bus.clone();
-            async move { bus.check().await.map_err(|e| e.to_string()) }
-        }));
-    let common = HttpCommon {
-        service: NAME,
-        metrics: Metrics::new(NAME),
-        readiness,
-        max_body_bytes: settings.http.max_body_bytes,
-        workers: settings.http.workers,
-    };
+    let common = HttpCommon::new(NAME, settings, Readiness::database_and_bus(db.clone(), bus));
     let app = Application::new(listener, common, move |cfg| {
         cfg.app_data(state.clone()).app_data(verifier.clone());
         routes::configure(cfg);
