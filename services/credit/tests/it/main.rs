@@ -1,0 +1,8 @@
+//! Integration tests of the credit service as it runs today — its own database, the bus and the
+//! operational endpoints every service has — against real PostgreSQL and NATS JetStream,
+//! including readiness when its database goes away.
+
+mod helpers;
+
+mod operations;
+mod readiness;
