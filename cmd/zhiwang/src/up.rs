@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
@@ -79,6 +78,8 @@ pub async fn run(mut settings: Settings, args: UpArgs) -> anyhow::Result<ExitCod
     }
 
     let verifier = zw_auth::Verifier::remote(&settings.auth);
+    // Every listener is bound before any service runs, so early requests (the banner's logins)
+    // wait in the listen backlog instead of failing.
     let stop = CancellationToken::new();
     let mut running = Vec::new();
     for (m, l) in listeners {
@@ -94,7 +95,6 @@ pub async fn run(mut settings: Settings, args: UpArgs) -> anyhow::Result<ExitCod
     let base = format!("http://{}:{}", display_host(&args.host), gateway.port());
     running.push(spawn(Module::Gateway, gateway, &stop));
 
-    wait_ready(&base, &upstreams).await;
     print_banner(&settings, &base, &demo, !args.no_seed).await;
 
     tokio::select! {
@@ -141,27 +141,6 @@ fn spawn(m: Module, app: zw_platform::http::Application, stop: &CancellationToke
 
 fn display_host(host: &str) -> &str {
     if host == "0.0.0.0" { "127.0.0.1" } else { host }
-}
-
-/// Wait (bounded) until every service answers `/readyz`.
-async fn wait_ready(base: &str, upstreams: &BTreeMap<String, String>) {
-    let client = reqwest::Client::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let mut urls: Vec<String> = upstreams.values().map(|u| format!("{u}/readyz")).collect();
-    urls.push(format!("{base}/readyz"));
-    for url in urls {
-        while tokio::time::Instant::now() < deadline {
-            if client
-                .get(&url)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
 }
 
 async fn login(base: &str, username: &str) -> Option<String> {

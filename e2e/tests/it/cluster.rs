@@ -276,18 +276,12 @@ impl Cluster {
     /// Wait until `stats` of `centre` under `code` equal `expected`.
     pub async fn counts_reach(&self, centre: &str, code: &str, token: &str, expected: Value) {
         let path = format!("/api/v1/{centre}/stats?under={code}");
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        loop {
+        let what = format!("{centre} counts under {code} to reach {expected}");
+        zw_testkit::eventually(Duration::from_secs(60), &what, || async {
             let (status, body) = self.get(&path, token).await;
-            if status == StatusCode::OK && body["declarations"] == expected {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{centre} counts under {code} are {body}, expected {expected}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            (status == StatusCode::OK && body["declarations"] == expected).then_some(())
+        })
+        .await;
     }
 }
 

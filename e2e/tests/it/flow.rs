@@ -194,28 +194,19 @@ async fn every_service_serves_health_metrics_and_the_gateway_merges_their_openap
         "/api/v1/street/stats",
         "/api/v1/community/stats",
     ];
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let (status, doc) = c
-            .call(reqwest::Method::GET, "/api/openapi.json", None, None)
-            .await;
-        assert_eq!(status, StatusCode::OK);
-        let paths = doc["paths"].as_object().unwrap();
-        let missing: Vec<&str> = wanted
-            .iter()
-            .copied()
-            .filter(|p| !paths.contains_key(*p))
-            .collect();
-        if missing.is_empty() {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{missing:?} missing from the merged document: {}",
-            doc["x-zhiwang-unavailable"]
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    }
+    zw_testkit::eventually(
+        std::time::Duration::from_secs(60),
+        "the complete merged OpenAPI document",
+        || async {
+            let (status, doc) = c
+                .call(reqwest::Method::GET, "/api/openapi.json", None, None)
+                .await;
+            let paths = doc["paths"].as_object()?;
+            (status == StatusCode::OK && wanted.iter().all(|p| paths.contains_key(*p)))
+                .then_some(())
+        },
+    )
+    .await;
     let docs = c
         .client
         .get(format!("{}/api/docs/", c.gateway))

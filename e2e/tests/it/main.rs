@@ -7,5 +7,5 @@ mod cluster;
 
 mod bad_input;
 mod fault;
-mod up;
 mod flow;
+mod up;

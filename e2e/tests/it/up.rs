@@ -11,10 +11,20 @@ use crate::cluster::decode;
 
 #[tokio::test]
 async fn zhiwang_up_starts_the_seeded_platform_prints_tokens_and_stops_cleanly() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let data = std::env::temp_dir().join(format!("zw-up-{}", uuid::Uuid::new_v4()));
     let mut child = Command::new(crate::cluster::bin())
-        .args(["up", "--port", &port.to_string(), "--data-dir", data.to_str().unwrap()])
+        .args([
+            "up",
+            "--port",
+            &port.to_string(),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ])
         .env_remove("ZW__BUS__URL")
         .env_remove("ZW__DATABASE__URL")
         .stdout(Stdio::piped())
@@ -35,40 +45,77 @@ async fn zhiwang_up_starts_the_seeded_platform_prints_tokens_and_stops_cleanly()
         }
         lines
     });
-    let banner = tokio::time::timeout(Duration::from_secs(120), banner).await.expect("banner within 2 min").unwrap();
+    let banner = tokio::time::timeout(Duration::from_secs(120), banner)
+        .await
+        .expect("banner within 2 min")
+        .unwrap();
     let token = |name: &str| {
         banner
             .iter()
-            .find_map(|l| l.trim().strip_prefix(&format!("export ZW_TOKEN_{name}=")).map(str::to_owned))
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix(&format!("export ZW_TOKEN_{name}="))
+                    .map(str::to_owned)
+            })
             .unwrap_or_else(|| panic!("token {name} in the banner: {banner:#?}"))
     };
     let (citizen, officer) = (token("CITIZEN"), token("DISTRICT_OFFICER"));
     let base = format!("http://127.0.0.1:{port}");
-    assert!(banner.iter().any(|l| l.contains(&format!("{base}/api/docs"))));
+    assert!(
+        banner
+            .iter()
+            .any(|l| l.contains(&format!("{base}/api/docs")))
+    );
 
     // The README's example: the register's resident of the first house is accepted at once.
-    let example = banner.iter().find(|l| l.contains("\"id_number\"") && !l.contains("11010519491231002X")).expect("example");
-    let body: serde_json::Value = serde_json::from_str(example.split("-d '").nth(1).unwrap().trim_end_matches('\'')).unwrap();
+    let example = banner
+        .iter()
+        .find(|l| l.contains("\"id_number\"") && !l.contains("11010519491231002X"))
+        .expect("example");
+    let body: serde_json::Value =
+        serde_json::from_str(example.split("-d '").nth(1).unwrap().trim_end_matches('\'')).unwrap();
     let client = reqwest::Client::new();
-    let res = client.post(format!("{base}/api/v1/grid/declarations")).bearer_auth(&citizen).json(&body).send().await.unwrap();
+    let res = client
+        .post(format!("{base}/api/v1/grid/declarations"))
+        .bearer_auth(&citizen)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     let (status, d) = decode(res).await;
     assert_eq!(status, StatusCode::CREATED, "{d}");
     assert_eq!(d["status"], "accepted");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let res = client.get(format!("{base}/api/v1/district/stats?under=440304")).bearer_auth(&officer).send().await.unwrap();
-        let (_, stats) = decode(res).await;
-        if stats["declarations"] == json!({"pending": 0, "accepted": 1, "rejected": 0, "total": 1}) {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "the district counts the declaration: {stats}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    zw_testkit::eventually(
+        Duration::from_secs(30),
+        "the district to count the declaration",
+        || async {
+            let res = client
+                .get(format!("{base}/api/v1/district/stats?under=440304"))
+                .bearer_auth(&officer)
+                .send()
+                .await
+                .ok()?;
+            let (_, stats) = decode(res).await;
+            (stats["declarations"]
+                == json!({"pending": 0, "accepted": 1, "rejected": 0, "total": 1}))
+            .then_some(())
+        },
+    )
+    .await;
 
     // Ctrl-C stops every service and the process exits 0.
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
-    let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(status.success(), "exit status {status}");
     let _ = std::fs::remove_dir_all(&data);
 }
