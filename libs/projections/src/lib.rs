@@ -6,7 +6,10 @@
 //!   it ([`declarations::DeclarationTally`]), and the counts under any jurisdiction code.
 //! - [`stats`]: the `GET …/stats?under=<code>` endpoint each centre serves over its projection.
 //! - [`migration`]: the tables, for each centre's own migrator.
+//! - [`centre`]: a centre as a service — database, consumers, the stats endpoint — which the
+//!   community, street and district services each build, adding only their own parts.
 
+pub mod centre;
 pub mod declarations;
 pub mod migration;
 pub mod stats;

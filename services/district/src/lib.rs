@@ -3,8 +3,8 @@
 //! In this release it holds:
 //! - the historical population register used to pre-fill declarations ([`register`]), served to
 //!   the grid service over request/reply (`zw.rpc.district.population.lookup`);
-//! - its projection of every declaration in the district ([`zw_projections`]), built from events,
-//!   and `GET /api/v1/district/stats?under=<code>` over it ([`routes`]).
+//! - its projection of every declaration in the district, built from events, and
+//!   `GET /api/v1/district/stats?under=<code>` over it ([`zw_projections::centre`]).
 //!
 //! [`build`] wires the database, the bus consumers and the routes; `main` lives in `zhiwang`.
 
@@ -13,13 +13,10 @@ pub mod register;
 pub mod routes;
 
 use std::net::TcpListener;
-use std::sync::Arc;
 
-use actix_web::web;
 use utoipa::OpenApi;
 use zw_platform::Settings;
-use zw_platform::health::Readiness;
-use zw_platform::http::{Application, HttpCommon};
+use zw_platform::http::Application;
 
 pub use migration::Migrator;
 
@@ -35,43 +32,28 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseCon
     .await?)
 }
 
-/// Build the service on `listener`.
+/// Build the service on `listener`: the centre (database, projection, stats) and the register
+/// lookup over request/reply.
 pub async fn build(
     settings: &Settings,
     bus: zw_bus::Bus,
     verifier: zw_auth::Verifier,
     listener: TcpListener,
 ) -> anyhow::Result<Application> {
-    let db = connect(settings).await?;
-    let common = HttpCommon::new(
+    let centre = zw_projections::centre::build::<Migrator>(
         NAME,
         settings,
-        Readiness::database_and_bus(db.clone(), bus.clone()),
-    );
-    let state = web::Data::new(routes::State { db: db.clone() });
-    let verifier = web::Data::new(verifier);
-    let app = Application::new(listener, common, move |cfg| {
-        cfg.app_data(state.clone()).app_data(verifier.clone());
-        routes::configure(cfg);
-    })
-    .with_openapi("/api/v1/district/openapi.json", routes::ApiDoc::openapi());
-
-    let lookup = register::serve_lookup(&bus, db.clone()).await?;
-    let stop = app.stop_token();
-    let tally = zw_bus::inbox::spawn_consumer(
         bus.clone(),
-        db.clone(),
-        zw_projections::tally_consumer(NAME, &settings.district.code),
-        Arc::new(zw_projections::DeclarationTally),
-        stop.clone().cancelled_owned(),
-    );
-    let stop_lookup = stop.clone();
-    Ok(app
-        .with_task(tokio::spawn(async move {
-            let _ = tally.await;
-        }))
-        .with_task(tokio::spawn(async move {
-            stop_lookup.cancelled().await;
-            lookup.abort();
-        })))
+        verifier,
+        listener,
+        routes::ApiDoc::openapi(),
+        |_| {},
+    )
+    .await?;
+    let lookup = register::serve_lookup(&bus, centre.db.clone()).await?;
+    let stop = centre.app.stop_token();
+    Ok(centre.app.with_task(tokio::spawn(async move {
+        stop.cancelled().await;
+        lookup.abort();
+    })))
 }
