@@ -43,7 +43,14 @@ impl From<sea_orm::DbErr> for ApiError {
 
 impl From<zw_evidence::EvidenceError> for ApiError {
     fn from(e: zw_evidence::EvidenceError) -> Self {
-        ApiError::Unexpected(e.into())
+        use zw_evidence::EvidenceError as E;
+        match e {
+            E::InvalidInput(m) => ApiError::InvalidInput(m),
+            e @ (E::RecordNotFound { .. } | E::TreeHeadNotFound { .. }) => {
+                ApiError::NotFound(e.to_string())
+            }
+            e => ApiError::Unexpected(e.into()),
+        }
     }
 }
 

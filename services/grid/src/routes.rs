@@ -29,7 +29,8 @@ use crate::model::house;
         list_tasks,
         decide_task,
         get_house,
-        tree_head
+        tree_head,
+        consistency
     ),
     components(schemas(
         NewDeclaration,
@@ -52,7 +53,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/tasks", web::get().to(list_tasks))
             .route("/tasks/{id}/decision", web::post().to(decide_task))
             .route("/houses/{code}", web::get().to(get_house))
-            .route("/evidence/tree-head", web::get().to(tree_head)),
+            .route("/evidence/tree-head", web::get().to(tree_head))
+            .route("/evidence/consistency", web::get().to(consistency)),
     );
 }
 
@@ -336,4 +338,33 @@ use sea_orm::EntityTrait;
 async fn tree_head(grid: web::Data<Grid>) -> Result<HttpResponse, ApiError> {
     let head = crate::evidence::current_head(&grid.db, &grid.signer).await?;
     Ok(HttpResponse::Ok().json(head))
+}
+
+/// Two tree sizes of the grid's evidence log.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ConsistencyQuery {
+    /// The size of the older signed tree head.
+    pub old: i64,
+    /// The size of the newer signed tree head.
+    pub new: i64,
+}
+
+/// Proof that the newer signed tree head only extends the older one (RFC 6962 consistency
+/// proof): what a monitor checks so the log can never be rewritten unnoticed.
+#[utoipa::path(
+    get,
+    path = "/api/v1/grid/evidence/consistency",
+    params(ConsistencyQuery),
+    responses(
+        (status = 200, description = "Both signed tree heads and the consistency proof"),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No signed tree head of that size", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn consistency(
+    grid: web::Data<Grid>,
+    query: web::Query<ConsistencyQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let proof = zw_evidence::consistency_proof(&grid.db, query.old, query.new).await?;
+    Ok(HttpResponse::Ok().json(proof))
 }

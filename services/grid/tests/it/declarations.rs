@@ -285,3 +285,49 @@ async fn concurrent_retries_with_one_idempotency_key_store_one_declaration() {
     let (_, list) = w.get(&token, "/api/v1/grid/declarations").await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_newer_tree_head_provably_extends_an_older_one() {
+    let w = spawn_world().await;
+    let ex = w.example();
+    let token = w.citizen("monitor");
+    let _ = w.declare(&token, &ex.resident_id, &ex.house).await;
+    let (_, first) = w.get(&token, "/api/v1/grid/evidence/tree-head").await;
+    let _ = w.declare(&token, &unknown_id(), &ex.house).await;
+    let (_, second) = w.get(&token, "/api/v1/grid/evidence/tree-head").await;
+    let (old, new) = (
+        first["tree_head"]["tree_size"].as_i64().unwrap(),
+        second["tree_head"]["tree_size"].as_i64().unwrap(),
+    );
+    assert!(new > old);
+    let (status, body) = w
+        .get(
+            &token,
+            &format!("/api/v1/grid/evidence/consistency?old={old}&new={new}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let proof: zw_evidence::ConsistencyProof = serde_json::from_value(body).unwrap();
+    let key = zw_evidence::EvidencePublicKey::from_base64(second["public_key"].as_str().unwrap())
+        .unwrap();
+    zw_evidence::verify_consistency_proof(&proof, &key).expect("consistent");
+    assert_eq!(
+        proof.old.root_hash,
+        first["tree_head"]["root_hash"].as_str().unwrap()
+    );
+
+    let (status, _) = w
+        .get(
+            &token,
+            &format!("/api/v1/grid/evidence/consistency?old={new}&new={old}"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "old after new");
+    let (status, _) = w
+        .get(
+            &token,
+            &format!("/api/v1/grid/evidence/consistency?old={old}&new=999999"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "no such tree head");
+}
