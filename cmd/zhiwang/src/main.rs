@@ -9,6 +9,7 @@
 //! [`modules`] is the one list of services and how each is built and migrated: `up` and
 //! `serve` use the same `build` of each service.
 
+mod admin;
 mod evidence;
 mod modules;
 mod seed;
@@ -57,6 +58,12 @@ enum Command {
         /// The service whose database to seed.
         service: Module,
     },
+    /// Create the first administrator of a deployment in the identity database (the password
+    /// comes from ZW_ADMIN_PASSWORD). An existing user is left unchanged.
+    CreateAdmin {
+        /// The administrator's login name.
+        username: String,
+    },
     /// Export or verify an evidence log.
     #[command(subcommand)]
     Evidence(evidence::EvidenceCommand),
@@ -86,6 +93,7 @@ fn main() -> std::process::ExitCode {
             Command::Up(args) => up::run(settings, args).await,
             Command::Serve { service } => serve::run(settings, service).await,
             Command::Migrate { service } => modules::migrate(&settings, service).await,
+            Command::CreateAdmin { username } => admin::run(&settings, &username).await,
             Command::Seed { service } => seed::run(&settings, service).await,
             Command::Evidence(cmd) => evidence::run(&settings, cmd).await,
         }

@@ -150,6 +150,18 @@ impl Cluster {
         self.command(service, args).output().expect("run zhiwang")
     }
 
+    /// As [`Cluster::run`] with extra environment variables.
+    pub fn run_with_env(
+        &self,
+        args: &[&str],
+        service: &'static str,
+        env: &[(&str, &str)],
+    ) -> std::process::Output {
+        let mut cmd = self.command(service, args);
+        cmd.envs(env.iter().copied());
+        cmd.output().expect("run zhiwang")
+    }
+
     /// Start (or restart) `zhiwang serve <service>`.
     pub fn spawn(&mut self, service: &'static str) {
         let log = std::fs::OpenOptions::new()
@@ -206,12 +218,15 @@ impl Cluster {
 
     /// Log in through the gateway as a demo account.
     pub async fn login(&self, username: &str) -> String {
+        self.login_with(username, DEMO_PASSWORD).await
+    }
+
+    /// Log in through the gateway.
+    pub async fn login_with(&self, username: &str, password: &str) -> String {
         let res = self
             .client
             .post(format!("{}/api/v1/identity/token", self.gateway))
-            .json(
-                &json!({"grant_type": "password", "username": username, "password": DEMO_PASSWORD}),
-            )
+            .json(&json!({"grant_type": "password", "username": username, "password": password}))
             .send()
             .await
             .expect("login");

@@ -215,3 +215,46 @@ async fn every_service_serves_health_metrics_and_the_gateway_merges_their_openap
         .unwrap();
     assert_eq!(docs.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn an_operator_creates_the_first_administrator_who_then_creates_a_grid_worker() {
+    let c = Cluster::start().await;
+    let refused = c.run(&["create-admin", "ops"], "identity");
+    assert!(!refused.status.success(), "no password, no administrator");
+    let made = c.run_with_env(
+        &["create-admin", "ops"],
+        "identity",
+        &[("ZW_ADMIN_PASSWORD", "a long ops secret")],
+    );
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let res = c
+        .client
+        .post(format!("{}/api/v1/identity/token", c.gateway))
+        .json(
+            &json!({"grant_type": "password", "username": "ops", "password": "a long ops secret"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let token = res.json::<serde_json::Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let grid = c.demo.grids().nth(5).unwrap().code.to_string();
+    let (status, user) = c
+        .post(
+            "/api/v1/identity/users",
+            &token,
+            json!({"username": "worker-six", "password": "another long secret", "roles": ["grid_worker"], "scope": grid}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{user}");
+    let worker = c.login_with("worker-six", "another long secret").await;
+    let (status, tasks) = c.get("/api/v1/grid/tasks", &worker).await;
+    assert_eq!(status, StatusCode::OK, "{tasks}");
+}
