@@ -17,6 +17,7 @@
 //!   [`inclusion_proof`], [`consistency_proof`], [`export`], [`verify_stored`].
 //! - [`migration`]: the tables, for a service's own `Migrator` ([`migrations`]).
 //! - [`error`]: [`EvidenceError`], [`VerifyError`].
+//! - [`keystore`]: the service's tree-head signing key, kept in its own database.
 //!
 //! # Use in a service
 //! ```ignore
@@ -30,6 +31,7 @@
 //! ```
 
 pub mod error;
+pub mod keystore;
 pub mod merkle;
 pub mod migration;
 pub mod proof;
@@ -39,6 +41,7 @@ pub mod tree_head;
 pub mod verify;
 
 pub use error::{EvidenceError, VerifyError};
+pub use keystore::load_or_create_signer;
 pub use migration::migrations;
 pub use proof::{
     ConsistencyProof, InclusionProof, verify_consistency_proof, verify_inclusion_proof,

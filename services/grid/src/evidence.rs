@@ -1,41 +1,12 @@
-//! The grid's evidence log: its signing key, periodic sealing, and proofs for clients.
+//! The grid's evidence log: periodic sealing, and proofs for clients.
 
 use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, Value};
+use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use zw_evidence::{EvidenceSigner, InclusionProof, SignedTreeHead};
 
 use crate::error::ApiError;
-
-/// The signing key of this service's tree heads, kept in its own database (created on first
-/// start). An operator who wants the key outside the database supplies it as a secret instead
-/// (a later release); the public key is published with every tree head.
-pub async fn load_or_create_signer(db: &DatabaseConnection) -> anyhow::Result<EvidenceSigner> {
-    let backend = db.get_database_backend();
-    let row = db
-        .query_one_raw(Statement::from_string(
-            backend,
-            "SELECT secret FROM evidence_signing_keys WHERE id = 1",
-        ))
-        .await?;
-    if let Some(row) = row {
-        let hex_secret: String = row.try_get("", "secret")?;
-        let bytes: [u8; 32] = hex::decode(hex_secret)?
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("stored evidence key is not 32 bytes"))?;
-        return Ok(EvidenceSigner::from_secret_bytes(&bytes));
-    }
-    let signer = EvidenceSigner::generate();
-    // Two replicas starting at once: the second insert does nothing and both read the winner.
-    db.execute_raw(Statement::from_sql_and_values(
-        backend,
-        "INSERT INTO evidence_signing_keys (id, secret) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
-        [Value::from(hex::encode(signer.to_secret_bytes()))],
-    ))
-    .await?;
-    Box::pin(load_or_create_signer(db)).await
-}
 
 /// The proofs a citizen's client checks.
 #[derive(Debug, Serialize)]

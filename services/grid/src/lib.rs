@@ -52,7 +52,7 @@ pub async fn build(
     listener: TcpListener,
 ) -> anyhow::Result<Application> {
     let db = connect(settings).await?;
-    let signer = Arc::new(evidence::load_or_create_signer(&db).await?);
+    let signer = Arc::new(zw_evidence::load_or_create_signer(&db).await?);
     let common = HttpCommon::new(
         NAME,
         settings,

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod appending;
+mod keystore;
 mod proving;
 mod tampering;
 mod verifying;

@@ -149,15 +149,6 @@ impl MigrationTrait for Migration {
         .await?;
         m.create_table(
             Table::create()
-                .table("evidence_signing_keys")
-                .if_not_exists()
-                .col(ColumnDef::new("id").integer().not_null().primary_key())
-                .col(ColumnDef::new("secret").string().not_null())
-                .to_owned(),
-        )
-        .await?;
-        m.create_table(
-            Table::create()
                 .table("idempotency_keys")
                 .if_not_exists()
                 .col(ColumnDef::new("principal").string().not_null())
@@ -179,7 +170,6 @@ impl MigrationTrait for Migration {
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         for t in [
             "idempotency_keys",
-            "evidence_signing_keys",
             "verification_tasks",
             "declarations",
             "residents",
