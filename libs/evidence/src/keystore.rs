@@ -4,7 +4,7 @@
 //! a rewrite); keeping the key in a secret store instead is a deployment option to come.
 
 use chrono::Utc;
-use sea_orm::{ConnectionTrait, DbErr, Statement, Value};
+use sea_orm::{ConnectionTrait, Statement, Value};
 
 use crate::error::EvidenceError;
 use crate::tree_head::EvidenceSigner;
@@ -41,7 +41,7 @@ async fn load<C: ConnectionTrait>(conn: &C) -> Result<Option<EvidenceSigner>, Ev
         ))
         .await?;
     let Some(row) = row else { return Ok(None) };
-    let secret: String = row.try_get("", "secret").map_err(DbErr::from)?;
+    let secret: String = row.try_get("", "secret")?;
     let bytes: [u8; 32] = hex::decode(secret)
         .ok()
         .and_then(|b| b.try_into().ok())
