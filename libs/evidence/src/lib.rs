@@ -41,7 +41,7 @@ pub mod tree_head;
 pub mod verify;
 
 pub use error::{EvidenceError, VerifyError};
-pub use keystore::load_or_create_signer;
+pub use keystore::{PublishedHead, load_or_create_signer, publish_head, spawn_sealer};
 pub use migration::migrations;
 pub use proof::{
     ConsistencyProof, InclusionProof, verify_consistency_proof, verify_inclusion_proof,

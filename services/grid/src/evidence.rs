@@ -1,10 +1,8 @@
 //! The grid's evidence log: periodic sealing, and proofs for clients.
 
-use std::time::Duration;
-
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
-use zw_evidence::{EvidenceSigner, InclusionProof, SignedTreeHead};
+use zw_evidence::{EvidenceSigner, InclusionProof};
 
 use crate::error::ApiError;
 
@@ -37,47 +35,5 @@ pub async fn proofs_for(
     Ok(ObjectProofs {
         public_key: signer.public_key_base64(),
         proofs,
-    })
-}
-
-/// The current signed tree head (sealing what is new first).
-#[derive(Debug, Serialize)]
-pub struct CurrentHead {
-    pub public_key: String,
-    pub tree_head: SignedTreeHead,
-}
-
-pub async fn current_head(
-    db: &DatabaseConnection,
-    signer: &EvidenceSigner,
-) -> Result<CurrentHead, ApiError> {
-    let tree_head = zw_evidence::seal(db, signer).await?;
-    Ok(CurrentHead {
-        public_key: signer.public_key_base64(),
-        tree_head,
-    })
-}
-
-/// Seal new records every `every` until `stop` is cancelled, so tree heads stay fresh even when
-/// nobody asks for a proof.
-pub fn spawn_sealer(
-    db: DatabaseConnection,
-    signer: std::sync::Arc<EvidenceSigner>,
-    every: Duration,
-    stop: tokio_util::sync::CancellationToken,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tick.tick() => {
-                    if let Err(e) = zw_evidence::seal(&db, &signer).await {
-                        tracing::warn!(error = %e, "sealing the evidence log failed; will retry");
-                    }
-                }
-            }
-        }
     })
 }

@@ -61,7 +61,7 @@ pub async fn build(
     let stop = tokio_util::sync::CancellationToken::new();
     let relay =
         zw_bus::outbox::spawn_relay(db.clone(), bus.clone(), stop.clone().cancelled_owned());
-    let sealer = evidence::spawn_sealer(
+    let sealer = zw_evidence::spawn_sealer(
         db.clone(),
         signer.clone(),
         Duration::from_secs(10),

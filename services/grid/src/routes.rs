@@ -336,7 +336,7 @@ use sea_orm::EntityTrait;
     responses((status = 200, description = "Signed tree head and public key"))
 )]
 async fn tree_head(grid: web::Data<Grid>) -> Result<HttpResponse, ApiError> {
-    let head = crate::evidence::current_head(&grid.db, &grid.signer).await?;
+    let head = zw_evidence::publish_head(&grid.db, &grid.signer).await?;
     Ok(HttpResponse::Ok().json(head))
 }
 

@@ -5,7 +5,10 @@ use std::fmt;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
+    TransactionTrait,
+};
 use serde::Serialize;
 use uuid::Uuid;
 use zw_auth::{Role, TokenRequest};
@@ -147,9 +150,11 @@ pub async fn create_user(
     db: &DatabaseConnection,
     passwords: &Passwords,
     new: NewUser,
+    actor: &str,
 ) -> Result<user::Model, ApiError> {
     let hash = passwords.hash(new.password.expose()).await?;
     let username = new.username.as_str().to_owned();
+    let txn = db.begin().await?;
     let row = user::ActiveModel {
         id: Set(Uuid::now_v7()),
         username: Set(username.clone()),
@@ -161,12 +166,22 @@ pub async fn create_user(
         disabled: Set(false),
         created_at: Set(Utc::now()),
     }
-    .insert(db)
+    .insert(&txn)
     .await
     .on_unique(USERNAME_KEY, || ApiError::Conflict {
         code: "username-taken",
         detail: format!("the username {username} is taken"),
     })?;
+    zw_evidence::append(
+        &txn,
+        actor,
+        "user.create",
+        &format!("user/{}", row.id),
+        &serde_json::json!({"username": row.username, "roles": row.roles, "scope": row.scope}),
+    )
+    .await
+    .context("evidence of the new user")?;
+    txn.commit().await?;
     tracing::info!(user = %row.id, username = %row.username, "user created");
     Ok(row)
 }
@@ -202,9 +217,11 @@ pub async fn create_service_account(
     passwords: &Passwords,
     new: NewServiceAccount,
     secret: &str,
+    actor: &str,
 ) -> Result<service_account::Model, ApiError> {
     let hash = passwords.hash(secret).await?;
     let client_id = new.client_id.as_str().to_owned();
+    let txn = db.begin().await?;
     let row =
         service_account::ActiveModel {
             id: Set(Uuid::now_v7()),
@@ -219,12 +236,22 @@ pub async fn create_service_account(
             disabled: Set(false),
             created_at: Set(Utc::now()),
         }
-        .insert(db)
+        .insert(&txn)
         .await
         .on_unique(CLIENT_ID_KEY, || ApiError::Conflict {
             code: "client-id-taken",
             detail: format!("the client id {client_id} is taken"),
         })?;
+    zw_evidence::append(
+        &txn,
+        actor,
+        "service_account.create",
+        &format!("service_account/{}", row.id),
+        &serde_json::json!({"client_id": row.client_id, "scope": row.scope, "datasets": row.datasets}),
+    )
+    .await
+    .context("evidence of the new service account")?;
+    txn.commit().await?;
     tracing::info!(account = %row.id, client_id = %row.client_id, "service account created");
     Ok(row)
 }
@@ -338,7 +365,7 @@ pub async fn seed_accounts(
             phone: None,
             username,
         };
-        match create_user(db, &passwords, new).await {
+        match create_user(db, &passwords, new, "system:seed").await {
             Ok(_) | Err(ApiError::Conflict { .. }) => {}
             Err(e) => return Err(anyhow::anyhow!("seed account {:?}: {e}", a.username)),
         }
@@ -369,7 +396,7 @@ pub async fn seed_service_accounts(
             datasets: Datasets::parse(&a.datasets).map_err(invalid)?,
             name: DisplayName::parse_optional(a.name.as_deref()).map_err(invalid)?,
         };
-        match create_service_account(db, &passwords, new, &a.client_secret).await {
+        match create_service_account(db, &passwords, new, &a.client_secret, "system:seed").await {
             Ok(_) | Err(ApiError::Conflict { .. }) => {}
             Err(e) => {
                 return Err(anyhow::anyhow!(

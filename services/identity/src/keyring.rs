@@ -14,7 +14,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, Set,
+    QueryOrder, Set, TransactionTrait,
 };
 use serde::Serialize;
 use zw_auth::{Issuer, KeyPair, SigningAlgorithm, Verifier};
@@ -103,16 +103,24 @@ impl KeyRing {
     }
 
     /// Generate a new active key; the previous keys stay published.
-    pub async fn rotate(&self, db: &DatabaseConnection) -> Result<KeyInfo, ApiError> {
+    pub async fn rotate(&self, db: &DatabaseConnection, actor: &str) -> Result<KeyInfo, ApiError> {
         let key = generate(self.alg).await?;
-        let row = insert(db, &key).await?;
+        let txn = db.begin().await?;
+        let row = insert(&txn, &key).await?;
+        key_evidence(&txn, actor, "signing_key.rotate", &row).await?;
+        txn.commit().await?;
         self.reload(db).await?;
         tracing::info!(kid = key.kid(), alg = %self.alg, "signing key rotated");
         Ok(info(&row, true))
     }
 
     /// Drop a key from the JWKS: its tokens stop verifying. The active key cannot be retired.
-    pub async fn retire(&self, db: &DatabaseConnection, kid: &str) -> Result<KeyInfo, ApiError> {
+    pub async fn retire(
+        &self,
+        db: &DatabaseConnection,
+        kid: &str,
+        actor: &str,
+    ) -> Result<KeyInfo, ApiError> {
         let row = signing_key::Entity::find_by_id(kid.to_owned())
             .one(db)
             .await?
@@ -129,7 +137,10 @@ impl KeyRing {
         }
         let mut active = row.into_active_model();
         active.retired_at = Set(Some(Utc::now()));
-        let row = active.update(db).await?;
+        let txn = db.begin().await?;
+        let row = active.update(&txn).await?;
+        key_evidence(&txn, actor, "signing_key.retire", &row).await?;
+        txn.commit().await?;
         self.reload(db).await?;
         tracing::info!(kid = %row.kid, "signing key retired");
         Ok(info(&row, false))
@@ -227,7 +238,28 @@ async fn generate(alg: SigningAlgorithm) -> anyhow::Result<KeyPair> {
         .context("generating a signing key")
 }
 
-async fn insert(db: &DatabaseConnection, key: &KeyPair) -> anyhow::Result<signing_key::Model> {
+/// The evidence of a key's rotation or retirement (its id and algorithm, never the key).
+async fn key_evidence(
+    txn: &sea_orm::DatabaseTransaction,
+    actor: &str,
+    action: &str,
+    row: &signing_key::Model,
+) -> anyhow::Result<()> {
+    zw_evidence::append(
+        txn,
+        actor,
+        action,
+        &format!("signing_key/{}", row.kid),
+        &serde_json::json!({"kid": row.kid, "alg": row.alg, "retired_at": row.retired_at}),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn insert(
+    db: &impl sea_orm::ConnectionTrait,
+    key: &KeyPair,
+) -> anyhow::Result<signing_key::Model> {
     Ok(signing_key::ActiveModel {
         kid: Set(key.kid().to_owned()),
         alg: Set(key.alg().as_str().to_owned()),

@@ -70,7 +70,9 @@ pub async fn build_with_db(
 ) -> anyhow::Result<Application> {
     let ring = keyring::KeyRing::open(&db, settings).await?;
     let passwords = password::Passwords::new().await?;
+    let evidence_signer = std::sync::Arc::new(zw_evidence::load_or_create_signer(&db).await?);
     let state = web::Data::new(routes::Identity {
+        evidence_signer: evidence_signer.clone(),
         db: db.clone(),
         ring: ring.clone(),
         passwords,
@@ -83,6 +85,12 @@ pub async fn build_with_db(
         routes::configure(cfg);
     })
     .with_openapi("/api/v1/identity/openapi.json", ApiDoc::openapi());
+    let sealer = zw_evidence::spawn_sealer(
+        db.clone(),
+        evidence_signer,
+        std::time::Duration::from_secs(10),
+        app.stop_token(),
+    );
     let reloader = ring.spawn_reloader(db, app.stop_token());
-    Ok(app.with_task(reloader))
+    Ok(app.with_task(reloader).with_task(sealer))
 }

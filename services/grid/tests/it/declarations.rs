@@ -249,7 +249,7 @@ async fn the_citizen_gets_a_proof_that_verifies_against_the_signed_tree_head() {
 async fn when_the_district_does_not_answer_the_declaration_waits_instead_of_failing() {
     let mut w = spawn_world().await;
     let ex = w.example();
-    w.district.stop().await;
+    w.district.app.stop().await;
     let (status, body) = w
         .declare(&w.citizen("ivan"), &ex.resident_id, &ex.house)
         .await;

@@ -1,17 +1,19 @@
-use std::time::Duration;
+//! The grid service with the real district service beside it (answering register lookups and
+//! counting declarations) on one bus, the demo district in both, and typed calls of the grid API.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use zw_auth::Role;
 use zw_demo::DemoDistrict;
-use zw_testkit::{RunningApp, TestEnv};
+use zw_testkit::centres::Centre;
+use zw_testkit::{RunningApp, TestEnv, http};
 
 /// The grid service and the district service (which answers register lookups and counts),
 /// each with its own database, on one bus, seeded with the demo district.
 pub struct World {
     pub env: TestEnv,
     pub grid: RunningApp,
-    pub district: RunningApp,
+    pub district: Centre,
     pub demo: DemoDistrict,
 }
 
@@ -36,29 +38,16 @@ pub async fn spawn_world() -> World {
     zw_district::register::load(&district_db, &people)
         .await
         .expect("register");
-    let district = zw_district::build(
-        &district_settings,
-        env.bus.clone(),
-        env.verifier(),
-        RunningApp::listener(),
-    )
-    .await
-    .expect("district builds");
-    let district = RunningApp::start(district);
+    let district = Centre {
+        app: env.start(&district_settings, zw_district::build).await,
+        prefix: "/api/v1/district",
+    };
 
     let grid_db = zw_grid::connect(&grid_settings).await.expect("grid db");
     zw_grid::seed::seed_demo(&grid_db, &demo)
         .await
         .expect("seed");
-    let grid = zw_grid::build(
-        &grid_settings,
-        env.bus.clone(),
-        env.verifier(),
-        RunningApp::listener(),
-    )
-    .await
-    .expect("grid builds");
-    let grid = RunningApp::start(grid);
+    let grid = env.start(&grid_settings, zw_grid::build).await;
     World {
         env,
         grid,
@@ -128,68 +117,19 @@ impl World {
     }
 
     pub async fn post(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
-        let res = self
-            .grid
-            .client
-            .post(self.grid.url(path))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .expect("post");
-        decode(res).await
+        http::post(&self.grid, Some(token), path, &body).await
     }
 
     pub async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
-        let res = self
-            .grid
-            .client
-            .get(self.grid.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("get");
-        decode(res).await
+        http::get(&self.grid, Some(token), path).await
     }
 
     /// District counts under `code`, once they equal `expected` (events are asynchronous).
     pub async fn district_counts_reach(&self, code: &str, expected: Value) {
-        let token = self.officer();
-        let url = self
-            .district
-            .url(&format!("/api/v1/district/stats?under={code}"));
-        zw_testkit::eventually(Duration::from_secs(20), "district counts", || {
-            let (client, url, token, expected) = (
-                self.district.client.clone(),
-                url.clone(),
-                token.clone(),
-                expected.clone(),
-            );
-            async move {
-                let res = client.get(&url).bearer_auth(&token).send().await.ok()?;
-                let body: Value = res.json().await.ok()?;
-                (body["declarations"] == expected).then_some(())
-            }
-        })
-        .await;
+        self.district
+            .counts_reach(&self.officer(), code, expected)
+            .await;
     }
-}
-
-pub async fn decode(res: reqwest::Response) -> (StatusCode, Value) {
-    let status = res.status();
-    let is_problem = res
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/problem+json"));
-    let body: Value = res.json().await.unwrap_or(Value::Null);
-    if status.is_client_error() || status.is_server_error() {
-        assert!(
-            is_problem,
-            "error responses are problem+json: {status} {body}"
-        );
-    }
-    (status, body)
 }
 
 /// An ID number no register knows (valid check digit).

@@ -3,7 +3,9 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{decode, spawn_world, unknown_id};
+use zw_testkit::http::decode;
+
+use crate::helpers::{spawn_world, unknown_id};
 
 #[tokio::test]
 async fn bad_declarations_are_refused_with_problems_and_store_nothing() {

@@ -1,4 +1,5 @@
-//! The identity database: users, service accounts, signing keys. One migration per file.
+//! The identity database: users, service accounts, signing keys, and the evidence log of their
+//! changes. One migration per file.
 
 use sea_orm_migration::prelude::*;
 
@@ -11,10 +12,12 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
-            Box::new(m20261201_000001_create_users::Migration),
-            Box::new(m20261201_000002_create_service_accounts::Migration),
-            Box::new(m20261201_000003_create_signing_keys::Migration),
-        ]
+        let mut list = zw_evidence::migrations();
+        list.push(Box::new(m20261201_000001_create_users::Migration));
+        list.push(Box::new(
+            m20261201_000002_create_service_accounts::Migration,
+        ));
+        list.push(Box::new(m20261201_000003_create_signing_keys::Migration));
+        list
     }
 }

@@ -65,7 +65,7 @@ pub async fn rotate_key(
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&principal)?;
-    let key = state.ring.rotate(&state.db).await?;
+    let key = state.ring.rotate(&state.db, &principal.subject).await?;
     tracing::info!(kid = %key.kid, by = %principal.subject, "key rotation requested");
     Ok(HttpResponse::Created().json(key))
 }
@@ -91,7 +91,10 @@ pub async fn retire_key(
     kid: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&principal)?;
-    let key = state.ring.retire(&state.db, &kid).await?;
+    let key = state
+        .ring
+        .retire(&state.db, &kid, &principal.subject)
+        .await?;
     tracing::info!(kid = %key.kid, by = %principal.subject, "key retirement requested");
     Ok(HttpResponse::Ok().json(key))
 }

@@ -6,7 +6,8 @@
 //! - [`service_accounts`]: `POST /service-accounts` (admin; the secret is shown once).
 //! - [`keys`]: `GET /.well-known/jwks.json` (public), `GET /keys`, `POST /keys/rotate`,
 //!   `POST /keys/{kid}/retire` (admin).
-//! - here: `GET /me`, the OpenAPI document and the shared handler state.
+//! - here: `GET /me`, `GET /evidence/tree-head` (public), the OpenAPI document and the shared
+//!   handler state.
 
 use actix_web::{HttpResponse, web};
 use sea_orm::DatabaseConnection;
@@ -35,6 +36,8 @@ pub struct Identity {
     pub passwords: Passwords,
     /// The district this deployment governs (citizens' scope).
     pub district: JurisdictionCode,
+    /// Signs the tree heads of the evidence log of every account and key change.
+    pub evidence_signer: std::sync::Arc<zw_evidence::EvidenceSigner>,
 }
 
 /// The identity service's OpenAPI document.
@@ -55,6 +58,7 @@ pub struct Identity {
         keys::list_keys,
         keys::rotate_key,
         keys::retire_key,
+        evidence_tree_head,
     ),
     components(schemas(
         token::TokenForm,
@@ -109,7 +113,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/.well-known/jwks.json", web::get().to(keys::jwks))
             .route("/keys", web::get().to(keys::list_keys))
             .route("/keys/rotate", web::post().to(keys::rotate_key))
-            .route("/keys/{kid}/retire", web::post().to(keys::retire_key)),
+            .route("/keys/{kid}/retire", web::post().to(keys::retire_key))
+            .route("/evidence/tree-head", web::get().to(evidence_tree_head)),
     );
 }
 
@@ -136,4 +141,18 @@ pub(crate) fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T
 )]
 pub async fn me(principal: Principal) -> HttpResponse {
     HttpResponse::Ok().json(principal)
+}
+
+/// The latest signed tree head of the evidence log of account and key changes, and the key that
+/// signs it (public: anyone may check that the log only grows).
+#[utoipa::path(
+    get,
+    path = "/api/v1/identity/evidence/tree-head",
+    responses((status = 200, description = "Signed tree head and public key"))
+)]
+pub async fn evidence_tree_head(state: web::Data<Identity>) -> Result<HttpResponse, ApiError> {
+    let head = zw_evidence::publish_head(&state.db, &state.evidence_signer)
+        .await
+        .map_err(|e| ApiError::Unexpected(e.into()))?;
+    Ok(HttpResponse::Ok().json(head))
 }

@@ -63,7 +63,14 @@ pub async fn create_service_account(
     };
     principal.authorize(new.assignment.scope())?;
     let secret = new_client_secret()?;
-    let row = accounts::create_service_account(&state.db, &state.passwords, new, &secret).await?;
+    let row = accounts::create_service_account(
+        &state.db,
+        &state.passwords,
+        new,
+        &secret,
+        &principal.subject,
+    )
+    .await?;
     Ok(HttpResponse::Created()
         .insert_header((CACHE_CONTROL, "no-store"))
         .insert_header((PRAGMA, "no-cache"))

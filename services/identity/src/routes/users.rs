@@ -97,7 +97,7 @@ pub async fn create_user(
         phone: phone(input.phone.as_deref())?,
     };
     principal.authorize(new.assignment.scope())?;
-    let row = accounts::create_user(&state.db, &state.passwords, new).await?;
+    let row = accounts::create_user(&state.db, &state.passwords, new, &principal.subject).await?;
     created(&row)
 }
 
@@ -155,6 +155,6 @@ pub async fn register_citizen(
         name: DisplayName::parse_optional(input.name.as_deref()).map_err(invalid("name"))?,
         phone: phone(input.phone.as_deref())?,
     };
-    let row = accounts::create_user(&state.db, &state.passwords, new).await?;
+    let row = accounts::create_user(&state.db, &state.passwords, new, "self-registration").await?;
     created(&row)
 }

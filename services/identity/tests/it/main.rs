@@ -2,6 +2,8 @@
 //! database per test, the in-process bus, called over HTTP with reqwest.
 
 mod helpers;
+
+mod evidence;
 mod keys;
 mod service_accounts;
 mod token;

@@ -1,0 +1,63 @@
+//! Every account and key change leaves evidence, sealed under a published tree head.
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn account_and_key_changes_leave_evidence_under_a_published_signed_tree_head() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let res = app
+        .post_as(
+            "/users",
+            &admin,
+            &json!({"username": "officer-evidence", "password": "long enough pw", "roles": ["street_officer"], "scope": "440304001"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let user: Value = res.json().await.expect("json");
+    let rotated: Value = app
+        .post_empty_as("/keys/rotate", &admin)
+        .await
+        .json()
+        .await
+        .expect("json");
+
+    let created =
+        zw_evidence::records_for_object(&app.db, &format!("user/{}", user["id"].as_str().unwrap()))
+            .await
+            .expect("records");
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0].action, "user.create");
+    let rotation = zw_evidence::records_for_object(
+        &app.db,
+        &format!("signing_key/{}", rotated["kid"].as_str().unwrap()),
+    )
+    .await
+    .expect("records");
+    assert_eq!(rotation[0].action, "signing_key.rotate");
+
+    let head: zw_evidence::PublishedHead = app
+        .client
+        .get(app.at("/evidence/tree-head"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        head.tree_head.tree_size >= rotation[0].seq,
+        "the head covers the rotation"
+    );
+    let key = zw_evidence::EvidencePublicKey::from_base64(&head.public_key).expect("key");
+    zw_evidence::verify_tree_head(&head.tree_head, &key).expect("signed");
+    let proof = zw_evidence::inclusion_proof(&app.db, created[0].seq, None)
+        .await
+        .expect("proof");
+    zw_evidence::verify_inclusion_proof(&proof, &key).expect("the user's creation is in the log");
+    zw_evidence::verify_stored(&app.db, &key)
+        .await
+        .expect("the whole log verifies");
+}
