@@ -2,6 +2,8 @@
 //! databases, a bus with its own prefix on the test NATS server (or in process), a token issuer
 //! the services trust — and [`RunningApp`], a service running on a free port.
 
+use std::fmt::Display;
+use std::net::TcpListener;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -82,6 +84,48 @@ impl TestEnv {
     /// A signed access token.
     pub fn token(&self, role: Role, scope: &str, subject: &str) -> String {
         self.issuer.token(role, scope, subject)
+    }
+
+    /// A signed access token for a `role` of `scope`, its subject named after both
+    /// (`street_officer-440304001`).
+    pub fn token_for(&self, role: Role, scope: &str) -> String {
+        self.token(role, scope, &format!("{}-{scope}", role.as_str()))
+    }
+
+    /// An issuer with a key of its own, which no service of this environment trusts: its tokens
+    /// are well-formed, correctly signed forgeries.
+    pub fn untrusted_issuer(&self) -> TestIssuer {
+        TestIssuer::new(&settings_from(&self.env).auth)
+    }
+
+    /// Build a service with its `build` (`zw_<service>::build`) on settings of its own (a fresh
+    /// database), and run it. The settings are returned for restarting it on the same database
+    /// ([`TestEnv::start`]) or for reaching that database from the test.
+    pub async fn spawn<E: Display>(
+        &mut self,
+        build: impl AsyncFnOnce(&Settings, Bus, Verifier, TcpListener) -> Result<Application, E>,
+    ) -> (Settings, RunningApp) {
+        let settings = self.settings().await;
+        let app = self.start(&settings, build).await;
+        (settings, app)
+    }
+
+    /// Build a service with its `build` and `settings` on this environment's bus and issuer, and
+    /// run it on a free port.
+    pub async fn start<E: Display>(
+        &self,
+        settings: &Settings,
+        build: impl AsyncFnOnce(&Settings, Bus, Verifier, TcpListener) -> Result<Application, E>,
+    ) -> RunningApp {
+        let app = build(
+            settings,
+            self.bus.clone(),
+            self.verifier(),
+            RunningApp::listener(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("the service under test does not build: {e:#}"));
+        RunningApp::start(app)
     }
 }
 

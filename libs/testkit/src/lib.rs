@@ -4,19 +4,42 @@
 //! - [`TestDb::postgres`] creates a fresh PostgreSQL database (dropped when the value drops),
 //!   [`TestDb::sqlite`] a fresh SQLite file;
 //! - [`unique_prefix`] gives a prefix for NATS subjects and stream names, and Redis keys;
-//! - [`TestEnv`] bundles them for services under test (settings, bus, token issuer), and
-//!   [`RunningApp`] runs a built service on a free port.
+//! - [`TestEnv`] bundles them for services under test (settings, bus, token issuer) and starts a
+//!   service with its own `build` ([`TestEnv::spawn`]); [`RunningApp`] is a service running on a
+//!   free port;
+//! - [`eventually`] waits for a condition (never a sleep), [`PATIENCE`] long by default.
+//!
+//! What the services' tests share, so that no crate copies it:
+//! - [`http`]: GET/POST with a token giving `(StatusCode, serde_json::Value)`, every error body
+//!   checked to be problem+json; [`http::Reply`] for raw responses;
+//! - [`codes`]: the jurisdiction codes of the small test district (a street, its communities and
+//!   grids, a sibling street);
+//! - [`events`]: declaration events of a grid ([`events::Declaration`]) published on a bus as
+//!   the grid's outbox relay does, and copies under a new message id;
+//! - [`service`]: the checks every service passes (health, readiness — also with its database
+//!   dropped —, metrics, OpenAPI, unknown routes), run with [`service_checks!`];
+//! - [`centres`]: a community, street or district centre's stats endpoint, and the test suite
+//!   every centre passes, run with [`centre_stats_suite!`].
 //!
 //! Where the servers are comes from the environment that `scripts/test` sets:
 //! `ZW_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432`),
 //! `ZW_TEST_NATS_URL` (no default: the machine's own NATS is too old; the test script starts a
 //! 2.10+ server), `ZW_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`).
 
+pub mod centres;
+pub mod codes;
 mod env;
+pub mod events;
+pub mod http;
+pub mod service;
 
 use std::time::Duration;
 
 pub use env::{RunningApp, TestEnv};
+
+/// How long a test waits for something asynchronous by default: a projection catching up with
+/// what was published, readiness noticing a dependency went away.
+pub const PATIENCE: Duration = Duration::from_secs(20);
 
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 
@@ -122,20 +145,39 @@ impl Drop for TestDb {
                 return;
             };
             rt.block_on(async move {
-                if let Ok(admin) = Database::connect(format!("{server}/postgres")).await {
-                    let _ = tokio::time::timeout(
-                        Duration::from_secs(10),
-                        admin.execute_unprepared(&format!(
-                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                        )),
-                    )
-                    .await;
-                    let _ = admin.close().await;
-                }
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(10),
+                    drop_postgres_database(&server, &name),
+                )
+                .await;
             });
         })
         .join();
     }
+}
+
+/// Drop the PostgreSQL database at `url` (`<server>/<name>`) from under whoever uses it, through
+/// a connection of our own: how a test breaks a service's database.
+///
+/// # Panics
+/// When the server cannot be reached or refuses.
+pub async fn drop_database(url: &str) {
+    let (server, name) = url
+        .rsplit_once('/')
+        .unwrap_or_else(|| panic!("not a database URL: {url}"));
+    drop_postgres_database(server, name)
+        .await
+        .unwrap_or_else(|e| panic!("cannot drop database {name}: {e}"));
+}
+
+/// `DROP DATABASE IF EXISTS name WITH (FORCE)` on `server`.
+async fn drop_postgres_database(server: &str, name: &str) -> Result<(), sea_orm::DbErr> {
+    let admin = Database::connect(format!("{server}/postgres")).await?;
+    let dropped = admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .await;
+    let _ = admin.close().await;
+    dropped.map(|_| ())
 }
 
 /// Wait until `check` returns `Some`, polling every 20 ms, or panic after `deadline` with `what`.
@@ -154,4 +196,17 @@ where
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// One `#[tokio::test]` per method named, each calling that method of `value` (built anew for
+/// each test): how [`service_checks!`] and [`centre_stats_suite!`] turn a parameterised suite into
+/// the calling crate's tests. The calling crate needs `tokio`.
+#[macro_export]
+macro_rules! one_test_each {
+    ($value:expr; $($test:ident),+ $(,)?) => {$(
+        #[tokio::test]
+        async fn $test() {
+            $value.$test().await;
+        }
+    )+};
 }

@@ -1,9 +1,10 @@
 //! The approval hall (三厅融合).
 //!
-//! Its domain — the matter catalogue (权责清单), acceptance at any hall or online, parallel
-//! lists, audited queries, objections and repair — comes in its own issue. Until then it runs as
-//! every service does: its own database (migrated, empty), the bus, `/healthz`, `/readyz`,
-//! `/metrics` and its OpenAPI document at `/api/v1/approval/openapi.json`.
+//! Its domain — the matter catalogue (权责清单), acceptance of a matter at any hall or online,
+//! parallel back-office review by the departments concerned within their time limits, and
+//! electronic certificates — comes in its own issue. Until then it runs as every service does:
+//! its own database (migrated, empty), the bus, `/healthz`, `/readyz`, `/metrics` and its OpenAPI
+//! document at `/api/v1/approval/openapi.json`.
 
 use std::net::TcpListener;
 

@@ -4,13 +4,14 @@ use serde_json::json;
 use zw_bus::{HandlerError, StreamKind};
 use zw_contracts::DeclarationStatus::Accepted;
 
-use crate::helpers::{
-    DISTRICT, Declaration, GRID, SIBLING_STREET_GRID, Tally, code_of, counts, on_both_databases,
-};
+use zw_testkit::codes::{DISTRICT, GRID, SIBLING_STREET_GRID, code};
+use zw_testkit::events::Declaration;
+
+use crate::helpers::{Tally, counts, on_both_databases};
 
 #[test]
 fn a_centre_consumes_every_declaration_event_of_its_district_and_nothing_else() {
-    let spec = zw_projections::tally_consumer("street", &code_of(DISTRICT));
+    let spec = zw_projections::tally_consumer("street", &code(DISTRICT));
     assert_eq!(spec.durable, "street-declaration-tally");
     assert_eq!(spec.kind, StreamKind::Events);
     let takes = |subject: &str| {
@@ -38,7 +39,7 @@ fn a_centre_consumes_every_declaration_event_of_its_district_and_nothing_else() 
         "another aggregate"
     );
     assert_ne!(
-        zw_projections::tally_consumer("community", &code_of(DISTRICT)).durable,
+        zw_projections::tally_consumer("community", &code(DISTRICT)).durable,
         spec.durable,
         "each centre has its own durable consumer, hence its own position"
     );

@@ -1,25 +1,13 @@
-//! A migrated tally database, typed declaration events and the codes of a small district.
+//! A migrated tally database; the codes of the small district and its declaration events come
+//! from `zw_testkit::codes` and `zw_testkit::events`.
 
 use sea_orm::TransactionTrait;
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
-use uuid::Uuid;
 use zw_bus::{EventHandler, HandlerError};
-use zw_contracts::events::{DeclarationStatusChanged, DeclarationSubmitted};
-use zw_contracts::{Actor, DeclarationStatus, Envelope, Event};
-use zw_domain::JurisdictionCode;
+use zw_contracts::Envelope;
 use zw_projections::{DeclarationCounts, DeclarationTally};
 use zw_testkit::TestDb;
-
-/// The district of the default settings, one of its streets, a community and two of its grids;
-/// a grid of another community of the same street; a grid of a sibling street.
-pub const DISTRICT: &str = "440304";
-pub const STREET: &str = "440304001";
-pub const COMMUNITY: &str = "440304001001";
-pub const GRID: &str = "440304001001001";
-pub const NEIGHBOUR_GRID: &str = "440304001001002";
-pub const OTHER_COMMUNITY_GRID: &str = "440304001002001";
-pub const SIBLING_STREET: &str = "440304002";
-pub const SIBLING_STREET_GRID: &str = "440304002001001";
+use zw_testkit::codes::code;
 
 /// Just the projection's migration, as each centre's own migrator includes it.
 struct Migrator;
@@ -71,16 +59,12 @@ impl Tally {
         }
     }
 
-    /// The counts under `code`.
-    pub async fn under(&self, code: &str) -> DeclarationCounts {
-        zw_projections::counts_under(&self.db.conn, &code_of(code))
+    /// The counts under the code `under`.
+    pub async fn under(&self, under: &str) -> DeclarationCounts {
+        zw_projections::counts_under(&self.db.conn, &code(under))
             .await
             .expect("counts")
     }
-}
-
-pub fn code_of(code: &str) -> JurisdictionCode {
-    JurisdictionCode::parse(code).expect("a valid code")
 }
 
 /// Counts in the order pending, accepted, rejected (the total is their sum).
@@ -90,56 +74,6 @@ pub fn counts(pending: i64, accepted: i64, rejected: i64) -> DeclarationCounts {
         accepted,
         rejected,
         total: pending + accepted + rejected,
-    }
-}
-
-/// One declaration, as the grid service reports it.
-#[derive(Clone, Copy)]
-pub struct Declaration {
-    pub id: Uuid,
-    grid: &'static str,
-}
-
-impl Declaration {
-    pub fn in_grid(grid: &'static str) -> Declaration {
-        Declaration {
-            id: Uuid::now_v7(),
-            grid,
-        }
-    }
-
-    /// `declaration.submitted` with `status`, version 1.
-    pub fn submitted(&self, status: DeclarationStatus) -> Envelope {
-        self.envelope(Event::DeclarationSubmitted(DeclarationSubmitted {
-            declaration_id: self.id,
-            house_code: format!("{}00017", self.grid),
-            status,
-            version: 1,
-            reasons: match status {
-                DeclarationStatus::Pending => vec!["unknown_id".to_owned()],
-                _ => Vec::new(),
-            },
-        }))
-    }
-
-    /// `declaration.status_changed` from `from` to `to`, reaching `version`.
-    pub fn changed(
-        &self,
-        from: DeclarationStatus,
-        to: DeclarationStatus,
-        version: i64,
-    ) -> Envelope {
-        self.envelope(Event::DeclarationStatusChanged(DeclarationStatusChanged {
-            declaration_id: self.id,
-            from,
-            to,
-            version,
-            reason: (to == DeclarationStatus::Rejected).then(|| "nobody lives here".to_owned()),
-        }))
-    }
-
-    fn envelope(&self, event: Event) -> Envelope {
-        Envelope::new(&event, code_of(self.grid), Actor::system("test-grid"))
     }
 }
 

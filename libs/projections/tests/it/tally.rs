@@ -2,10 +2,13 @@
 
 use zw_contracts::DeclarationStatus::{Accepted, Pending, Rejected};
 
-use crate::helpers::{
-    COMMUNITY, DISTRICT, Declaration, GRID, NEIGHBOUR_GRID, OTHER_COMMUNITY_GRID, SIBLING_STREET,
-    SIBLING_STREET_GRID, STREET, Tally, counts, on_both_databases,
+use zw_testkit::codes::{
+    COMMUNITY, DISTRICT, GRID, NEIGHBOUR_GRID, SIBLING_COMMUNITY_GRID, SIBLING_STREET,
+    SIBLING_STREET_GRID, STREET,
 };
+use zw_testkit::events::Declaration;
+
+use crate::helpers::{Tally, counts, on_both_databases};
 
 on_both_databases!(
     submitted_declarations_are_counted_by_status_under_their_grid_community_street_and_district,
@@ -28,7 +31,7 @@ async fn submitted_declarations_are_counted_by_status_under_their_grid_community
         .await;
     t.apply(&Declaration::in_grid(NEIGHBOUR_GRID).submitted(Accepted))
         .await;
-    t.apply(&Declaration::in_grid(OTHER_COMMUNITY_GRID).submitted(Pending))
+    t.apply(&Declaration::in_grid(SIBLING_COMMUNITY_GRID).submitted(Pending))
         .await;
 
     assert_eq!(t.under(GRID).await, counts(2, 1, 0));
@@ -101,7 +104,7 @@ async fn counts_under_a_code_without_declarations_are_all_zeros(t: Tally) {
     assert_eq!(t.under(DISTRICT).await, counts(0, 0, 0), "an empty tally");
     t.apply(&Declaration::in_grid(GRID).submitted(Accepted))
         .await;
-    for quiet in [NEIGHBOUR_GRID, OTHER_COMMUNITY_GRID, SIBLING_STREET] {
+    for quiet in [NEIGHBOUR_GRID, SIBLING_COMMUNITY_GRID, SIBLING_STREET] {
         assert_eq!(t.under(quiet).await, counts(0, 0, 0), "under {quiet}");
     }
 }

@@ -2,7 +2,4 @@
 //! operational endpoints every service has — against real PostgreSQL and NATS JetStream,
 //! including readiness when its database goes away.
 
-mod helpers;
-
 mod operations;
-mod readiness;

@@ -4,26 +4,24 @@
 use zw_auth::Role;
 use zw_contracts::DeclarationStatus::{Accepted, Pending, Rejected};
 use zw_testkit::TestEnv;
-
-use crate::helpers::{
-    COMMUNITY, DISTRICT, Declaration, GRID, SIBLING_STREET_GRID, STREET, counts, publish,
-    start_community, start_district, start_street, token,
-};
+use zw_testkit::centres::{Centre, counts};
+use zw_testkit::codes::{COMMUNITY, DISTRICT, GRID, SIBLING_STREET_GRID, STREET};
+use zw_testkit::events::{Declaration, publish};
 
 #[tokio::test]
 async fn the_three_centres_each_count_the_same_events_in_a_projection_of_their_own() {
     let mut env = TestEnv::nats().await;
-    let community = start_community(&mut env).await;
-    let mut street = start_street(&mut env).await;
-    let district = start_district(&mut env).await;
-    let officer = token(&env, Role::StreetOfficer, STREET);
-    let chief = token(&env, Role::DistrictOfficer, DISTRICT);
+    let community = Centre::spawn(&mut env, "/api/v1/community", zw_community::build).await;
+    let mut street = Centre::spawn(&mut env, "/api/v1/street", zw_street::build).await;
+    let district = Centre::spawn(&mut env, "/api/v1/district", zw_district::build).await;
+    let officer = env.token_for(Role::StreetOfficer, STREET);
+    let chief = env.token_for(Role::DistrictOfficer, DISTRICT);
 
     let d = Declaration::in_grid(GRID);
-    publish(&env, &d.submitted(Pending)).await;
-    publish(&env, &Declaration::in_grid(GRID).submitted(Accepted)).await;
+    publish(&env.bus, &d.submitted(Pending)).await;
+    publish(&env.bus, &Declaration::in_grid(GRID).submitted(Accepted)).await;
     publish(
-        &env,
+        &env.bus,
         &Declaration::in_grid(SIBLING_STREET_GRID).submitted(Accepted),
     )
     .await;
@@ -39,7 +37,7 @@ async fn the_three_centres_each_count_the_same_events_in_a_projection_of_their_o
 
     // With the street centre down, the others keep counting: nothing is shared between them.
     street.app.stop().await;
-    publish(&env, &d.changed(Pending, Rejected, 2)).await;
+    publish(&env.bus, &d.changed(Pending, Rejected, 2)).await;
     community
         .counts_reach(&officer, COMMUNITY, counts(0, 1, 1))
         .await;

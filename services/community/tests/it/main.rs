@@ -2,7 +2,5 @@
 //! statistics it builds from the declaration events of its grids, who may read them, and that
 //! the community, street and district centres each keep a projection of their own.
 
-mod helpers;
-
 mod centres;
 mod stats;

@@ -3,8 +3,9 @@
 use sea_orm::{EntityTrait, PaginatorTrait};
 use zw_bus::BusError;
 use zw_district::register::{self, RegisterEntry};
+use zw_testkit::codes::GRID;
 
-use crate::helpers::{GRID, house_in, id_number, spawn_district};
+use crate::helpers::{house_in, id_number, spawn_district};
 
 fn person(sequence: u16, name: &str, house: Option<u16>) -> RegisterEntry {
     RegisterEntry {

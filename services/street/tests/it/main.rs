@@ -2,7 +2,5 @@
 //! statistics it builds from the declaration events of its communities and grids, who may read
 //! them, and that its projection outlives a restart and catches up on what it missed.
 
-mod helpers;
-
 mod restart;
 mod stats;
