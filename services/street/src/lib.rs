@@ -19,10 +19,9 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
-            Box::new(zw_bus::Migration),
-            Box::new(zw_projections::migration::CreateDeclarationTally),
-        ]
+        let mut list: Vec<Box<dyn MigrationTrait>> = vec![Box::new(zw_bus::Migration)];
+        list.extend(zw_projections::migration::migrations());
+        list
     }
 }
 

@@ -14,7 +14,7 @@ struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(zw_projections::migration::CreateDeclarationTally)]
+        zw_projections::migration::migrations()
     }
 }
 

@@ -11,6 +11,7 @@ use zw_testkit::events::Declaration;
 use crate::helpers::{Tally, counts, on_both_databases};
 
 on_both_databases!(
+    events_of_one_declaration_applied_at_once_by_concurrent_consumers_count_it_once,
     submitted_declarations_are_counted_by_status_under_their_grid_community_street_and_district,
     a_status_change_moves_a_declaration_from_pending_to_its_new_status,
     a_redelivered_submission_after_the_status_change_never_moves_the_count_back,
@@ -122,4 +123,39 @@ async fn declarations_of_a_sibling_street_are_not_counted(t: Tally) {
     assert_eq!(t.under(COMMUNITY).await, counts(1, 0, 0));
     assert_eq!(t.under(SIBLING_STREET).await, counts(0, 1, 1));
     assert_eq!(t.under(DISTRICT).await, counts(1, 1, 1));
+}
+
+async fn events_of_one_declaration_applied_at_once_by_concurrent_consumers_count_it_once(t: Tally) {
+    // Replicas of a centre may apply a declaration's submission, its status change and a
+    // redelivered copy of that change (under a new message id the inbox cannot recognise) at the
+    // same moment; whichever order the database serialises them in, the counts end right.
+    let t = std::sync::Arc::new(t);
+    let declarations: Vec<Declaration> = (0..20).map(|_| Declaration::in_grid(GRID)).collect();
+    let mut tasks = Vec::new();
+    for d in &declarations {
+        let change = d.changed(Pending, Accepted, 2);
+        let mut copy = change.clone();
+        copy.id = uuid::Uuid::now_v7();
+        for env in [d.submitted(Pending), change, copy] {
+            let t = t.clone();
+            tasks.push(tokio::spawn(async move {
+                // As the inbox consumer does: a transient failure (lock timeout, deadlock, busy
+                // SQLite) is retried.
+                for attempt in 0.. {
+                    match t.try_apply(&env).await {
+                        Ok(()) => return,
+                        Err(e) if attempt < 50 => {
+                            let _ = e;
+                            tokio::task::yield_now().await;
+                        }
+                        Err(e) => panic!("still failing: {e}"),
+                    }
+                }
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    assert_eq!(t.under(GRID).await, counts(0, 20, 0));
 }

@@ -8,10 +8,11 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
-            Box::new(zw_bus::Migration),
-            Box::new(zw_projections::migration::CreateDeclarationTally),
-            Box::new(m20261130_000001_create_population_register::Migration),
-        ]
+        let mut list: Vec<Box<dyn MigrationTrait>> = vec![Box::new(zw_bus::Migration)];
+        list.extend(zw_projections::migration::migrations());
+        list.push(Box::new(
+            m20261130_000001_create_population_register::Migration,
+        ));
+        list
     }
 }
