@@ -44,31 +44,22 @@ pub fn bin() -> PathBuf {
     path
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
 impl Cluster {
     /// Start every service (seeded with the demo district) and the gateway; wait until ready.
+    ///
+    /// Each process binds port 0 and the harness reads the port from the process's own
+    /// "serving" log line: choosing free ports up front races with the other tests' processes.
     pub async fn start() -> Cluster {
         let prefix = zw_testkit::unique_prefix();
         let logs = std::env::temp_dir().join(format!("zw-e2e-{prefix}"));
         std::fs::create_dir_all(&logs).expect("log dir");
-        let ports: BTreeMap<&str, u16> = BACKENDS.iter().map(|s| (*s, free_port())).collect();
-        let url = |s: &str| format!("http://127.0.0.1:{}", ports[s]);
         let common = vec![
             ("ZW__BUS__URL".to_owned(), zw_testkit::nats_url()),
             ("ZW__BUS__PREFIX".to_owned(), prefix.clone()),
             ("ZW__HTTP__HOST".to_owned(), "127.0.0.1".to_owned()),
+            ("ZW__HTTP__PORT".to_owned(), "0".to_owned()),
             ("ZW__HTTP__WORKERS".to_owned(), "1".to_owned()),
             ("ZW__DATABASE__MAX_CONNECTIONS".to_owned(), "4".to_owned()),
-            (
-                "ZW__AUTH__JWKS_URL".to_owned(),
-                format!("{}/api/v1/identity/.well-known/jwks.json", url("identity")),
-            ),
             ("ZW__TELEMETRY__LOG_FORMAT".to_owned(), "json".to_owned()),
         ];
         let mut env = BTreeMap::new();
@@ -76,26 +67,17 @@ impl Cluster {
         for s in BACKENDS {
             let db = TestDb::postgres_url_only().await;
             let mut e = common.clone();
-            e.push(("ZW__HTTP__PORT".to_owned(), ports[s].to_string()));
             e.push(("ZW__DATABASE__URL".to_owned(), db.url.clone()));
             dbs.insert(s, db);
             env.insert(s, e);
         }
-        let gateway_port = free_port();
         let mut g = common.clone();
-        g.push(("ZW__HTTP__PORT".to_owned(), gateway_port.to_string()));
         g.push(("ZW__REDIS__URL".to_owned(), zw_testkit::redis_url()));
         g.push(("ZW__REDIS__KEY_PREFIX".to_owned(), prefix.clone()));
-        for s in BACKENDS {
-            g.push((
-                format!("ZW__GATEWAY__UPSTREAMS__{}", s.to_uppercase()),
-                url(s),
-            ));
-        }
         env.insert("gateway", g);
 
         let mut cluster = Cluster {
-            gateway: format!("http://127.0.0.1:{gateway_port}"),
+            gateway: String::new(),
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
@@ -109,16 +91,52 @@ impl Cluster {
         for s in ["identity", "grid", "district"] {
             cluster.run_to_end(&["seed", s], s);
         }
-        for s in BACKENDS {
-            cluster.spawn(s);
+        // Identity first: the others need its JWKS URL.
+        let identity = cluster.start_service("identity").await;
+        let jwks = format!("{identity}/api/v1/identity/.well-known/jwks.json");
+        for e in cluster.env.values_mut() {
+            e.push(("ZW__AUTH__JWKS_URL".to_owned(), jwks.clone()));
         }
-        for s in BACKENDS {
-            cluster.wait_ready(s, &url(s)).await;
+        let mut upstreams = vec![("identity", identity)];
+        for s in BACKENDS.into_iter().filter(|s| *s != "identity") {
+            upstreams.push((s, cluster.start_service(s).await));
         }
-        cluster.spawn("gateway");
-        let gw = cluster.gateway.clone();
-        cluster.wait_ready("gateway", &gw).await;
+        for (s, url) in upstreams {
+            cluster.set(
+                "gateway",
+                &format!("ZW__GATEWAY__UPSTREAMS__{}", s.to_uppercase()),
+                &url,
+            );
+        }
+        cluster.gateway = cluster.start_service("gateway").await;
         cluster
+    }
+
+    /// Spawn `service` on port 0, learn its port from its log, pin that port for restarts, and
+    /// wait until it is ready. Returns its base URL.
+    async fn start_service(&mut self, service: &'static str) -> String {
+        let log = self.logs.join(format!("{service}.log"));
+        self.spawn(service);
+        let port = zw_testkit::eventually(
+            Duration::from_secs(60),
+            &format!("{service} to log its port"),
+            || {
+                let log = log.clone();
+                async move { serving_port(&std::fs::read_to_string(log).ok()?) }
+            },
+        )
+        .await;
+        self.set(service, "ZW__HTTP__PORT", &port.to_string());
+        let url = format!("http://127.0.0.1:{port}");
+        self.wait_ready(service, &url).await;
+        url
+    }
+
+    /// Set (or replace) an environment variable of `service`.
+    fn set(&mut self, service: &'static str, key: &str, value: &str) {
+        let e = self.env.get_mut(service).expect("known service");
+        e.retain(|(k, _)| k != key);
+        e.push((key.to_owned(), value.to_owned()));
     }
 
     fn command(&self, service: &'static str, args: &[&str]) -> Command {
@@ -330,4 +348,14 @@ pub fn unknown_id(seq: u16) -> String {
     zw_domain::IdNumber::from_parts("110105", birth, seq % 1000)
         .expect("valid")
         .to_string()
+}
+
+/// The port in the last "serving" line of a service's JSON log.
+fn serving_port(log: &str) -> Option<u16> {
+    log.lines().rev().find_map(|line| {
+        let v: Value = serde_json::from_str(line).ok()?;
+        (v["fields"]["message"] == "serving")
+            .then(|| v["fields"]["port"].as_u64())?
+            .and_then(|p| u16::try_from(p).ok())
+    })
 }
