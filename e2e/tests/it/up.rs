@@ -11,17 +11,13 @@ use crate::cluster::decode;
 
 #[tokio::test]
 async fn zhiwang_up_starts_the_seeded_platform_prints_tokens_and_stops_cleanly() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let data = std::env::temp_dir().join(format!("zw-up-{}", uuid::Uuid::new_v4()));
     let mut child = Command::new(crate::cluster::bin())
         .args([
             "up",
+            // Port 0: the gateway takes a free port and the banner says which.
             "--port",
-            &port.to_string(),
+            "0",
             "--data-dir",
             data.to_str().unwrap(),
         ])
@@ -60,7 +56,12 @@ async fn zhiwang_up_starts_the_seeded_platform_prints_tokens_and_stops_cleanly()
             .unwrap_or_else(|| panic!("token {name} in the banner: {banner:#?}"))
     };
     let (citizen, officer) = (token("CITIZEN"), token("DISTRICT_OFFICER"));
-    let base = format!("http://127.0.0.1:{port}");
+    let base = banner
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("API gateway"))
+        .and_then(|rest| rest.trim().split("/api/").next())
+        .unwrap_or_else(|| panic!("the gateway URL in the banner: {banner:#?}"))
+        .to_owned();
     assert!(
         banner
             .iter()
