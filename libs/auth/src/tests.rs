@@ -480,12 +480,8 @@ async fn a_remote_verifier_fetches_once_and_refreshes_at_once_on_an_unknown_kid(
 #[tokio::test]
 async fn a_remote_verifier_without_reachable_keys_answers_503() {
     let mut s = settings();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
-    s.jwks_url = format!("http://127.0.0.1:{port}/jwks.json");
+    // Port 1 is privileged and unused: nothing answers there.
+    s.jwks_url = "http://127.0.0.1:1/jwks.json".to_owned();
     let verifier = Verifier::remote(&s);
     let token = TestIssuer::new(&s).token(Role::Admin, "440304", "a");
     let err = verifier.verify(&token).await.expect_err("no keys");

@@ -233,12 +233,10 @@ pub fn use_real_redis(setup: &mut Setup) {
     setup.settings.redis.key_prefix = zw_testkit::unique_prefix();
 }
 
-/// A local address nothing listens on.
+/// A local address nothing listens on: port 1 (tcpmux) is privileged and unused, so unlike a
+/// freed ephemeral port no concurrent test can take it.
 pub fn closed_port_url() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("address");
-    drop(listener);
-    format!("http://{addr}")
+    "http://127.0.0.1:1".to_owned()
 }
 
 impl TestGateway {
