@@ -5,12 +5,17 @@ use std::time::Duration;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
 use sea_orm_migration::MigratorTrait;
 
-/// Connect to a service's database and bring its schema up to date.
-pub async fn connect_and_migrate<M: MigratorTrait>(
-    url: &str,
-    max_connections: u32,
+/// Connect to `service`'s own database (as `settings` name it) and bring its schema up to date
+/// with `M`.
+pub async fn connect_service<M: MigratorTrait>(
+    settings: &crate::Settings,
+    service: &str,
 ) -> Result<DatabaseConnection, DbErr> {
-    let db = connect(url, max_connections).await?;
+    let db = connect(
+        &settings.database_url(service),
+        settings.database.max_connections,
+    )
+    .await?;
     M::up(&db, None).await?;
     Ok(db)
 }

@@ -70,9 +70,10 @@ where
             .app_data(extractors::payload_config(common.max_body_bytes))
             .app_data(web::Data::new(common.clone()))
             .wrap(from_fn(observe))
-            .route("/healthz", web::get().to(healthz))
-            .route("/readyz", web::get().to(readyz))
-            .route("/metrics", web::get().to(metrics))
+            // Resources, not bare routes: a wrong method is then 405, not 404.
+            .service(web::resource("/healthz").route(web::get().to(healthz)))
+            .service(web::resource("/readyz").route(web::get().to(readyz)))
+            .service(web::resource("/metrics").route(web::get().to(metrics)))
             .configure(configure.clone())
             .default_service(web::to(not_found))
     })
@@ -294,13 +295,10 @@ impl Application {
             move |cfg: &mut web::ServiceConfig| {
                 if let Some((path, doc)) = &openapi {
                     let doc = doc.clone();
-                    cfg.route(
-                        path,
-                        web::get().to(move || {
-                            let doc = doc.clone();
-                            async move { HttpResponse::Ok().json(&*doc) }
-                        }),
-                    );
+                    cfg.service(web::resource(path.as_str()).route(web::get().to(move || {
+                        let doc = doc.clone();
+                        async move { HttpResponse::Ok().json(&*doc) }
+                    })));
                 }
                 configure(cfg);
             },

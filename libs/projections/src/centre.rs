@@ -68,11 +68,7 @@ pub async fn build<M: MigratorTrait>(
     doc: utoipa::openapi::OpenApi,
     routes: impl Fn(&mut web::ServiceConfig) + Send + Sync + 'static,
 ) -> anyhow::Result<Centre> {
-    let db = zw_platform::db::connect_and_migrate::<M>(
-        &settings.database_url(name),
-        settings.database.max_connections,
-    )
-    .await?;
+    let db = zw_platform::db::connect_service::<M>(settings, name).await?;
     let common = HttpCommon::new(
         name,
         settings,
@@ -87,7 +83,7 @@ pub async fn build<M: MigratorTrait>(
     let app = Application::new(listener, common, move |cfg| {
         cfg.app_data(projections.clone())
             .app_data(verifier.clone())
-            .route(&route, web::get().to(stats));
+            .service(web::resource(route.as_str()).route(web::get().to(stats)));
         routes(cfg);
     })
     .with_openapi(&format!("/api/v1/{name}/openapi.json"), doc);

@@ -39,11 +39,7 @@ pub async fn build(
     _verifier: zw_auth::Verifier,
     listener: TcpListener,
 ) -> anyhow::Result<Application> {
-    let db = zw_platform::db::connect_and_migrate::<Migrator>(
-        &settings.database_url(NAME),
-        settings.database.max_connections,
-    )
-    .await?;
+    let db = zw_platform::db::connect_service::<Migrator>(settings, NAME).await?;
     let common = HttpCommon::new(NAME, settings, Readiness::database_and_bus(db, bus));
     Ok(Application::new(listener, common, |_cfg| {})
         .with_openapi("/api/v1/credit/openapi.json", ApiDoc::openapi()))

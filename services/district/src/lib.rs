@@ -25,11 +25,7 @@ pub const NAME: &str = "district";
 
 /// Connect to (and migrate) the district's own database.
 pub async fn connect(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseConnection> {
-    Ok(zw_platform::db::connect_and_migrate::<Migrator>(
-        &settings.database_url(NAME),
-        settings.database.max_connections,
-    )
-    .await?)
+    Ok(zw_platform::db::connect_service::<Migrator>(settings, NAME).await?)
 }
 
 /// Build the service on `listener`: the centre (database, projection, stats) and the register

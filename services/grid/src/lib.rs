@@ -37,11 +37,7 @@ pub const NAME: &str = "grid";
 
 /// Connect to (and migrate) the grid's own database.
 pub async fn connect(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseConnection> {
-    Ok(zw_platform::db::connect_and_migrate::<Migrator>(
-        &settings.database_url(NAME),
-        settings.database.max_connections,
-    )
-    .await?)
+    Ok(zw_platform::db::connect_service::<Migrator>(settings, NAME).await?)
 }
 
 /// Build the service on `listener`: database, outbox relay, evidence sealer, routes.

@@ -46,15 +46,20 @@ pub struct ApiDoc;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1/grid")
-            .route("/declarations", web::post().to(submit_declaration))
-            .route("/declarations", web::get().to(list_declarations))
-            .route("/declarations/{id}", web::get().to(get_declaration))
-            .route("/declarations/{id}/proof", web::get().to(declaration_proof))
-            .route("/tasks", web::get().to(list_tasks))
-            .route("/tasks/{id}/decision", web::post().to(decide_task))
-            .route("/houses/{code}", web::get().to(get_house))
-            .route("/evidence/tree-head", web::get().to(tree_head))
-            .route("/evidence/consistency", web::get().to(consistency)),
+            .service(
+                web::resource("/declarations")
+                    .route(web::post().to(submit_declaration))
+                    .route(web::get().to(list_declarations)),
+            )
+            .service(web::resource("/declarations/{id}").route(web::get().to(get_declaration)))
+            .service(
+                web::resource("/declarations/{id}/proof").route(web::get().to(declaration_proof)),
+            )
+            .service(web::resource("/tasks").route(web::get().to(list_tasks)))
+            .service(web::resource("/tasks/{id}/decision").route(web::post().to(decide_task)))
+            .service(web::resource("/houses/{code}").route(web::get().to(get_house)))
+            .service(web::resource("/evidence/tree-head").route(web::get().to(tree_head)))
+            .service(web::resource("/evidence/consistency").route(web::get().to(consistency))),
     );
 }
 

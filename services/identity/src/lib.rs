@@ -43,11 +43,7 @@ pub const NAME: &str = "identity";
 
 /// Connect to the identity database named by `settings` and migrate it.
 pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
-    Ok(zw_platform::db::connect_and_migrate::<Migrator>(
-        &settings.database_url(NAME),
-        settings.database.max_connections,
-    )
-    .await?)
+    Ok(zw_platform::db::connect_service::<Migrator>(settings, NAME).await?)
 }
 
 /// Build the service on `listener`: connect and migrate its database, load (or create) the

@@ -9,8 +9,12 @@ on_both_backends!(
 
 async fn the_signing_key_is_created_once_and_the_same_key_comes_back(backend: Backend) {
     let db = fresh(backend).await;
-    let first = zw_evidence::load_or_create_signer(&db.conn).await.expect("created");
-    let again = zw_evidence::load_or_create_signer(&db.conn).await.expect("loaded");
+    let first = zw_evidence::load_or_create_signer(&db.conn)
+        .await
+        .expect("created");
+    let again = zw_evidence::load_or_create_signer(&db.conn)
+        .await
+        .expect("loaded");
     assert_eq!(first.public_key_base64(), again.public_key_base64());
     let head = zw_evidence::seal(&db.conn, &again).await.expect("seal");
     zw_evidence::verify_tree_head(&head, &first.public_key()).expect("signed by the stored key");

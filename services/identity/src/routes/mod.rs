@@ -101,20 +101,20 @@ impl utoipa::Modify for BearerScheme {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1/identity")
-            .route("/token", web::post().to(token::issue_token))
-            .route("/me", web::get().to(me))
-            .route("/users", web::post().to(users::create_user))
-            .route("/users/{id}", web::get().to(users::get_user))
-            .route("/citizens", web::post().to(users::register_citizen))
-            .route(
-                "/service-accounts",
-                web::post().to(service_accounts::create_service_account),
+            .service(web::resource("/token").route(web::post().to(token::issue_token)))
+            .service(web::resource("/me").route(web::get().to(me)))
+            .service(web::resource("/users").route(web::post().to(users::create_user)))
+            .service(web::resource("/users/{id}").route(web::get().to(users::get_user)))
+            .service(web::resource("/citizens").route(web::post().to(users::register_citizen)))
+            .service(
+                web::resource("/service-accounts")
+                    .route(web::post().to(service_accounts::create_service_account)),
             )
-            .route("/.well-known/jwks.json", web::get().to(keys::jwks))
-            .route("/keys", web::get().to(keys::list_keys))
-            .route("/keys/rotate", web::post().to(keys::rotate_key))
-            .route("/keys/{kid}/retire", web::post().to(keys::retire_key))
-            .route("/evidence/tree-head", web::get().to(evidence_tree_head)),
+            .service(web::resource("/.well-known/jwks.json").route(web::get().to(keys::jwks)))
+            .service(web::resource("/keys").route(web::get().to(keys::list_keys)))
+            .service(web::resource("/keys/rotate").route(web::post().to(keys::rotate_key)))
+            .service(web::resource("/keys/{kid}/retire").route(web::post().to(keys::retire_key)))
+            .service(web::resource("/evidence/tree-head").route(web::get().to(evidence_tree_head))),
     );
 }
 
