@@ -50,6 +50,19 @@ async fn stats(
 /// The centre's database, as the stats handler finds it in the app data.
 struct Projections(DatabaseConnection);
 
+/// The schema of a centre that keeps only projections (community, street): the shared inbox and
+/// the projection tables. A centre with tables of its own (district) lists these and its own.
+pub struct ProjectionsMigrator;
+
+impl MigratorTrait for ProjectionsMigrator {
+    fn migrations() -> Vec<Box<dyn sea_orm_migration::MigrationTrait>> {
+        let mut list: Vec<Box<dyn sea_orm_migration::MigrationTrait>> =
+            vec![Box::new(zw_bus::Migration)];
+        list.extend(crate::migration::migrations());
+        list
+    }
+}
+
 /// A built centre: the application to run and its database (for the centre's own parts).
 pub struct Centre {
     pub app: Application,

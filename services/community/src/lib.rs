@@ -6,7 +6,6 @@
 
 use std::net::TcpListener;
 
-use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use utoipa::OpenApi;
 use zw_platform::Settings;
 use zw_platform::http::Application;
@@ -15,15 +14,7 @@ use zw_platform::http::Application;
 pub const NAME: &str = "community";
 
 /// The community database: the shared inbox and the projection tables.
-pub struct Migrator;
-
-impl MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        let mut list: Vec<Box<dyn MigrationTrait>> = vec![Box::new(zw_bus::Migration)];
-        list.extend(zw_projections::migration::migrations());
-        list
-    }
-}
+pub use zw_projections::centre::ProjectionsMigrator as Migrator;
 
 #[derive(OpenApi)]
 #[openapi(info(
