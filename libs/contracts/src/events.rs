@@ -62,11 +62,63 @@ pub struct DeclarationStatusChanged {
     pub reason: Option<String>,
 }
 
+/// A step in the life of a grid record: a house (planned … demolished), a person (born, moved
+/// in, moved out, died) or a legal entity (registered, changed, deregistered).
+/// Carries no personal data: a person is named by the grid's opaque id, never an ID number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordChanged {
+    /// The house code, the person's opaque id (UUID) or the entity's credit code.
+    pub key: String,
+    /// What happened, e.g. `built`, `rented`, `moved_in`, `died`, `deregistered`.
+    pub change: String,
+    /// The record's state after the change, e.g. `rented`, `alive`, `deregistered`.
+    pub state: String,
+    /// The house the change concerns, if any (where a person moved in, an entity's premises).
+    #[serde(default)]
+    pub house_code: Option<String>,
+    /// Starts at 1 and increments with every change, so consumers can ignore stale updates.
+    pub version: i64,
+}
+
+/// An incident (dispute, hazard, complaint) was reported, moved on in its life, or escalated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentChanged {
+    pub incident_id: Uuid,
+    /// `reported`, `accepted`, `assigned`, `resolved`, `verified`, `closed` or `escalated`.
+    pub change: String,
+    pub status: String,
+    /// Who handles it now: `grid`, `community`, `street` or `district`.
+    pub level: String,
+    pub category: String,
+    pub version: i64,
+}
+
+/// A rule embedded in collection raised a case for a department (e.g. an elderly allowance for
+/// civil affairs) or a reminder. Carries the grid's opaque reference, never personal data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseRaised {
+    pub case_id: Uuid,
+    pub rule_id: String,
+    pub rule_version: i64,
+    /// e.g. `elderly_allowance`, `declare_tenants`.
+    pub case_type: String,
+    /// The department (or party, e.g. `landlord`) the case is for.
+    pub recipient: String,
+    /// `house`, `person` or `entity`, and its key.
+    pub subject_kind: String,
+    pub subject_key: String,
+}
+
 /// Every event in the system.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     DeclarationSubmitted(DeclarationSubmitted),
     DeclarationStatusChanged(DeclarationStatusChanged),
+    HouseChanged(RecordChanged),
+    PersonChanged(RecordChanged),
+    EntityChanged(RecordChanged),
+    IncidentChanged(IncidentChanged),
+    CaseRaised(CaseRaised),
 }
 
 impl Event {
@@ -74,6 +126,11 @@ impl Event {
         match self {
             Event::DeclarationSubmitted(_) => "declaration.submitted",
             Event::DeclarationStatusChanged(_) => "declaration.status_changed",
+            Event::HouseChanged(_) => "house.changed",
+            Event::PersonChanged(_) => "person.changed",
+            Event::EntityChanged(_) => "entity.changed",
+            Event::IncidentChanged(_) => "incident.changed",
+            Event::CaseRaised(_) => "case.raised",
         }
     }
 
@@ -86,6 +143,11 @@ impl Event {
         match self {
             Event::DeclarationSubmitted(p) => serde_json::to_value(p),
             Event::DeclarationStatusChanged(p) => serde_json::to_value(p),
+            Event::HouseChanged(p) | Event::PersonChanged(p) | Event::EntityChanged(p) => {
+                serde_json::to_value(p)
+            }
+            Event::IncidentChanged(p) => serde_json::to_value(p),
+            Event::CaseRaised(p) => serde_json::to_value(p),
         }
         .unwrap_or(serde_json::Value::Null)
     }
@@ -98,6 +160,11 @@ impl Event {
             "declaration.status_changed" => {
                 Event::DeclarationStatusChanged(serde_json::from_value(payload)?)
             }
+            "house.changed" => Event::HouseChanged(serde_json::from_value(payload)?),
+            "person.changed" => Event::PersonChanged(serde_json::from_value(payload)?),
+            "entity.changed" => Event::EntityChanged(serde_json::from_value(payload)?),
+            "incident.changed" => Event::IncidentChanged(serde_json::from_value(payload)?),
+            "case.raised" => Event::CaseRaised(serde_json::from_value(payload)?),
             other => return Err(EnvelopeError::UnknownType(other.to_owned())),
         })
     }

@@ -23,6 +23,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub identity: IdentitySettings,
     pub gateway: GatewaySettings,
+    pub grid: GridSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -37,6 +38,7 @@ pub struct HttpSettings {
     pub port: u16,
     pub workers: usize,
     pub max_body_bytes: usize,
+    pub max_upload_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -95,6 +97,18 @@ pub struct GatewaySettings {
     pub rate_limit_per_minute: u32,
     #[serde(default)]
     pub upstreams: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct GridSettings {
+    /// Public base URL of the platform (the gateway) as printed in house QR codes.
+    pub public_url: String,
+    /// Largest photo or scan accepted, in bytes.
+    pub media_max_bytes: usize,
+    /// Hours a level has to resolve an incident before it escalates to the next level.
+    pub incident_deadline_hours: u32,
+    /// How often the escalation sweep looks for overdue incidents, in seconds.
+    pub escalation_interval_secs: u64,
 }
 
 /// Why the configuration could not be loaded.

@@ -40,6 +40,13 @@ impl EventHandler for DeclarationTally {
         let (id, status, version) = match event {
             Event::DeclarationSubmitted(e) => (e.declaration_id, e.status, e.version),
             Event::DeclarationStatusChanged(e) => (e.declaration_id, e.to, e.version),
+            // The consumer's subject filter lets only declaration events through.
+            other => {
+                return Err(HandlerError::permanent(format!(
+                    "not a declaration event: {}",
+                    other.event_type()
+                )));
+            }
         };
         upsert(
             txn,

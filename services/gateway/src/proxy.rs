@@ -67,6 +67,18 @@ const EDGE_SET: [&str; 7] = [
     REQUEST_ID,
 ];
 
+/// Routes that take large bodies (photos, bulk imports, offline collection batches): they get
+/// `http.max_upload_bytes` instead of `http.max_body_bytes`.
+const UPLOAD_PATHS: [&str; 3] = [
+    "/api/v1/grid/media",
+    "/api/v1/grid/imports/",
+    "/api/v1/grid/batches",
+];
+
+fn is_upload_path(path: &str) -> bool {
+    UPLOAD_PATHS.iter().any(|p| path.starts_with(p))
+}
+
 /// The handler for `/api/v1/{service}` and everything under it.
 pub(crate) async fn forward(
     req: HttpRequest,
@@ -84,7 +96,11 @@ pub(crate) async fn forward(
     if has_dot_segments(req.uri().path()) {
         return Err(ApiError::DotSegments);
     }
-    let limit = gateway.max_body_bytes;
+    let limit = if is_upload_path(req.uri().path()) {
+        gateway.max_upload_bytes
+    } else {
+        gateway.max_body_bytes
+    };
     if declared_length(&req).is_some_and(|len| len > limit as u64) {
         return Err(ApiError::PayloadTooLarge { limit });
     }

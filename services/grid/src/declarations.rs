@@ -28,6 +28,10 @@ pub struct Grid {
     pub bus: zw_bus::Bus,
     pub relay: zw_bus::RelayHandle,
     pub signer: Arc<EvidenceSigner>,
+    /// The `[grid]` settings.
+    pub settings: zw_platform::config::GridSettings,
+    /// `http.max_upload_bytes`: the body limit of upload routes.
+    pub upload_max_bytes: usize,
 }
 
 /// A declaration as its callers see it.

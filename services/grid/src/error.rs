@@ -30,6 +30,22 @@ pub enum ApiError {
     /// 422: the Idempotency-Key was used before with a different request.
     #[error("the Idempotency-Key was already used for a different request")]
     IdempotencyKeyReused,
+    /// 403 for a reason of this service (not a missing role or scope, which is `Auth`).
+    #[error("{0}")]
+    Forbidden(String),
+    /// 409: the request is valid but conflicts with the record's state; `code` is the stable
+    /// problem type (`house-demolished`, `person-deceased`, `version-conflict`, …).
+    #[error("{detail}")]
+    Conflict { code: &'static str, detail: String },
+    /// 422: well-formed but not acceptable; `code` is the stable problem type.
+    #[error("{detail}")]
+    Unprocessable { code: &'static str, detail: String },
+    /// 413: the body is larger than `limit` bytes.
+    #[error("the body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// 415: the content type is not one this route takes.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// 500: logged with its cause chain; the client learns nothing.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -77,8 +93,60 @@ impl ApiError {
                 "Idempotency-Key reused",
             )
             .with_detail(self.to_string()),
+            ApiError::Forbidden(m) => {
+                Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden").with_detail(m.clone())
+            }
+            ApiError::Conflict { code, detail } => Problem::conflict(code, detail.clone()),
+            ApiError::Unprocessable { code, detail } => {
+                Problem::new(unprocessable, code, &title_of(code)).with_detail(detail.clone())
+            }
+            ApiError::PayloadTooLarge { .. } => Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload too large",
+            )
+            .with_detail(self.to_string()),
+            ApiError::UnsupportedMediaType(m) => Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            )
+            .with_detail(m.clone()),
             ApiError::Unexpected(e) => zw_platform::problem::internal_error(e),
         }
+    }
+}
+
+/// `house-demolished` → `House demolished`.
+fn title_of(code: &str) -> String {
+    let mut t = code.replace('-', " ");
+    if let Some(first) = t.get(0..1) {
+        let upper = first.to_uppercase();
+        t.replace_range(0..1, &upper);
+    }
+    t
+}
+
+impl ApiError {
+    /// 409 with a stable problem type.
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError::Conflict {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    /// 422 with a stable problem type.
+    pub fn unprocessable(code: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError::Unprocessable {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    /// 400 for a field that does not parse.
+    pub fn invalid(field: &str, e: impl std::fmt::Display) -> ApiError {
+        ApiError::InvalidInput(format!("{field}: {e}"))
     }
 }
 

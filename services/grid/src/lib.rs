@@ -1,24 +1,43 @@
 //! The grid service: the grid database of the four-level database (网格库).
 //!
-//! In this release it carries the citizen's self-declaration of residence end to end:
-//! - [`routes`]: `/api/v1/grid/…` — declarations, the grid worker's verification tasks, houses,
-//!   evidence proofs;
-//! - [`declarations`]: the operations; each writes its change, evidence record and event in one
-//!   transaction;
-//! - [`decision`]: the pure rule that accepts a declaration or holds it for verification;
-//! - [`model`]: the tables; [`migration`]: their schema; [`seed`]: demo grids and houses;
-//! - [`evidence`]: the signing key, sealing and proofs; [`idempotency`]: `Idempotency-Key`;
-//! - [`error`]: the one API error type.
+//! What one grid worker in each grid collects, keeps current and verifies, and what flows up:
+//! - [`jurisdictions`]: streets, communities and grids imported; one worker per grid, with history;
+//! - [`houses`] (+ [`qr`]): one code per house through its whole life, census, classification;
+//! - [`people`], [`entities`]: people from birth to death, legal entities from registration to
+//!   deregistration; [`timeline`]: the whole life of each, step by step with evidence;
+//! - [`declarations`] + [`decision`]: citizens' self-declarations and verification tasks;
+//! - [`incidents`] (+ [`open311`]): disputes, hazards and complaints, escalating upwards;
+//! - [`collection`] (+ [`media`]): offline batches from the field; [`rules`]: rules embedded in
+//!   collection; [`imports`]: bulk loads of a district's existing data;
+//! - [`privacy`]: the masking policy and purpose-logged unmasking;
+//! - [`ledger`]: every change recorded as life event, evidence and outbox event in one
+//!   transaction; [`evidence`]: sealing and proofs; [`idempotency`]: `Idempotency-Key`;
+//! - [`routes`]: the declaration routes; each module registers its own; [`error`]: the one API
+//!   error type; [`model`] + [`migration`]: the tables; [`seed`]: the demo district.
 
+pub mod collection;
 pub mod decision;
 pub mod declarations;
+pub mod entities;
 pub mod error;
 pub mod evidence;
+pub mod houses;
 pub mod idempotency;
+pub mod imports;
+pub mod incidents;
+pub mod jurisdictions;
+pub mod ledger;
+pub mod media;
 pub mod migration;
 pub mod model;
+pub mod open311;
+pub mod people;
+pub mod privacy;
+pub mod qr;
 pub mod routes;
+pub mod rules;
 pub mod seed;
+pub mod timeline;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -68,17 +87,62 @@ pub async fn build(
         bus,
         relay: relay.clone(),
         signer,
+        settings: settings.grid.clone(),
+        upload_max_bytes: settings.http.max_upload_bytes,
     });
     let verifier = web::Data::new(verifier);
     let app = Application::new(listener, common, move |cfg| {
         cfg.app_data(grid.clone()).app_data(verifier.clone());
-        routes::configure(cfg);
+        configure(cfg);
     })
-    .with_openapi("/api/v1/grid/openapi.json", routes::ApiDoc::openapi());
+    .with_openapi("/api/v1/grid/openapi.json", openapi());
     let app_stop = app.stop_token();
     Ok(app.with_task(sealer).with_task(tokio::spawn(async move {
         app_stop.cancelled().await;
         stop.cancel();
         relay.stopped().await;
     })))
+}
+
+/// Every route of the service. Modules register full paths as resources; the declaration routes
+/// (one `/api/v1/grid` scope) come last, because a scope that matches a prefix takes every path
+/// under it.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    jurisdictions::configure(cfg);
+    houses::configure(cfg);
+    qr::configure(cfg);
+    people::configure(cfg);
+    entities::configure(cfg);
+    timeline::configure(cfg);
+    privacy::configure(cfg);
+    incidents::configure(cfg);
+    open311::configure(cfg);
+    collection::configure(cfg);
+    media::configure(cfg);
+    rules::configure(cfg);
+    imports::configure(cfg);
+    routes::configure(cfg);
+}
+
+/// The service's OpenAPI document: every module's paths in one.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = routes::ApiDoc::openapi();
+    for part in [
+        jurisdictions::Api::openapi(),
+        houses::Api::openapi(),
+        qr::Api::openapi(),
+        people::Api::openapi(),
+        entities::Api::openapi(),
+        timeline::Api::openapi(),
+        privacy::Api::openapi(),
+        incidents::Api::openapi(),
+        open311::Api::openapi(),
+        collection::Api::openapi(),
+        media::Api::openapi(),
+        rules::Api::openapi(),
+        imports::Api::openapi(),
+    ] {
+        doc.merge(part);
+    }
+    doc
 }

@@ -39,6 +39,7 @@ pub async fn seed_demo(db: &DatabaseConnection, demo: &DemoDistrict) -> Result<(
             }
             .to_owned()),
             registered_size: Set(i32::from(h.registered_size)),
+            ..Default::default()
         })
         .collect();
     for chunk in houses.chunks(500) {

@@ -1,0 +1,13 @@
+//! Incidents (实有事件): reported → accepted → assigned → resolved → verified → closed, escalating
+//! grid → community → street → district when beyond the grid or overdue.
+
+use actix_web::web;
+use utoipa::OpenApi;
+
+/// The OpenAPI paths of this module, merged into the service's document.
+#[derive(OpenApi)]
+#[openapi()]
+pub struct Api;
+
+/// Register this module's routes (full paths under `/api/v1/grid`, as resources).
+pub fn configure(_cfg: &mut web::ServiceConfig) {}

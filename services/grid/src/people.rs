@@ -1,0 +1,12 @@
+//! People from birth to death: born, moved in, moved out, died; each step a life event.
+
+use actix_web::web;
+use utoipa::OpenApi;
+
+/// The OpenAPI paths of this module, merged into the service's document.
+#[derive(OpenApi)]
+#[openapi()]
+pub struct Api;
+
+/// Register this module's routes (full paths under `/api/v1/grid`, as resources).
+pub fn configure(_cfg: &mut web::ServiceConfig) {}

@@ -1,0 +1,13 @@
+//! `GET …/timeline`: the whole life of a house, a person or an entity, each step with its
+//! evidence (an inclusion proof to a signed tree head).
+
+use actix_web::web;
+use utoipa::OpenApi;
+
+/// The OpenAPI paths of this module, merged into the service's document.
+#[derive(OpenApi)]
+#[openapi()]
+pub struct Api;
+
+/// Register this module's routes (full paths under `/api/v1/grid`, as resources).
+pub fn configure(_cfg: &mut web::ServiceConfig) {}
