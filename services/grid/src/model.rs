@@ -45,12 +45,15 @@ pub mod house {
 pub mod grid {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "grids")]
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub code: String,
         pub name: String,
+        /// The grid's centre (WGS 84), if imported.
+        pub lat: Option<f64>,
+        pub lng: Option<f64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -13,6 +13,7 @@ pub async fn seed_demo(db: &DatabaseConnection, demo: &DemoDistrict) -> Result<(
         .map(|g| grid::ActiveModel {
             code: Set(g.code.to_string()),
             name: Set(g.name.clone()),
+            ..Default::default()
         })
         .collect();
     for chunk in grids.chunks(500) {

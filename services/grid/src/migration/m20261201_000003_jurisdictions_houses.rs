@@ -58,6 +58,19 @@ impl MigrationTrait for Migration {
                 .null()
                 .to_owned(),
         ];
+        // A grid's centre, for placing a report made by coordinates (Open311 lat/long).
+        for mut col in [
+            ColumnDef::new("lat").double().null().to_owned(),
+            ColumnDef::new("lng").double().null().to_owned(),
+        ] {
+            m.alter_table(
+                Table::alter()
+                    .table("grids")
+                    .add_column_if_not_exists(&mut col)
+                    .to_owned(),
+            )
+            .await?;
+        }
         for mut col in columns {
             m.alter_table(
                 Table::alter()
