@@ -1,13 +1,722 @@
-//! Bulk imports of houses and residents (the path a district's existing data takes in), streamed
-//! in batches.
+//! Bulk imports of houses and residents: the path a district's existing data takes in (the
+//! initial load from the old systems, and a department's periodic file).
+//!
+//! The client sends CSV in chunks of up to [`MAX_ROWS`] rows (`POST /api/v1/grid/imports/houses`,
+//! `…/imports/residents`). Each chunk is checked whole before anything is written: one bad row
+//! and the chunk is refused (422, every bad line listed), so a chunk is either all in or not at
+//! all. An accepted chunk is one transaction: the rows, a life event for each new house or
+//! person (source `import`, reference the import id), one evidence record for the chunk (the
+//! SHA-256 of its bytes, which the life events point to) and an `imports` row. Rows already
+//! there are counted as unchanged, so sending a chunk again changes nothing.
+//!
+//! Imports write no per-row events to the bus: a district's initial load is millions of rows,
+//! and the upper tiers count what happens from then on.
 
-use actix_web::web;
+use std::collections::{HashMap, HashSet};
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QuerySelect, Set, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use utoipa::OpenApi;
+use uuid::Uuid;
+use zw_auth::{Principal, Role};
+use zw_domain::{HouseCode, IdNumber, JurisdictionCode, Phone};
+use zw_platform::Problem;
 
-/// The OpenAPI paths of this module, merged into the service's document.
+use crate::declarations::Grid;
+use crate::error::ApiError;
+use crate::ledger::{SubjectKind, life_event};
+use crate::model::{grid, house, person, resident};
+
+/// Rows per request at most: big enough to load a district in minutes, small enough that one
+/// chunk's transaction stays short.
+pub const MAX_ROWS: usize = 20_000;
+/// Rows per INSERT statement (PostgreSQL takes at most 65,535 parameters per statement).
+const ROWS_PER_STATEMENT: usize = 1_000;
+/// Keys per `IN (…)` lookup (SQLite's variable limit is lower than PostgreSQL's).
+const KEYS_PER_LOOKUP: usize = 500;
+/// Bad lines reported at most (the count is always complete).
+const MAX_REPORTED: usize = 100;
+
 #[derive(OpenApi)]
-#[openapi()]
+#[openapi(
+    paths(import_houses, import_residents),
+    components(schemas(ImportReport, BadLine, Problem))
+)]
 pub struct Api;
 
-/// Register this module's routes (full paths under `/api/v1/grid`, as resources).
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let limit = zw_platform::problem::extractors::payload_config(64 << 20);
+    cfg.service(
+        web::resource("/api/v1/grid/imports/houses")
+            .app_data(limit.clone())
+            .route(web::post().to(import_houses)),
+    )
+    .service(
+        web::resource("/api/v1/grid/imports/residents")
+            .app_data(limit)
+            .route(web::post().to(import_residents)),
+    );
+}
+
+/// What an accepted chunk did.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ImportReport {
+    /// The import's id (the reference in each new record's life event); absent when the chunk
+    /// changed nothing.
+    pub import_id: Option<Uuid>,
+    /// `houses` or `residents`.
+    pub kind: String,
+    pub rows: u64,
+    pub created: u64,
+    /// Rows already there (same key): left as they are.
+    pub unchanged: u64,
+    /// The evidence record of the chunk.
+    pub evidence_seq: Option<i64>,
+}
+
+/// A refused line.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BadLine {
+    /// 1-based line number in the CSV (the header is line 1).
+    pub line: u64,
+    pub problem: String,
+}
+
+/// One row of `imports/houses`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HouseRow {
+    code: String,
+    address: String,
+    status: String,
+    registered_size: i32,
+    #[serde(default)]
+    category: Option<String>,
+    #[serde(default)]
+    legal: Option<bool>,
+}
+
+/// One row of `imports/residents`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResidentRow {
+    id_number: String,
+    #[serde(default)]
+    name: Option<String>,
+    house_code: String,
+    #[serde(default)]
+    phone: Option<String>,
+}
+
+const HOUSE_STATUSES: [&str; 5] = ["planned", "built", "in_use", "rented", "demolished"];
+
+/// Import houses. CSV with the header `code,address,status,registered_size[,category,legal]`;
+/// a house's grid is in its code.
+#[utoipa::path(
+    post,
+    path = "/api/v1/grid/imports/houses",
+    request_body(content = String, content_type = "text/csv", description = "code,address,status,registered_size,category,legal"),
+    responses(
+        (status = 201, description = "Imported", body = ImportReport),
+        (status = 200, description = "Every row was already there: nothing changed", body = ImportReport),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not text/csv", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad rows (`bad_lines`, `bad_line_count`): nothing imported", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn import_houses(
+    grid: web::Data<Grid>,
+    principal: Principal,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&principal)?;
+    require_csv(&req)?;
+    let rows: Vec<(u64, HouseRow)> = parse_csv(&body)?;
+    let mut bad = Vec::new();
+    let mut seen = HashSet::new();
+    let mut parsed = Vec::with_capacity(rows.len());
+    for (line, r) in rows {
+        let problem = match HouseCode::parse(r.code.trim()) {
+            Err(e) => Some(format!("code: {e}")),
+            Ok(code) if !principal.can_access(&code.origin_grid()) => {
+                Some(format!("house {code} is outside your jurisdiction"))
+            }
+            Ok(code) if !seen.insert(code.to_string()) => {
+                Some(format!("house {code} appears twice in this chunk"))
+            }
+            Ok(_) if !HOUSE_STATUSES.contains(&r.status.as_str()) => Some(format!(
+                "status must be one of {}",
+                HOUSE_STATUSES.join(", ")
+            )),
+            Ok(_) if !(0..=10_000).contains(&r.registered_size) => {
+                Some("registered_size must be 0 to 10000".into())
+            }
+            Ok(_) if r.address.trim().is_empty() || r.address.chars().count() > 200 => {
+                Some("address must be 1 to 200 characters".into())
+            }
+            Ok(code) => {
+                parsed.push((code, r, line));
+                None
+            }
+        };
+        if let Some(problem) = problem {
+            bad.push(BadLine { line, problem });
+        }
+    }
+    // Every house's grid must exist.
+    let grids: HashSet<String> = parsed
+        .iter()
+        .map(|(c, _, _)| c.origin_grid().to_string())
+        .collect();
+    let known =
+        existing_keys::<grid::Entity>(&grid.db, grid::Column::Code, grids.into_iter().collect())
+            .await?;
+    let mut houses = Vec::with_capacity(parsed.len());
+    for (code, r, line) in parsed {
+        if known.contains(code.origin_grid().as_str()) {
+            houses.push((code, r, line));
+        } else {
+            bad.push(BadLine {
+                line,
+                problem: format!("grid {} of house {code} is not known", code.origin_grid()),
+            });
+        }
+    }
+    refuse_if_bad(bad)?;
+
+    let body_sha256 = hex::encode(Sha256::digest(&body));
+    let total = houses.len() as u64;
+    let txn = grid.db.begin().await?;
+    let existing = existing_keys::<house::Entity>(
+        &txn,
+        house::Column::Code,
+        houses.iter().map(|(c, _, _)| c.to_string()).collect(),
+    )
+    .await?;
+    let new: Vec<_> = houses
+        .into_iter()
+        .filter(|(c, _, _)| !existing.contains(c.as_str()))
+        .collect();
+    if new.is_empty() {
+        return Ok(HttpResponse::Ok().json(ImportReport {
+            import_id: None,
+            kind: "houses".into(),
+            rows: total,
+            created: 0,
+            unchanged: total,
+            evidence_seq: None,
+        }));
+    }
+    let (import_id, seq) = begin_import(&txn, &principal, "houses", &body_sha256, total).await?;
+    let now = Utc::now();
+    let models: Vec<house::ActiveModel> = new
+        .iter()
+        .map(|(code, r, _)| house::ActiveModel {
+            code: Set(code.to_string()),
+            grid_code: Set(code.origin_grid().to_string()),
+            address: Set(r.address.trim().to_owned()),
+            status: Set(r.status.clone()),
+            registered_size: Set(r.registered_size),
+            category: Set(r.category.clone().unwrap_or_else(|| "residential".into())),
+            legal: Set(r.legal.unwrap_or(true)),
+            updated_at: Set(Some(now)),
+            ..Default::default()
+        })
+        .collect();
+    for chunk in models.chunks(ROWS_PER_STATEMENT) {
+        house::Entity::insert_many(chunk.to_vec())
+            .on_conflict(
+                OnConflict::column(house::Column::Code)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    let events: Vec<life_event::ActiveModel> = new
+        .iter()
+        .map(|(code, r, _)| {
+            imported_event(
+                SubjectKind::House,
+                code.as_str(),
+                &r.status,
+                Some(code.as_str()),
+                code.origin_grid().as_str(),
+                &principal,
+                import_id,
+                seq,
+                now,
+            )
+        })
+        .collect();
+    insert_events(&txn, events).await?;
+    let created = new.len() as u64;
+    finish_import(&txn, import_id, created, total - created).await?;
+    txn.commit().await?;
+    Ok(HttpResponse::Created().json(ImportReport {
+        import_id: Some(import_id),
+        kind: "houses".into(),
+        rows: total,
+        created,
+        unchanged: total - created,
+        evidence_seq: Some(seq),
+    }))
+}
+
+/// Import residents: each row records a person (alive) living in a house that is in use.
+/// CSV with the header `id_number,name,house_code[,phone]`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/grid/imports/residents",
+    request_body(content = String, content_type = "text/csv", description = "id_number,name,house_code,phone"),
+    responses(
+        (status = 201, description = "Imported", body = ImportReport),
+        (status = 200, description = "Every person was already recorded: nothing changed", body = ImportReport),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not text/csv", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad rows (`bad_lines`, `bad_line_count`): nothing imported", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn import_residents(
+    grid: web::Data<Grid>,
+    principal: Principal,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&principal)?;
+    require_csv(&req)?;
+    let rows: Vec<(u64, ResidentRow)> = parse_csv(&body)?;
+    let mut bad = Vec::new();
+    let mut seen = HashSet::new();
+    let mut parsed = Vec::with_capacity(rows.len());
+    for (line, r) in rows {
+        let id = IdNumber::parse(r.id_number.trim());
+        let code = HouseCode::parse(r.house_code.trim());
+        let phone = r
+            .phone
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(Phone::parse);
+        let problem = match (id, code, phone) {
+            (Err(e), _, _) => Some(format!("id_number: {e}")),
+            (_, Err(e), _) => Some(format!("house_code: {e}")),
+            (_, _, Some(Err(e))) => Some(format!("phone: {e}")),
+            (Ok(id), Ok(_), _) if !seen.insert(id.to_string()) => {
+                Some("this ID number appears twice in this chunk".into())
+            }
+            (Ok(_), Ok(_), _) if r.name.as_deref().is_some_and(|n| n.chars().count() > 100) => {
+                Some("name must be at most 100 characters".into())
+            }
+            (Ok(id), Ok(code), phone) => {
+                parsed.push((line, id, code, phone.and_then(Result::ok), r.name));
+                None
+            }
+        };
+        if let Some(problem) = problem {
+            bad.push(BadLine { line, problem });
+        }
+    }
+    // Every house must exist, be inside the caller's jurisdiction and be lived in.
+    let codes: HashSet<String> = parsed.iter().map(|p| p.2.to_string()).collect();
+    let houses = house_states(&grid.db, codes.into_iter().collect()).await?;
+    let mut people = Vec::with_capacity(parsed.len());
+    for (line, id, code, phone, name) in parsed {
+        let problem = match houses.get(code.as_str()) {
+            None => Some(format!("house {code} is not registered")),
+            Some((grid_code, _)) if !can_access(&principal, grid_code) => {
+                Some(format!("house {code} is outside your jurisdiction"))
+            }
+            Some((_, status)) if !matches!(status.as_str(), "in_use" | "rented") => {
+                Some(format!("house {code} is {status}: nobody can live there"))
+            }
+            Some((grid_code, _)) => {
+                people.push((id, code.clone(), grid_code.clone(), phone, name));
+                None
+            }
+        };
+        if let Some(problem) = problem {
+            bad.push(BadLine { line, problem });
+        }
+    }
+    refuse_if_bad(bad)?;
+
+    let body_sha256 = hex::encode(Sha256::digest(&body));
+    let total = people.len() as u64;
+    let txn = grid.db.begin().await?;
+    let existing = existing_keys::<person::Entity>(
+        &txn,
+        person::Column::IdNumber,
+        people.iter().map(|p| p.0.to_string()).collect(),
+    )
+    .await?;
+    let new: Vec<_> = people
+        .into_iter()
+        .filter(|p| !existing.contains(p.0.as_str()))
+        .collect();
+    if new.is_empty() {
+        return Ok(HttpResponse::Ok().json(ImportReport {
+            import_id: None,
+            kind: "residents".into(),
+            rows: total,
+            created: 0,
+            unchanged: total,
+            evidence_seq: None,
+        }));
+    }
+    let (import_id, seq) = begin_import(&txn, &principal, "residents", &body_sha256, total).await?;
+    let now = Utc::now();
+    let ids: Vec<Uuid> = new.iter().map(|_| Uuid::now_v7()).collect();
+    let persons: Vec<person::ActiveModel> = new
+        .iter()
+        .zip(&ids)
+        .map(
+            |((id, _, grid_code, phone, name), pid)| person::ActiveModel {
+                id: Set(*pid),
+                id_number: Set(id.to_string()),
+                name: Set(name.clone()),
+                birth_date: Set(id.birth_date()),
+                phone: Set(phone.as_ref().map(|p| p.to_string())),
+                status: Set("alive".into()),
+                grid_code: Set(grid_code.clone()),
+                version: Set(1),
+                created_at: Set(now),
+                updated_at: Set(now),
+            },
+        )
+        .collect();
+    for chunk in persons.chunks(ROWS_PER_STATEMENT) {
+        person::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&txn)
+            .await
+            .map_err(concurrent_import)?;
+    }
+    let residents: Vec<resident::ActiveModel> = new
+        .iter()
+        .map(|(id, code, grid_code, _, name)| resident::ActiveModel {
+            id_number: Set(id.to_string()),
+            name: Set(name.clone()),
+            house_code: Set(code.to_string()),
+            grid_code: Set(grid_code.clone()),
+            declaration_id: Set(None),
+            since: Set(now),
+        })
+        .collect();
+    for chunk in residents.chunks(ROWS_PER_STATEMENT) {
+        resident::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&txn)
+            .await
+            .map_err(concurrent_import)?;
+    }
+    let events: Vec<life_event::ActiveModel> = new
+        .iter()
+        .zip(&ids)
+        .map(|((_, code, grid_code, _, _), pid)| {
+            imported_event(
+                SubjectKind::Person,
+                &pid.to_string(),
+                "alive",
+                Some(code.as_str()),
+                grid_code,
+                &principal,
+                import_id,
+                seq,
+                now,
+            )
+        })
+        .collect();
+    insert_events(&txn, events).await?;
+    let created = new.len() as u64;
+    finish_import(&txn, import_id, created, total - created).await?;
+    txn.commit().await?;
+    Ok(HttpResponse::Created().json(ImportReport {
+        import_id: Some(import_id),
+        kind: "residents".into(),
+        rows: total,
+        created,
+        unchanged: total - created,
+        evidence_seq: Some(seq),
+    }))
+}
+
+/// District officers and administrators load data; street and community officers within
+/// their jurisdiction (each row is checked against the caller's scope).
+fn authorize(principal: &Principal) -> Result<(), ApiError> {
+    principal.require_role(&[
+        Role::DistrictOfficer,
+        Role::StreetOfficer,
+        Role::CommunityOfficer,
+        Role::Admin,
+    ])?;
+    Ok(())
+}
+
+fn can_access(principal: &Principal, grid_code: &str) -> bool {
+    JurisdictionCode::parse(grid_code).is_ok_and(|g| principal.can_access(&g))
+}
+
+fn require_csv(req: &HttpRequest) -> Result<(), ApiError> {
+    let ct = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if ct.split(';').next().unwrap_or_default().trim() != "text/csv" {
+        return Err(ApiError::UnsupportedMediaType(
+            "send the rows as CSV with Content-Type: text/csv".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The rows of a CSV body with their line numbers; a malformed file is one 400.
+fn parse_csv<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Vec<(u64, T)>, ApiError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(body);
+    let mut rows = Vec::new();
+    let mut bad = Vec::new();
+    for record in reader.deserialize::<T>() {
+        match record {
+            Ok(row) => rows.push(row),
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                bad.push(BadLine {
+                    line,
+                    problem: csv_problem(&e),
+                });
+            }
+        }
+        if rows.len() + bad.len() > MAX_ROWS {
+            return Err(ApiError::unprocessable(
+                "too-many-rows",
+                format!("send at most {MAX_ROWS} rows per request"),
+            ));
+        }
+    }
+    refuse_if_bad(bad)?;
+    if rows.is_empty() {
+        return Err(ApiError::InvalidInput(
+            "the CSV has a header but no rows".into(),
+        ));
+    }
+    // Line numbers: the header is line 1, so row i is on line i + 2 (no multi-line fields in
+    // these formats).
+    Ok(rows
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| (i as u64 + 2, r))
+        .collect())
+}
+
+fn csv_problem(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::Deserialize { err, .. } => match err.field() {
+            Some(f) => format!("column {}: {}", f + 1, err.kind()),
+            None => err.kind().to_string(),
+        },
+        other => format!("{other:?}"),
+    }
+}
+
+/// 422 listing the bad lines (the first hundred, with the full count), if there are any.
+fn refuse_if_bad(mut bad: Vec<BadLine>) -> Result<(), ApiError> {
+    if bad.is_empty() {
+        return Ok(());
+    }
+    let count = bad.len();
+    bad.sort_by_key(|b| b.line);
+    bad.truncate(MAX_REPORTED);
+    let listed: Vec<String> = bad
+        .iter()
+        .map(|b| format!("line {}: {}", b.line, b.problem))
+        .collect();
+    Err(ApiError::unprocessable(
+        "bad-rows",
+        format!(
+            "{count} bad row(s); nothing was imported. {}",
+            listed.join("; ")
+        ),
+    ))
+}
+
+/// A concurrent import of the same people got there first: the client sends the chunk again.
+fn concurrent_import(e: sea_orm::DbErr) -> ApiError {
+    if zw_platform::db::is_unique_violation(&e, "") {
+        ApiError::conflict(
+            "concurrent-import",
+            "another import recorded some of these people at the same moment; send the chunk again",
+        )
+    } else {
+        e.into()
+    }
+}
+
+/// Which of `keys` exist in `column` of `E`, looked up in slices that every database takes.
+async fn existing_keys<E: EntityTrait>(
+    conn: &impl ConnectionTrait,
+    column: E::Column,
+    keys: Vec<String>,
+) -> Result<HashSet<String>, ApiError> {
+    let mut found = HashSet::with_capacity(keys.len());
+    for chunk in keys.chunks(KEYS_PER_LOOKUP) {
+        let rows: Vec<String> = E::find()
+            .filter(column.is_in(chunk.to_vec()))
+            .select_only()
+            .column(column)
+            .into_tuple()
+            .all(conn)
+            .await?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+/// Grid and status of each house in `codes` that exists.
+async fn house_states(
+    conn: &impl ConnectionTrait,
+    codes: Vec<String>,
+) -> Result<HashMap<String, (String, String)>, ApiError> {
+    let mut found = HashMap::with_capacity(codes.len());
+    for chunk in codes.chunks(KEYS_PER_LOOKUP) {
+        let rows: Vec<(String, String, String)> = house::Entity::find()
+            .filter(house::Column::Code.is_in(chunk.to_vec()))
+            .select_only()
+            .column(house::Column::Code)
+            .column(house::Column::GridCode)
+            .column(house::Column::Status)
+            .into_tuple()
+            .all(conn)
+            .await?;
+        found.extend(rows.into_iter().map(|(c, g, s)| (c, (g, s))));
+    }
+    Ok(found)
+}
+
+/// The evidence record and `imports` row of an accepted chunk.
+async fn begin_import(
+    txn: &DatabaseTransaction,
+    principal: &Principal,
+    kind: &str,
+    body_sha256: &str,
+    rows: u64,
+) -> Result<(Uuid, i64), ApiError> {
+    let id = Uuid::now_v7();
+    let evidence = zw_evidence::append(
+        txn,
+        &principal.subject,
+        &format!("import.{kind}"),
+        &format!("import/{id}"),
+        &serde_json::json!({"kind": kind, "body_sha256": body_sha256, "rows": rows}),
+    )
+    .await?;
+    model::ActiveModel {
+        id: Set(id),
+        kind: Set(kind.into()),
+        body_sha256: Set(body_sha256.into()),
+        rows: Set(i64::try_from(rows).unwrap_or(i64::MAX)),
+        created: Set(0),
+        unchanged: Set(0),
+        imported_by: Set(principal.subject.clone()),
+        evidence_seq: Set(evidence.seq),
+        created_at: Set(Utc::now()),
+    }
+    .insert(txn)
+    .await?;
+    Ok((id, evidence.seq))
+}
+
+async fn finish_import(
+    txn: &DatabaseTransaction,
+    id: Uuid,
+    created: u64,
+    unchanged: u64,
+) -> Result<(), ApiError> {
+    model::ActiveModel {
+        id: Set(id),
+        created: Set(i64::try_from(created).unwrap_or(i64::MAX)),
+        unchanged: Set(i64::try_from(unchanged).unwrap_or(i64::MAX)),
+        ..Default::default()
+    }
+    .update(txn)
+    .await?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn imported_event(
+    kind: SubjectKind,
+    key: &str,
+    state: &str,
+    house_code: Option<&str>,
+    grid_code: &str,
+    principal: &Principal,
+    import_id: Uuid,
+    evidence_seq: i64,
+    at: chrono::DateTime<Utc>,
+) -> life_event::ActiveModel {
+    life_event::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        subject_kind: Set(kind.as_str().into()),
+        subject_key: Set(key.into()),
+        change: Set("imported".into()),
+        state: Set(state.into()),
+        house_code: Set(house_code.map(str::to_owned)),
+        grid_code: Set(grid_code.into()),
+        version: Set(1),
+        source_kind: Set("import".into()),
+        source_actor: Set(principal.subject.clone()),
+        source_ref: Set(Some(import_id.to_string())),
+        details: Set(serde_json::json!({})),
+        evidence_seq: Set(evidence_seq),
+        occurred_at: Set(at),
+    }
+}
+
+async fn insert_events(
+    txn: &DatabaseTransaction,
+    events: Vec<life_event::ActiveModel>,
+) -> Result<(), ApiError> {
+    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+        life_event::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+pub mod model {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "imports")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub kind: String,
+        pub body_sha256: String,
+        pub rows: i64,
+        pub created: i64,
+        pub unchanged: i64,
+        pub imported_by: String,
+        pub evidence_seq: i64,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

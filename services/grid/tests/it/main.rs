@@ -7,5 +7,7 @@
 mod helpers;
 
 mod declarations;
+mod imports;
 mod input;
+mod media;
 mod scopes;
