@@ -174,6 +174,7 @@ pub async fn enqueue(
     jurisdiction: &JurisdictionCode,
     source: &Source,
 ) -> Result<(), ApiError> {
+    mark_collected(txn, source).await?;
     let envelope = Envelope::new(event, jurisdiction.clone(), source.actor());
     zw_bus::outbox::enqueue(
         txn,
@@ -181,6 +182,34 @@ pub async fn enqueue(
         &zw_platform::telemetry::current_trace_headers(),
     )
     .await?;
+    Ok(())
+}
+
+/// A change made for a record collected in the field (`Source::via("collection", client_id)`)
+/// leaves a mark in its own transaction, so the collection knows it was made even if the
+/// process dies before the record's answer is stored (see [`crate::collection`]).
+async fn mark_collected(txn: &impl ConnectionTrait, source: &Source) -> Result<(), ApiError> {
+    if source.kind != crate::collection::SOURCE_KIND {
+        return Ok(());
+    }
+    let Some(client_id) = source
+        .reference
+        .as_deref()
+        .and_then(|r| Uuid::parse_str(r).ok())
+    else {
+        return Ok(());
+    };
+    let insert = sea_orm::sea_query::Query::insert()
+        .into_table("collection_marks")
+        .columns(["client_id", "marked_at"])
+        .values_panic([client_id.into(), Utc::now().into()])
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::column("client_id")
+                .do_nothing()
+                .to_owned(),
+        )
+        .to_owned();
+    txn.execute(&insert).await?;
     Ok(())
 }
 

@@ -70,6 +70,22 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
+        // Written by the ledger in the transaction of every change a collected record makes:
+        // if the process dies before the record's answer is stored, a re-upload finds the mark
+        // and knows the change was made (never applies it twice).
+        m.create_table(
+            Table::create()
+                .table("collection_marks")
+                .if_not_exists()
+                .col(ColumnDef::new("client_id").uuid().not_null().primary_key())
+                .col(
+                    ColumnDef::new("marked_at")
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .to_owned(),
+        )
+        .await?;
         // Bulk imports: one row per accepted chunk (what it loaded, and its evidence).
         m.create_table(
             Table::create()
@@ -95,7 +111,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        for t in ["imports", "collected_records", "media"] {
+        for t in ["imports", "collection_marks", "collected_records", "media"] {
             m.drop_table(Table::drop().table(t).to_owned()).await?;
         }
         Ok(())
