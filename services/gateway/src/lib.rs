@@ -12,7 +12,7 @@
 //!   browsable at `/api/docs`.
 //! - [`error`]: [`ApiError`], the one error type, mapped to problem+json in one place.
 //!
-//! Routes: `GET /` (a landing page), `GET /api/openapi.json`, `GET /api/docs/`,
+//! Routes: `GET /` (a landing page), `GET /declare` (the citizen's declaration page a house QR code opens), `GET /api/openapi.json`, `GET /api/docs/`,
 //! `GET /api/v1/gateway/openapi.json` (the gateway's own small document), and any method on
 //! `/api/v1/<service>` and below.
 //!
@@ -108,7 +108,7 @@ impl Gateway {
         title = "Zhiwang gateway",
         description = "The one public entry: token verification, routing, rate limits and the merged API document."
     ),
-    paths(merged_openapi, landing)
+    paths(merged_openapi, landing, declare_page)
 )]
 pub struct ApiDoc;
 
@@ -212,6 +212,7 @@ pub async fn build_with(
 fn configure(cfg: &mut web::ServiceConfig, gateway: web::Data<Gateway>) {
     cfg.app_data(gateway)
         .route("/", web::get().to(landing))
+        .route("/declare", web::get().to(declare_page))
         .route(OPENAPI_PATH, web::get().to(merged_openapi))
         .route("/api/docs", web::get().to(docs_redirect))
         .service(SwaggerUi::new("/api/docs/{_:.*}").config(Config::new([OPENAPI_PATH])))
@@ -277,6 +278,23 @@ async fn landing() -> HttpResponse {
         .body(LANDING_HTML)
 }
 
+/// The citizen's declaration page: what a house's QR code opens (`/declare?house=<code>`), with
+/// the house code filled in; the citizen types his ID number and signs in.
+#[utoipa::path(
+    get,
+    path = "/declare",
+    tag = "gateway",
+    params(("house" = Option<String>, Query, description = "The house code from the QR label")),
+    responses((status = 200, description = "The declaration page", content_type = "text/html"))
+)]
+async fn declare_page() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(DECLARE_HTML)
+}
+
+const DECLARE_HTML: &str = include_str!("pages/declare.html");
+
 const LANDING_HTML: &str = r#"<!doctype html>
 <html lang="en">
 <head>
@@ -295,6 +313,7 @@ const LANDING_HTML: &str = r#"<!doctype html>
 <ul>
   <li><a href="/api/docs/">API documentation</a> (browsable)</li>
   <li><a href="/api/openapi.json">OpenAPI 3.1 document</a> of every service</li>
+  <li><a href="/declare">Declare where you live</a> (what a house's QR code opens)</li>
 </ul>
 <p>Send <code>Authorization: Bearer &lt;token&gt;</code> with each request; requests without a token are anonymous.</p>
 </body>

@@ -129,6 +129,34 @@ async fn the_landing_page_links_the_docs() {
 }
 
 #[tokio::test]
+async fn the_declaration_page_a_qr_code_opens_asks_for_the_two_fields_and_calls_the_api() {
+    let gw = spawn_gateway().await;
+
+    let res = gw.get("/declare?house=44030400100100100014").await;
+
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/html")
+    );
+    let page = res.text().await.expect("text");
+    // The house code comes from the query; the citizen types his ID number and signs in.
+    assert!(page.contains(r#"params.get("house")"#), "{page}");
+    for field in ["house_code", "id_number", "username", "password"] {
+        assert!(page.contains(&format!(r#"id="{field}""#)), "{field}");
+    }
+    for api in [
+        "/api/v1/grid/houses/",
+        "/api/v1/identity/token",
+        "/api/v1/grid/declarations",
+    ] {
+        assert!(page.contains(api), "{api}");
+    }
+}
+
+#[tokio::test]
 async fn the_gateway_reports_itself_alive_and_ready_without_redis() {
     let gw = spawn_gateway().await;
 

@@ -250,6 +250,39 @@ async fn a_body_within_the_limit_is_forwarded_whole() {
 }
 
 #[tokio::test]
+async fn upload_routes_take_bodies_up_to_the_upload_limit_and_no_further() {
+    let gw = spawn_gateway_with(|s| s.settings.http.max_upload_bytes = 8192).await;
+
+    let photo = gw
+        .client
+        .post(gw.at("/api/v1/grid/media"))
+        .body(vec![b'p'; 4096])
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(
+        photo.status(),
+        200,
+        "over max_body_bytes, within max_upload_bytes"
+    );
+    assert_eq!(gw.grid.only_request().body.len(), 4096);
+
+    let too_big = gw
+        .client
+        .post(gw.at("/api/v1/grid/imports/residents"))
+        .body(vec![b'r'; 8193])
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(too_big.status(), 413);
+    assert_eq!(
+        gw.grid.seen().len(),
+        1,
+        "the oversized import never reached the service"
+    );
+}
+
+#[tokio::test]
 async fn a_service_that_is_down_is_a_502_problem() {
     let gw = spawn_gateway_with(|s| {
         s.settings
