@@ -128,6 +128,7 @@ migration Job's environment (a pre-install hook runs before the ConfigMap exists
 {{- $_ := set $env "ZW__HTTP__PORT" (toString $v.http.port) -}}
 {{- $_ := set $env "ZW__HTTP__WORKERS" (toString $v.http.workers) -}}
 {{- $_ := set $env "ZW__HTTP__MAX_BODY_BYTES" (toString $v.http.maxBodyBytes) -}}
+{{- $_ := set $env "ZW__HTTP__MAX_UPLOAD_BYTES" (toString $v.http.maxUploadBytes) -}}
 {{- $_ := set $env "ZW__TELEMETRY__LOG_LEVEL" $v.telemetry.logLevel -}}
 {{- $_ := set $env "ZW__TELEMETRY__LOG_FORMAT" $v.telemetry.logFormat -}}
 {{- if $v.telemetry.otlpEndpoint -}}
@@ -156,6 +157,18 @@ migration Job's environment (a pre-install hook runs before the ConfigMap exists
 {{- $_ := set $env "ZW__BUS__PREFIX" $v.bus.prefix -}}
 {{- end -}}
 {{- $_ := set $env "ZW__BUS__STREAM_REPLICAS" (toString $v.bus.streamReplicas) -}}
+{{- if eq .component "grid" -}}
+{{- $publicUrl := $v.gridTier.publicUrl -}}
+{{- if and (not $publicUrl) $v.ingress.enabled -}}
+{{- $publicUrl = printf "%s://%s" (ternary "https" "http" (gt (len $v.ingress.tls) 0)) (first $v.ingress.hosts) -}}
+{{- end -}}
+{{- if $publicUrl -}}
+{{- $_ := set $env "ZW__GRID__PUBLIC_URL" $publicUrl -}}
+{{- end -}}
+{{- $_ := set $env "ZW__GRID__MEDIA_MAX_BYTES" (toString $v.gridTier.mediaMaxBytes) -}}
+{{- $_ := set $env "ZW__GRID__INCIDENT_DEADLINE_HOURS" (toString $v.gridTier.incidentDeadlineHours) -}}
+{{- $_ := set $env "ZW__GRID__ESCALATION_INTERVAL_SECS" (toString $v.gridTier.escalationIntervalSecs) -}}
+{{- end -}}
 {{- $_ := set $env "ZW__BUS__REQUEST_TIMEOUT_MS" (toString $v.bus.requestTimeoutMs) -}}
 {{- $_ := set $env "ZW__DATABASE__MAX_CONNECTIONS" (toString $v.database.maxConnections) -}}
 {{- end -}}
