@@ -64,6 +64,13 @@ pub async fn run(mut settings: Settings, args: UpArgs) -> anyhow::Result<ExitCod
         .unwrap_or_default();
     settings.auth.jwks_url = format!("{identity_url}/api/v1/identity/.well-known/jwks.json");
     settings.gateway.upstreams = upstreams.clone();
+    // House QR codes open this process's own declaration page unless a public URL was set.
+    let gateway_port = gateway_listener.local_addr()?.port();
+    if Settings::load_with(None, Vec::new())
+        .is_ok_and(|d| d.grid.public_url == settings.grid.public_url)
+    {
+        settings.grid.public_url = format!("http://{}:{gateway_port}", display_host(&args.host));
+    }
 
     let bus = zw_bus::Bus::connect(&settings.bus_config())
         .await
