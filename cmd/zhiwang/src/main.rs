@@ -11,6 +11,7 @@
 
 mod admin;
 mod evidence;
+mod import;
 mod modules;
 mod seed;
 mod serve;
@@ -64,6 +65,10 @@ enum Command {
         /// The administrator's login name.
         username: String,
     },
+    /// Load streets/communities/grids, houses or residents from a CSV file through the
+    /// platform's import API, in chunks, with a progress bar. Safe to run again after an
+    /// interruption: rows already loaded are left as they are.
+    Import(import::ImportArgs),
     /// Export or verify an evidence log.
     #[command(subcommand)]
     Evidence(evidence::EvidenceCommand),
@@ -96,6 +101,7 @@ fn main() -> std::process::ExitCode {
             Command::CreateAdmin { username } => admin::run(&settings, &username).await,
             Command::Seed { service } => seed::run(&settings, service).await,
             Command::Evidence(cmd) => evidence::run(&settings, cmd).await,
+            Command::Import(args) => import::run(args).await,
         }
     });
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));

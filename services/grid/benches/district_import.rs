@@ -4,7 +4,8 @@
 //! `cargo bench -p zw-grid --bench district_import` loads 1,000 grids, 300,000 houses and
 //! 1,500,000 residents (Futian's size) into a fresh grid service on the local PostgreSQL:
 //! grids through `POST /api/v1/grid/jurisdictions/import`, houses and residents through
-//! `POST /api/v1/grid/imports/{houses,residents}` in chunks, with a progress bar. Then it
+//! `POST /api/v1/grid/imports/{houses,residents}` in chunks with a progress bar, by the client
+//! `zhiwang import` uses. Then it
 //! COPYs the same houses and residents into a second fresh grid database and prints both rates
 //! and their ratio. `--scale 0.1` runs a tenth of it (`ZW_BENCH_SCALE` works too).
 //!
@@ -15,15 +16,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fmt::Write as _;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::NaiveDate;
-use indicatif::{ProgressBar, ProgressStyle};
-use reqwest::header::CONTENT_TYPE;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use uuid::Uuid;
 use zw_auth::Role;
 use zw_domain::{HouseCode, IdNumber, JurisdictionCode};
+use zw_grid::imports::client::{Kind, Target, upload};
 use zw_testkit::TestEnv;
 
 const GRIDS: (u16, u16, u16) = (10, 10, 10);
@@ -89,17 +89,6 @@ fn generate(scale: f64) -> Dataset {
     }
 }
 
-fn bar(len: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} rows  {per_sec}  eta {eta}")
-            .unwrap()
-            .progress_chars("=> "),
-    );
-    bar.set_message(what.to_owned());
-    bar
-}
-
 #[tokio::main]
 async fn main() {
     let scale = scale();
@@ -116,64 +105,39 @@ async fn main() {
     let settings = env.settings().await;
     let app = env.start(&settings, zw_grid::build).await;
     let token = env.token(Role::DistrictOfficer, "440304", "bench-officer");
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(600))
-        .build()
-        .unwrap();
+    let target = Target {
+        url: app.base_url.clone(),
+        token: token.clone(),
+        chunk: CHUNK,
+        progress: true,
+    };
 
-    // Grids through the jurisdictions import (not counted in the rate: 1,000 rows).
+    // The files a district would hand over, sent by the client `zhiwang import` uses. Grids go
+    // first, through the jurisdictions import (1,000 rows: not counted in the rate).
     let mut grids_csv = String::from("code,name\n");
     for g in &data.grids {
         writeln!(grids_csv, "{g},Grid {g}").unwrap();
     }
-    let res = client
-        .post(app.url("/api/v1/grid/jurisdictions/import"))
-        .bearer_auth(&token)
-        .header(CONTENT_TYPE, "text/csv")
-        .body(grids_csv)
-        .send()
+    upload(&target, Kind::Jurisdictions, &grids_csv)
         .await
         .unwrap();
-    assert!(
-        res.status().is_success(),
-        "grids: {}",
-        res.text().await.unwrap()
-    );
+    let mut houses_csv = String::from("code,address,status,registered_size\n");
+    for (code, address, status, size) in &data.houses {
+        writeln!(houses_csv, "{code},{address},{status},{size}").unwrap();
+    }
+    let mut residents_csv = String::from("id_number,name,house_code\n");
+    for (id, name, house) in &data.residents {
+        writeln!(residents_csv, "{id},{name},{house}").unwrap();
+    }
 
     let started = Instant::now();
-    let houses_bar = bar(data.houses.len() as u64, "houses");
-    for chunk in data.houses.chunks(CHUNK) {
-        let mut csv = String::from("code,address,status,registered_size\n");
-        for (code, address, status, size) in chunk {
-            writeln!(csv, "{code},{address},{status},{size}").unwrap();
-        }
-        send(
-            &client,
-            &app.url("/api/v1/grid/imports/houses"),
-            &token,
-            csv,
-        )
-        .await;
-        houses_bar.inc(chunk.len() as u64);
-    }
-    houses_bar.finish();
-    let residents_bar = bar(data.residents.len() as u64, "residents");
-    for chunk in data.residents.chunks(CHUNK) {
-        let mut csv = String::from("id_number,name,house_code\n");
-        for (id, name, house) in chunk {
-            writeln!(csv, "{id},{name},{house}").unwrap();
-        }
-        send(
-            &client,
-            &app.url("/api/v1/grid/imports/residents"),
-            &token,
-            csv,
-        )
-        .await;
-        residents_bar.inc(chunk.len() as u64);
-    }
-    residents_bar.finish();
+    let houses = upload(&target, Kind::Houses, &houses_csv).await.unwrap();
+    let residents = upload(&target, Kind::Residents, &residents_csv)
+        .await
+        .unwrap();
     let import_secs = started.elapsed().as_secs_f64();
+    assert_eq!(houses.created as usize, data.houses.len());
+    assert_eq!(residents.created as usize, data.residents.len());
 
     // The baseline: the same rows COPYed straight into the same tables of a fresh grid database.
     let baseline_settings = env.settings().await;
@@ -194,23 +158,6 @@ async fn main() {
         "import / COPY            {:>10.3}  (COPY is {:.1}x faster)",
         import_rate / copy_rate,
         copy_rate / import_rate
-    );
-}
-
-async fn send(client: &reqwest::Client, url: &str, token: &str, csv: String) {
-    let res = client
-        .post(url)
-        .bearer_auth(token)
-        .header(CONTENT_TYPE, "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    assert!(
-        status.is_success(),
-        "{url}: {status} {}",
-        res.text().await.unwrap()
     );
 }
 

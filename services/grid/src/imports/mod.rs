@@ -12,6 +12,8 @@
 //! Imports write no per-row events to the bus: a district's initial load is millions of rows,
 //! and the upper tiers count what happens from then on.
 
+pub mod client;
+
 use std::collections::{HashMap, HashSet};
 
 use actix_web::{HttpRequest, HttpResponse, web};
