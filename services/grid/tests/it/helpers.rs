@@ -13,6 +13,8 @@ use zw_testkit::{RunningApp, TestEnv, http};
 pub struct World {
     pub env: TestEnv,
     pub grid: RunningApp,
+    /// The grid service's settings (its database), for tests that reach it directly.
+    pub grid_settings: zw_platform::Settings,
     pub district: Centre,
     pub demo: DemoDistrict,
 }
@@ -51,6 +53,7 @@ pub async fn spawn_world() -> World {
     World {
         env,
         grid,
+        grid_settings,
         district,
         demo,
     }

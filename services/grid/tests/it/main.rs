@@ -8,4 +8,5 @@ mod helpers;
 
 mod declarations;
 mod input;
+mod rules;
 mod scopes;
