@@ -406,3 +406,51 @@ async fn a_person_of_80_raises_one_case_for_civil_affairs_who_alone_may_see_and_
     assert_eq!(w.person_moves_in(&person, &ex.grid, 81).await, 1);
     assert_eq!(case::Entity::find().count(&db).await.unwrap(), 2);
 }
+
+/// `zhiwang up` runs on SQLite: the same statements (defaults stored on first use, the open-case
+/// key, evidence, outbox) work there too.
+#[tokio::test]
+async fn on_sqlite_rules_raise_one_open_case_and_classify_houses() {
+    use sea_orm_migration::MigratorTrait;
+
+    let db = zw_testkit::TestDb::sqlite().await;
+    zw_grid::Migrator::up(&db.conn, None).await.unwrap();
+    let grid = JurisdictionCode::parse("440304001001001").unwrap();
+    let house = "house-over-limit";
+    for expected in [1, 0] {
+        let txn = db.conn.begin().await.unwrap();
+        let outcomes = on_change(
+            &txn,
+            &Source::system("test"),
+            Trigger {
+                kind: SubjectKind::House,
+                key: house,
+                grid: &grid,
+                change: "moved_in",
+                facts: json!({"house.residents": 5, "house.registered_size": 4}),
+            },
+        )
+        .await
+        .unwrap();
+        txn.commit().await.unwrap();
+        assert_eq!(outcomes.len(), expected, "{outcomes:?}");
+        if let Some(o) = outcomes.first() {
+            assert_eq!(
+                (o.rule_id.as_str(), o.action.as_str()),
+                ("house_over_limit", "verification_task")
+            );
+        }
+    }
+    let cases = case::Entity::find().all(&db.conn).await.unwrap();
+    assert_eq!(cases.len(), 1);
+    assert_eq!(cases[0].recipient, "grid_worker");
+    assert_eq!(cases[0].subject_kind, "house");
+    let class = zw_grid::rules::classify(&db.conn, &json!({"house.legal": false}))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (class.level.as_str(), class.colour.as_str()),
+        ("key", "red")
+    );
+}
