@@ -10,4 +10,5 @@ mod declarations;
 mod imports;
 mod input;
 mod media;
+mod rules;
 mod scopes;
