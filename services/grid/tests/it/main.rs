@@ -7,5 +7,9 @@
 mod helpers;
 
 mod declarations;
+mod entities;
 mod input;
+mod people;
+mod privacy;
 mod scopes;
+mod timeline;
