@@ -279,7 +279,7 @@ impl Grid {
         .insert(&txn)
         .await?;
         if status == DeclarationStatus::Accepted {
-            move_in(&txn, &model).await?;
+            move_in(&txn, principal, &model, &house).await?;
         } else {
             task::ActiveModel {
                 id: Set(Uuid::now_v7()),
@@ -465,7 +465,11 @@ impl Grid {
         am.version = Set(version);
         let d = am.update(&txn).await?;
         if to == DeclarationStatus::Accepted {
-            move_in(&txn, &d).await?;
+            let house = house::Entity::find_by_id(d.house_code.clone())
+                .one(&txn)
+                .await?
+                .ok_or_else(|| ApiError::UnknownHouse(d.house_code.clone()))?;
+            move_in(&txn, principal, &d, &house).await?;
         }
         zw_evidence::append(
             &txn,
@@ -518,23 +522,28 @@ fn task_view(principal: &Principal, t: &task::Model, d: &declaration::Model) -> 
     }
 }
 
-/// The declared person now lives in the declared house (moving out of any other).
+/// The declared person now lives in the declared house (moving out of any other): recorded if
+/// unknown, with a `moved_in` step whose source is the declaration.
 async fn move_in(
-    conn: &impl ConnectionTrait,
+    txn: &sea_orm::DatabaseTransaction,
+    principal: &Principal,
     d: &declaration::Model,
-) -> Result<(), sea_orm::DbErr> {
-    resident::Entity::delete_by_id(d.id_number.clone())
-        .exec(conn)
-        .await?;
-    resident::ActiveModel {
-        id_number: Set(d.id_number.clone()),
-        name: Set(d.name.clone()),
-        house_code: Set(d.house_code.clone()),
-        grid_code: Set(d.grid_code.clone()),
-        declaration_id: Set(Some(d.id)),
-        since: Set(d.decided_at.unwrap_or_else(Utc::now)),
-    }
-    .insert(conn)
+    house: &house::Model,
+) -> Result<(), ApiError> {
+    let id_number = IdNumber::parse(&d.id_number)
+        .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("stored ID number: {e}")))?;
+    let source = crate::ledger::Source::of(principal).via("declaration", d.id.to_string());
+    crate::people::move_in(
+        txn,
+        &source,
+        crate::people::Arrival {
+            id_number: &id_number,
+            name: d.name.clone(),
+            phone: None,
+            house,
+            declaration_id: Some(d.id),
+        },
+    )
     .await?;
     Ok(())
 }

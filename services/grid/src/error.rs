@@ -33,6 +33,9 @@ pub enum ApiError {
     /// 403 for a reason of this service (not a missing role or scope, which is `Auth`).
     #[error("{0}")]
     Forbidden(String),
+    /// 403 with a stable problem type (`field-hidden`, …): refused by a policy, not by scope.
+    #[error("{detail}")]
+    Refused { code: &'static str, detail: String },
     /// 409: the request is valid but conflicts with the record's state; `code` is the stable
     /// problem type (`house-demolished`, `person-deceased`, `version-conflict`, …).
     #[error("{detail}")]
@@ -96,6 +99,10 @@ impl ApiError {
             ApiError::Forbidden(m) => {
                 Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden").with_detail(m.clone())
             }
+            ApiError::Refused { code, detail } => {
+                Problem::new(StatusCode::FORBIDDEN, code, &title_of(code))
+                    .with_detail(detail.clone())
+            }
             ApiError::Conflict { code, detail } => Problem::conflict(code, detail.clone()),
             ApiError::Unprocessable { code, detail } => {
                 Problem::new(unprocessable, code, &title_of(code)).with_detail(detail.clone())
@@ -131,6 +138,14 @@ impl ApiError {
     /// 409 with a stable problem type.
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> ApiError {
         ApiError::Conflict {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    /// 403 with a stable problem type.
+    pub fn forbidden(code: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError::Refused {
             code,
             detail: detail.into(),
         }

@@ -93,11 +93,75 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
+        // The masking policy, one row per version (the newest applies); seeded on first use.
+        m.create_table(
+            Table::create()
+                .table("masking_policies")
+                .if_not_exists()
+                .col(
+                    ColumnDef::new("version")
+                        .big_integer()
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(ColumnDef::new("document").json().not_null())
+                .col(ColumnDef::new("created_by").string().not_null())
+                .col(
+                    ColumnDef::new("created_at")
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .to_owned(),
+        )
+        .await?;
+        // Every unmasking of a person's fields: who, in which role, which fields, why; the
+        // citizen reads these about himself.
+        m.create_table(
+            Table::create()
+                .table("disclosures")
+                .if_not_exists()
+                .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                .col(ColumnDef::new("person_id").uuid().not_null())
+                .col(ColumnDef::new("actor").string().not_null())
+                .col(ColumnDef::new("role").string_len(32).not_null())
+                .col(ColumnDef::new("fields").json().not_null())
+                .col(ColumnDef::new("purpose").string_len(500).not_null())
+                .col(ColumnDef::new("evidence_seq").big_integer().not_null())
+                .col(ColumnDef::new("at").timestamp_with_time_zone().not_null())
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("disclosures_person")
+                .table("disclosures")
+                .col("person_id")
+                .col("id")
+                .if_not_exists()
+                .to_owned(),
+        )
+        .await?;
+        // A house's timeline includes the people and entities moving in and out of it.
+        m.create_index(
+            Index::create()
+                .name("life_events_house")
+                .table("life_events")
+                .col("house_code")
+                .col("evidence_seq")
+                .if_not_exists()
+                .to_owned(),
+        )
+        .await?;
         Ok(())
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        for t in ["legal_entities", "persons"] {
+        for t in [
+            "disclosures",
+            "masking_policies",
+            "legal_entities",
+            "persons",
+        ] {
             m.drop_table(Table::drop().table(t).to_owned()).await?;
         }
         Ok(())

@@ -7,8 +7,12 @@
 mod helpers;
 
 mod declarations;
+mod entities;
 mod imports;
 mod input;
 mod media;
+mod people;
+mod privacy;
 mod rules;
 mod scopes;
+mod timeline;
