@@ -21,7 +21,7 @@ use std::collections::HashSet;
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::OpenApi;
@@ -406,30 +406,123 @@ async fn store(
 /// The kinds of record the field client collects, each applied through its REST operation.
 pub mod dispatch {
     use super::*;
+    use crate::{entities, people};
 
-    /// Every kind, as the client names them.
-    pub const KINDS: [&str; 0] = [];
+    /// Every kind, as the client names them, with the REST route whose body `data` is.
+    pub const KINDS: [&str; 7] = [
+        "person.register",   // POST /persons
+        "person.move",       // POST /persons/{target}/moves
+        "person.move_out",   // POST /persons/{target}/move-out
+        "person.death",      // POST /persons/{target}/death
+        "entity.register",   // POST /entities
+        "entity.change",     // PATCH /entities/{target}
+        "entity.deregister", // POST /entities/{target}/deregistration
+    ];
 
     /// Apply `record` as `principal` with `source`.
     pub async fn apply(
-        _grid: &Grid,
-        _principal: &Principal,
-        _source: &Source,
+        grid: &Grid,
+        principal: &Principal,
+        source: &Source,
         record: &CollectedRecord,
     ) -> Result<(u16, serde_json::Value), ApiError> {
-        Err(ApiError::unprocessable(
-            "unknown-kind",
-            format!("kind {:?} is not one of: {}", record.kind, KINDS.join(", ")),
-        ))
+        let body = body_of(record)?;
+        let (status, value) = match record.kind.as_str() {
+            "person.register" => people::create_op(grid, principal, source, &body).await?,
+            "person.move" => {
+                people::moves_op(grid, principal, source, person(record)?, &body).await?
+            }
+            "person.move_out" => {
+                people::move_out_op(grid, principal, source, person(record)?, &body).await?
+            }
+            "person.death" => {
+                people::death_op(grid, principal, source, person(record)?, &body).await?
+            }
+            "entity.register" => entities::create_op(grid, principal, source, &body).await?,
+            "entity.change" => {
+                entities::change_op(grid, principal, source, target(record)?, &body).await?
+            }
+            "entity.deregister" => {
+                entities::deregister_op(grid, principal, source, target(record)?, &body).await?
+            }
+            other => {
+                return Err(ApiError::unprocessable(
+                    "unknown-kind",
+                    format!("kind {other:?} is not one of: {}", KINDS.join(", ")),
+                ));
+            }
+        };
+        Ok((status.as_u16(), value))
     }
 
     /// The server's current version of the record's target, for a conflict answer.
     pub async fn current(
-        _grid: &Grid,
-        _principal: &Principal,
-        _record: &CollectedRecord,
+        grid: &Grid,
+        principal: &Principal,
+        record: &CollectedRecord,
     ) -> Result<serde_json::Value, ApiError> {
-        Err(ApiError::NotFound("no current record".into()))
+        let value = match record.kind.split('.').next().unwrap_or_default() {
+            "person" => {
+                // A registration conflicts with the person already recorded under its ID number.
+                let id = match record.target.as_deref() {
+                    Some(_) => person(record)?,
+                    None => {
+                        let id_number = record.data["id_number"].as_str().unwrap_or_default();
+                        crate::model::person::Entity::find()
+                            .filter(crate::model::person::Column::IdNumber.eq(id_number.trim()))
+                            .one(&grid.db)
+                            .await?
+                            .ok_or_else(|| ApiError::NotFound("no such person".into()))?
+                            .id
+                    }
+                };
+                let p = people::readable(&grid.db, principal, id).await?;
+                serde_json::to_value(people::view_one(&grid.db, principal, &p).await?)
+            }
+            "entity" => {
+                let code = record
+                    .target
+                    .clone()
+                    .or_else(|| record.data["credit_code"].as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                let e = entities::readable(&grid.db, principal, &code).await?;
+                serde_json::to_value(entities::view_one(&grid.db, principal, &e).await?)
+            }
+            _ => return Err(ApiError::NotFound("no current record".into())),
+        };
+        Ok(value.map_err(anyhow::Error::from)?)
+    }
+
+    /// The operation's body: `data`, with the record's `expected_version` when it has one.
+    fn body_of(record: &CollectedRecord) -> Result<Vec<u8>, ApiError> {
+        let mut data = match &record.data {
+            serde_json::Value::Null => serde_json::json!({}),
+            v => v.clone(),
+        };
+        if let Some(v) = record.expected_version {
+            match data.as_object_mut() {
+                Some(fields) => {
+                    fields.insert("expected_version".into(), v.into());
+                }
+                None => return Err(ApiError::InvalidInput("data must be a JSON object".into())),
+            }
+        }
+        Ok(serde_json::to_vec(&data).map_err(anyhow::Error::from)?)
+    }
+
+    fn target(record: &CollectedRecord) -> Result<String, ApiError> {
+        record
+            .target
+            .clone()
+            .filter(|t| !t.trim().is_empty())
+            .ok_or_else(|| {
+                ApiError::InvalidInput(format!("a {} record needs its target", record.kind))
+            })
+    }
+
+    fn person(record: &CollectedRecord) -> Result<Uuid, ApiError> {
+        Uuid::parse_str(&target(record)?)
+            .map_err(|_| ApiError::InvalidInput("the target of a person record is his id".into()))
     }
 }
 

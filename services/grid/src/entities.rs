@@ -6,6 +6,7 @@
 //! grid worker of the grid of its premises (of the new premises when it moves), or an officer
 //! whose scope covers every grid concerned.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use sea_orm::{
@@ -112,7 +113,7 @@ pub fn view(masker: &Masker<'_>, e: &legal_entity::Model) -> EntityView {
     }
 }
 
-async fn view_one(
+pub(crate) async fn view_one(
     conn: &impl ConnectionTrait,
     principal: &Principal,
     e: &legal_entity::Model,
@@ -211,6 +212,18 @@ async fn create(
     principal: Principal,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    let source = Source::of(&principal);
+    crate::error::reply(create_op(&grid, &principal, &source, &body).await)
+}
+
+/// `create` as `principal`, the change recorded as coming from `source` (the REST route,
+/// or a record collected in the field).
+pub async fn create_op(
+    grid: &Grid,
+    principal: &Principal,
+    source: &Source,
+    body: &[u8],
+) -> Result<(StatusCode, serde_json::Value), ApiError> {
     let input: NewEntity = parse_body(&body, "credit_code, name and house_code")?;
     let code = parse_code(&input.credit_code)?;
     let name = name_of(input.name)?;
@@ -221,7 +234,6 @@ async fn create(
     let house = house_in_use(&grid.db, &house_code).await?;
     let dest = grid_of(&house.grid_code)?;
     authorize_change(&principal, DATASET, &[], &dest)?;
-    let source = Source::of(&principal);
     let txn = grid.db.begin().await?;
     lock_row(
         &txn,
@@ -267,7 +279,10 @@ async fn create(
     let v = view_one(&txn, &principal, &e).await?;
     txn.commit().await?;
     grid.relay.notify();
-    Ok(HttpResponse::Created().json(v))
+    Ok((
+        StatusCode::CREATED,
+        serde_json::to_value(&v).map_err(anyhow::Error::from)?,
+    ))
 }
 
 /// One legal entity.
@@ -406,6 +421,19 @@ async fn change(
     code: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    let source = Source::of(&principal);
+    crate::error::reply(change_op(&grid, &principal, &source, code.into_inner(), &body).await)
+}
+
+/// `change` as `principal`, the change recorded as coming from `source` (the REST route,
+/// or a record collected in the field).
+pub async fn change_op(
+    grid: &Grid,
+    principal: &Principal,
+    source: &Source,
+    code: String,
+    body: &[u8],
+) -> Result<(StatusCode, serde_json::Value), ApiError> {
     let input: EntityChange = parse_body(&body, "the fields to change")?;
     let code = parse_code(&code)?;
     let name = input.name.map(name_of).transpose()?;
@@ -419,7 +447,6 @@ async fn change(
         None => None,
     };
     let dest = house.as_ref().map(|h| grid_of(&h.grid_code)).transpose()?;
-    let source = Source::of(&principal);
     let txn = grid.db.begin().await?;
     let e = locked_current(
         &txn,
@@ -453,7 +480,10 @@ async fn change(
     }
     if fields.is_empty() {
         let v = view_one(&txn, &principal, &e).await?;
-        return Ok(HttpResponse::Ok().json(v));
+        return Ok((
+            StatusCode::OK,
+            serde_json::to_value(&v).map_err(anyhow::Error::from)?,
+        ));
     }
     am.version = Set(e.version + 1);
     am.updated_at = Set(Utc::now());
@@ -466,7 +496,10 @@ async fn change(
     let v = view_one(&txn, &principal, &updated).await?;
     txn.commit().await?;
     grid.relay.notify();
-    Ok(HttpResponse::Ok().json(v))
+    Ok((
+        StatusCode::OK,
+        serde_json::to_value(&v).map_err(anyhow::Error::from)?,
+    ))
 }
 
 /// A deregistration.
@@ -499,10 +532,22 @@ async fn deregister(
     code: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    let source = Source::of(&principal);
+    crate::error::reply(deregister_op(&grid, &principal, &source, code.into_inner(), &body).await)
+}
+
+/// `deregister` as `principal`, the change recorded as coming from `source` (the REST route,
+/// or a record collected in the field).
+pub async fn deregister_op(
+    grid: &Grid,
+    principal: &Principal,
+    source: &Source,
+    code: String,
+    body: &[u8],
+) -> Result<(StatusCode, serde_json::Value), ApiError> {
     let input: Deregistration = parse_body(&body, "reason")?;
     let code = parse_code(&code)?;
     let reason = clean_text("reason", Some(input.reason), 500)?.unwrap_or_default();
-    let source = Source::of(&principal);
     let txn = grid.db.begin().await?;
     let e = locked_current(&txn, &code, input.expected_version, &principal, None).await?;
     let version = e.version + 1;
@@ -523,5 +568,8 @@ async fn deregister(
     let v = view_one(&txn, &principal, &e).await?;
     txn.commit().await?;
     grid.relay.notify();
-    Ok(HttpResponse::Ok().json(v))
+    Ok((
+        StatusCode::OK,
+        serde_json::to_value(&v).map_err(anyhow::Error::from)?,
+    ))
 }

@@ -177,3 +177,11 @@ impl ResponseError for ApiError {
         }
     }
 }
+
+/// The HTTP answer of an operation that gives a status and a JSON body.
+pub fn reply(
+    result: Result<(StatusCode, serde_json::Value), ApiError>,
+) -> Result<HttpResponse, ApiError> {
+    let (status, body) = result?;
+    Ok(HttpResponse::build(status).json(body))
+}

@@ -11,6 +11,7 @@
 //! scope covers every grid concerned, or a department entitled to the `persons` data set (the
 //! hospital and civil affairs reporting births and deaths) within its scope.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::{Datelike, Months, NaiveDate, Utc};
 use sea_orm::{
@@ -596,7 +597,7 @@ pub fn view(masker: &Masker<'_>, p: &person::Model, house_code: Option<String>) 
     }
 }
 
-async fn view_one(
+pub(crate) async fn view_one(
     conn: &impl ConnectionTrait,
     principal: &Principal,
     p: &person::Model,
@@ -676,6 +677,18 @@ async fn create(
     principal: Principal,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    let source = Source::of(&principal);
+    crate::error::reply(create_op(&grid, &principal, &source, &body).await)
+}
+
+/// `create` as `principal`, the change recorded as coming from `source` (the REST route,
+/// or a record collected in the field).
+pub async fn create_op(
+    grid: &Grid,
+    principal: &Principal,
+    source: &Source,
+    body: &[u8],
+) -> Result<(StatusCode, serde_json::Value), ApiError> {
     let input: NewPerson = parse_body(&body, "id_number, house_code and change")?;
     let id_number =
         IdNumber::parse(input.id_number.trim()).map_err(|e| ApiError::invalid("id_number", e))?;
@@ -713,7 +726,6 @@ async fn create(
     let house = house_in_use(&grid.db, &house_code).await?;
     let dest = grid_of(&house.grid_code)?;
     authorize_change(&principal, DATASET, &[], &dest)?;
-    let source = Source::of(&principal);
     let txn = grid.db.begin().await?;
     lock_row(
         &txn,
@@ -749,7 +761,10 @@ async fn create(
     let v = view_one(&txn, &principal, &p).await?;
     txn.commit().await?;
     grid.relay.notify();
-    Ok(HttpResponse::Created().json(v))
+    Ok((
+        StatusCode::CREATED,
+        serde_json::to_value(&v).map_err(anyhow::Error::from)?,
+    ))
 }
 
 /// One person.
@@ -911,12 +926,24 @@ async fn moves(
     id: web::Path<Uuid>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    let source = Source::of(&principal);
+    crate::error::reply(moves_op(&grid, &principal, &source, id.into_inner(), &body).await)
+}
+
+/// `moves` as `principal`, the change recorded as coming from `source` (the REST route,
+/// or a record collected in the field).
+pub async fn moves_op(
+    grid: &Grid,
+    principal: &Principal,
+    source: &Source,
+    id: Uuid,
+    body: &[u8],
+) -> Result<(StatusCode, serde_json::Value), ApiError> {
     let input: MoveRequest = parse_body(&body, "to_house")?;
     let to =
         HouseCode::parse(input.to_house.trim()).map_err(|e| ApiError::invalid("to_house", e))?;
     let house = house_in_use(&grid.db, &to).await?;
-    let id = id.into_inner();
-    let source = Source::of(&principal);
+    let id = id;
     let txn = grid.db.begin().await?;
     lock_row(
         &txn,
@@ -943,7 +970,10 @@ async fn moves(
     let v = view_one(&txn, &principal, &p).await?;
     txn.commit().await?;
     grid.relay.notify();
-    Ok(HttpResponse::Ok().json(v))
+    Ok((
+        StatusCode::OK,
+        serde_json::to_value(&v).map_err(anyhow::Error::from)?,
+    ))
 }
 
 /// He leaves his house (and the district's records keep him, living nowhere known).
@@ -976,10 +1006,22 @@ async fn move_out(
     id: web::Path<Uuid>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    let source = Source::of(&principal);
+    crate::error::reply(move_out_op(&grid, &principal, &source, id.into_inner(), &body).await)
+}
+
+/// `move_out` as `principal`, the change recorded as coming from `source` (the REST route,
+/// or a record collected in the field).
+pub async fn move_out_op(
+    grid: &Grid,
+    principal: &Principal,
+    source: &Source,
+    id: Uuid,
+    body: &[u8],
+) -> Result<(StatusCode, serde_json::Value), ApiError> {
     let input: MoveOutRequest = parse_body(&body, "expected_version and reason")?;
     let reason = clean_text("reason", input.reason, 500)?;
-    let id = id.into_inner();
-    let source = Source::of(&principal);
+    let id = id;
     let txn = grid.db.begin().await?;
     let p = locked(&txn, id).await?;
     let g = grid_of(&p.grid_code)?;
@@ -996,7 +1038,10 @@ async fn move_out(
     let v = view_one(&txn, &principal, &p).await?;
     txn.commit().await?;
     grid.relay.notify();
-    Ok(HttpResponse::Ok().json(v))
+    Ok((
+        StatusCode::OK,
+        serde_json::to_value(&v).map_err(anyhow::Error::from)?,
+    ))
 }
 
 /// A death.
@@ -1030,9 +1075,21 @@ async fn death(
     id: web::Path<Uuid>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let input: DeathRequest = parse_body(&body, "date (YYYY-MM-DD)")?;
-    let id = id.into_inner();
     let source = Source::of(&principal);
+    crate::error::reply(death_op(&grid, &principal, &source, id.into_inner(), &body).await)
+}
+
+/// `death` as `principal`, the change recorded as coming from `source` (the REST route,
+/// or a record collected in the field).
+pub async fn death_op(
+    grid: &Grid,
+    principal: &Principal,
+    source: &Source,
+    id: Uuid,
+    body: &[u8],
+) -> Result<(StatusCode, serde_json::Value), ApiError> {
+    let input: DeathRequest = parse_body(&body, "date (YYYY-MM-DD)")?;
+    let id = id;
     let txn = grid.db.begin().await?;
     let p = locked(&txn, id).await?;
     let g = grid_of(&p.grid_code)?;
@@ -1052,7 +1109,10 @@ async fn death(
     let v = view_one(&txn, &principal, &p).await?;
     txn.commit().await?;
     grid.relay.notify();
-    Ok(HttpResponse::Ok().json(v))
+    Ok((
+        StatusCode::OK,
+        serde_json::to_value(&v).map_err(anyhow::Error::from)?,
+    ))
 }
 
 #[cfg(test)]

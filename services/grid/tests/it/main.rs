@@ -6,6 +6,7 @@
 
 mod helpers;
 
+mod collection;
 mod declarations;
 mod entities;
 mod imports;
