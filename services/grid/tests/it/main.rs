@@ -7,5 +7,7 @@
 mod helpers;
 
 mod declarations;
+mod houses;
 mod input;
+mod jurisdictions;
 mod scopes;
