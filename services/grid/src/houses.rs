@@ -1221,7 +1221,8 @@ async fn sighting(
     let input: VersionOnly = if body.iter().all(u8::is_ascii_whitespace) {
         VersionOnly::default()
     } else {
-        parse_json(&body, "expected_version (or no body)")?
+        parse_json::<Option<VersionOnly>>(&body, "expected_version (or no body)")?
+            .unwrap_or_default()
     };
     let txn = grid.db.begin().await?;
     let h = locked(&txn, &code).await?;
