@@ -2,7 +2,9 @@
 //! streets, grids, houses and people from the district code alone, and the README's examples
 //! always work.
 //!
-//! - [`DemoDistrict::generate`]: 10 streets × 3 communities × 4 grids, 25 houses per grid.
+//! - [`DemoDistrict::generate`]: 10 streets × 10 communities × 10 grids (1,000 grids), 10 houses
+//!   per grid; [`DemoDistrict::centre`]: where each lies (around Futian, 22.52–22.56 N,
+//!   114.02–114.10 E); [`DemoDistrict::grid_worker`]: the one worker of each grid.
 //! - [`DemoDistrict::houses`]: the houses of a grid, mostly in use, a few planned or demolished.
 //! - [`DemoDistrict::register`]: the historical population register (synthetic people with
 //!   valid ID numbers), most registered at a house, a few at none.
@@ -18,9 +20,17 @@ use zw_domain::{HouseCode, IdNumber, JurisdictionCode};
 pub const DEMO_PASSWORD: &str = "zhiwang-demo";
 
 pub const STREETS: u16 = 10;
-pub const COMMUNITIES_PER_STREET: u16 = 3;
-pub const GRIDS_PER_COMMUNITY: u16 = 4;
-pub const HOUSES_PER_GRID: u16 = 25;
+pub const COMMUNITIES_PER_STREET: u16 = 10;
+pub const GRIDS_PER_COMMUNITY: u16 = 10;
+/// Few houses per grid, so `zhiwang up` seeds a thousand grids in seconds on SQLite.
+pub const HOUSES_PER_GRID: u16 = 10;
+
+/// The south-west corner of the demo map and the size of a street's strip (west to east) and a
+/// community's cell (south to north), in degrees.
+const SOUTH: f64 = 22.52;
+const WEST: f64 = 114.02;
+const STREET_WIDTH: f64 = 0.008;
+const COMMUNITY_HEIGHT: f64 = 0.004;
 
 /// The demo district's jurisdictions.
 #[derive(Debug, Clone)]
@@ -134,6 +144,58 @@ impl DemoDistrict {
             name: name.to_owned(),
             streets,
         }
+    }
+
+    /// The centre (latitude, longitude; WGS 84) of a street, community or grid of the demo: each
+    /// street a strip from west to east, each community a cell of it from south to north, its ten
+    /// grids five by two inside.
+    pub fn centre(&self, code: &JurisdictionCode) -> Option<(f64, f64)> {
+        use zw_domain::Level;
+        let seg = |l: Level| -> Option<f64> { code.segment(l)?.parse::<u16>().ok().map(f64::from) };
+        let s = seg(Level::Street)?;
+        let west = WEST + (s - 1.0) * STREET_WIDTH;
+        let (lat, lng) = match code.level() {
+            Level::District => return None,
+            Level::Street => (SOUTH + 0.02, west + STREET_WIDTH / 2.0),
+            Level::Community => {
+                let c = seg(Level::Community)?;
+                (
+                    SOUTH + (c - 0.5) * COMMUNITY_HEIGHT,
+                    west + STREET_WIDTH / 2.0,
+                )
+            }
+            Level::Grid => {
+                let c = seg(Level::Community)?;
+                let g = seg(Level::Grid)? - 1.0;
+                let (col, row) = (g % 5.0, (g / 5.0).floor());
+                (
+                    SOUTH + (c - 1.0) * COMMUNITY_HEIGHT + (row + 0.5) * COMMUNITY_HEIGHT / 2.0,
+                    west + (col + 0.5) * STREET_WIDTH / 5.0,
+                )
+            }
+        };
+        let round = |x: f64| (x * 1e6).round() / 1e6;
+        Some((round(lat), round(lng)))
+    }
+
+    /// The worker of `grid`: (token subject, name). The first two grids are worked by the demo
+    /// accounts `grid-worker` and `grid-worker-2` (named by their usernames: identity gives
+    /// users random ids), every other grid by `gw-<grid code>`.
+    pub fn grid_worker(&self, grid: &JurisdictionCode) -> (String, String) {
+        let mut grids = self.grids();
+        if grids.next().is_some_and(|g| &g.code == grid) {
+            return ("grid-worker".into(), "Grid worker".into());
+        }
+        if grids.next().is_some_and(|g| &g.code == grid) {
+            return (
+                "grid-worker-2".into(),
+                "Grid worker (neighbouring grid)".into(),
+            );
+        }
+        (
+            format!("gw-{grid}"),
+            format!("Grid worker {}", grid.as_str()),
+        )
     }
 
     /// Every community.
@@ -361,10 +423,12 @@ mod tests {
     }
 
     #[test]
-    fn the_demo_district_has_ten_streets_and_a_hundred_and_twenty_grids() {
+    fn the_demo_district_has_ten_streets_and_a_thousand_grids() {
         let d = demo();
         assert_eq!(d.streets.len(), 10);
-        assert_eq!(d.grids().count(), 120);
+        assert_eq!(d.communities().count(), 100);
+        assert_eq!(d.grids().count(), 1000);
+        assert_eq!(d.all_houses().count(), 10_000);
         assert!(d.grids().all(|g| g.code.level() == zw_domain::Level::Grid));
     }
 
@@ -395,5 +459,52 @@ mod tests {
             .filter(|p| p.registered_house.as_ref() == Some(&house.code))
             .count();
         assert_eq!(residents, 1);
+    }
+
+    #[test]
+    fn every_grid_has_a_distinct_centre_around_futian() {
+        let d = demo();
+        let mut seen = std::collections::HashSet::new();
+        for g in d.grids() {
+            let (lat, lng) = d.centre(&g.code).expect("a centre");
+            assert!((22.52..=22.56).contains(&lat), "{lat}");
+            assert!((114.02..=114.10).contains(&lng), "{lng}");
+            assert!(
+                seen.insert((lat.to_bits(), lng.to_bits())),
+                "{} repeats",
+                g.code
+            );
+        }
+        for c in d.communities() {
+            assert!(d.centre(&c.code).is_some());
+        }
+    }
+
+    #[test]
+    fn the_demo_grid_workers_work_the_first_two_grids() {
+        let d = demo();
+        let mut grids = d.grids().map(|g| g.code.clone());
+        let (g1, g2, g3) = (
+            grids.next().expect("1"),
+            grids.next().expect("2"),
+            grids.next().expect("3"),
+        );
+        assert_eq!(d.grid_worker(&g1).0, "grid-worker");
+        assert_eq!(d.grid_worker(&g2).0, "grid-worker-2");
+        assert_eq!(d.grid_worker(&g3).0, format!("gw-{g3}"));
+    }
+
+    #[test]
+    fn the_readme_examples_stay_true() {
+        let d = demo();
+        let grid = d.grids().next().expect("a grid").code.clone();
+        let house = d.houses(&grid).into_iter().next().expect("a house");
+        assert_eq!(house.code.as_str(), "44030400100100100014");
+        assert!(
+            d.register()
+                .iter()
+                .any(|p| p.id_number.as_str() == "440304200412180010"
+                    && p.registered_house.as_ref() == Some(&house.code))
+        );
     }
 }

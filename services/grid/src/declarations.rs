@@ -32,6 +32,8 @@ pub struct Grid {
     pub settings: zw_platform::config::GridSettings,
     /// `http.max_upload_bytes`: the body limit of upload routes.
     pub upload_max_bytes: usize,
+    /// `district.code`: every jurisdiction this grid database keeps lies under it.
+    pub district: JurisdictionCode,
 }
 
 /// A declaration as its callers see it.

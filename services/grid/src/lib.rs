@@ -89,6 +89,7 @@ pub async fn build(
         signer,
         settings: settings.grid.clone(),
         upload_max_bytes: settings.http.max_upload_bytes,
+        district: settings.district.code.clone(),
     });
     let verifier = web::Data::new(verifier);
     let app = Application::new(listener, common, move |cfg| {

@@ -1,4 +1,5 @@
-//! HTTP routes of the grid service, all under `/api/v1/grid`.
+//! HTTP routes of the grid service, all under `/api/v1/grid`: declarations, tasks, evidence (the
+//! house routes are in [`crate::houses`]).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -13,7 +14,6 @@ use zw_platform::page::{Page, PageQuery};
 use crate::declarations::{DeclarationView, Grid, TaskView, Verdict, view};
 use crate::error::ApiError;
 use crate::idempotency::IdempotencyKey;
-use crate::model::house;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -28,18 +28,10 @@ use crate::model::house;
         declaration_proof,
         list_tasks,
         decide_task,
-        get_house,
         tree_head,
         consistency
     ),
-    components(schemas(
-        NewDeclaration,
-        DeclarationView,
-        TaskView,
-        TaskDecision,
-        HouseView,
-        Problem
-    ))
+    components(schemas(NewDeclaration, DeclarationView, TaskView, TaskDecision, Problem))
 )]
 pub struct ApiDoc;
 
@@ -57,7 +49,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .service(web::resource("/tasks").route(web::get().to(list_tasks)))
             .service(web::resource("/tasks/{id}/decision").route(web::post().to(decide_task)))
-            .service(web::resource("/houses/{code}").route(web::get().to(get_house)))
             .service(web::resource("/evidence/tree-head").route(web::get().to(tree_head)))
             .service(web::resource("/evidence/consistency").route(web::get().to(consistency))),
     );
@@ -293,46 +284,6 @@ async fn decide_task(
         .await?;
     Ok(HttpResponse::Ok().json(t))
 }
-
-/// What the declaration page shows of a house (public: it is printed on the door).
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct HouseView {
-    pub code: String,
-    pub grid_code: String,
-    pub address: String,
-    pub status: String,
-}
-
-/// A house, by the code on its QR label.
-#[utoipa::path(
-    get,
-    path = "/api/v1/grid/houses/{code}",
-    params(("code" = String, Path, description = "House code (20 digits)")),
-    responses(
-        (status = 200, body = HouseView),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-    )
-)]
-async fn get_house(
-    grid: web::Data<Grid>,
-    code: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let code =
-        HouseCode::parse(&code).map_err(|e| ApiError::InvalidInput(format!("house code: {e}")))?;
-    let h = house::Entity::find_by_id(code.to_string())
-        .one(&grid.db)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no house {code}")))?;
-    Ok(HttpResponse::Ok().json(HouseView {
-        code: h.code,
-        grid_code: h.grid_code,
-        address: h.address,
-        status: h.status,
-    }))
-}
-
-use sea_orm::EntityTrait;
 
 /// The latest signed tree head of the grid's evidence log and the key that signs it (public).
 #[utoipa::path(

@@ -90,6 +90,92 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
+        // Streets and communities (grids stay in `grids`): what an import created or updated.
+        m.create_table(
+            Table::create()
+                .table("jurisdictions")
+                .if_not_exists()
+                .col(
+                    ColumnDef::new("code")
+                        .string_len(15)
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(ColumnDef::new("level").string_len(16).not_null())
+                .col(ColumnDef::new("name").string().not_null())
+                .col(ColumnDef::new("parent_code").string_len(15).not_null())
+                .col(ColumnDef::new("lat").double().null())
+                .col(ColumnDef::new("lng").double().null())
+                .col(
+                    ColumnDef::new("updated_at")
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .to_owned(),
+        )
+        .await?;
+        // One worker per grid (一格一员); ended assignments stay as the history.
+        m.create_table(
+            Table::create()
+                .table("grid_workers")
+                .if_not_exists()
+                .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                .col(ColumnDef::new("grid_code").string_len(15).not_null())
+                .col(ColumnDef::new("worker").string().not_null())
+                .col(ColumnDef::new("worker_name").string().null())
+                .col(
+                    ColumnDef::new("assigned_at")
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .col(ColumnDef::new("ended_at").timestamp_with_time_zone().null())
+                .col(ColumnDef::new("assigned_by").string().not_null())
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("grid_workers_grid")
+                .table("grid_workers")
+                .col("grid_code")
+                .col("assigned_at")
+                .if_not_exists()
+                .to_owned(),
+        )
+        .await?;
+        // Census rounds: a grid worker walks his grid; what he did not see is marked not seen.
+        m.create_table(
+            Table::create()
+                .table("census_rounds")
+                .if_not_exists()
+                .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                .col(ColumnDef::new("grid_code").string_len(15).not_null())
+                .col(
+                    ColumnDef::new("opened_at")
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .col(ColumnDef::new("opened_by").string().not_null())
+                .col(
+                    ColumnDef::new("closed_at")
+                        .timestamp_with_time_zone()
+                        .null(),
+                )
+                .col(ColumnDef::new("closed_by").string().null())
+                .col(ColumnDef::new("not_seen").json().null())
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("census_rounds_grid")
+                .table("census_rounds")
+                .col("grid_code")
+                .col("opened_at")
+                .if_not_exists()
+                .to_owned(),
+        )
+        .await?;
         Ok(())
     }
 
