@@ -7,5 +7,6 @@
 mod helpers;
 
 mod declarations;
+mod incidents;
 mod input;
 mod scopes;
