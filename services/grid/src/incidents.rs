@@ -64,12 +64,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/api/v1/grid/incidents/{id}").route(web::get().to(get_one)))
     .service(
-        web::resource("/api/v1/grid/incidents/{id}/transitions")
-            .route(web::post().to(transition)),
+        web::resource("/api/v1/grid/incidents/{id}/transitions").route(web::post().to(transition)),
     )
-    .service(
-        web::resource("/api/v1/grid/incidents/{id}/escalate").route(web::post().to(escalate)),
-    );
+    .service(web::resource("/api/v1/grid/incidents/{id}/escalate").route(web::post().to(escalate)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -243,9 +240,14 @@ impl Level {
     }
 
     pub fn parse(s: &str) -> Option<Level> {
-        [Level::Grid, Level::Community, Level::Street, Level::District]
-            .into_iter()
-            .find(|l| l.as_str() == s)
+        [
+            Level::Grid,
+            Level::Community,
+            Level::Street,
+            Level::District,
+        ]
+        .into_iter()
+        .find(|l| l.as_str() == s)
     }
 
     /// The level it escalates to; `None` at the district.
@@ -554,9 +556,7 @@ async fn locate(
         (None, None) => Err(ApiError::InvalidInput(
             "a location is required: house_code, grid_code or lat and lng".into(),
         )),
-        _ => Err(ApiError::InvalidInput(
-            "lat and lng go together".into(),
-        )),
+        _ => Err(ApiError::InvalidInput("lat and lng go together".into())),
     }
 }
 
@@ -656,20 +656,43 @@ pub async fn create(
         updated_at: now,
     };
     let txn = grid.db.begin().await?;
-    let am: incident::ActiveModel = model.clone().into_active_model().reset_all();
-    am.insert(&txn).await?;
-    record(&txn, &source, &model, "reported", None, None).await?;
-    if let Some(key) = idem {
-        let body = serde_json::to_value(view(&model)).unwrap_or_default();
-        idempotency::store(&txn, &principal.subject, key, 201, &body).await?;
+    let written: Result<(), ApiError> = async {
+        let am: incident::ActiveModel = model.clone().into_active_model().reset_all();
+        am.insert(&txn).await?;
+        record(&txn, &source, &model, "reported", None, None).await?;
+        if let Some(key) = idem {
+            let body = serde_json::to_value(view(&model)).unwrap_or_default();
+            idempotency::store(&txn, &principal.subject, key, 201, &body).await?;
+        }
+        Ok(())
     }
-    txn.commit().await?;
+    .await;
+    finish(txn, written).await?;
     grid.relay.notify();
     Ok(model)
 }
 
+/// Commit `txn` if `result` is Ok, else roll it back at once: a transaction merely dropped is
+/// rolled back only when its connection is next used, and keeps its row locks until then.
+async fn finish<T>(txn: DatabaseTransaction, result: Result<T, ApiError>) -> Result<T, ApiError> {
+    match result {
+        Ok(v) => {
+            txn.commit().await?;
+            Ok(v)
+        }
+        Err(e) => {
+            txn.rollback().await?;
+            Err(e)
+        }
+    }
+}
+
 /// One incident that `principal` may see (404 otherwise: existence is not revealed).
-pub async fn get(grid: &Grid, principal: &Principal, id: Uuid) -> Result<incident::Model, ApiError> {
+pub async fn get(
+    grid: &Grid,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<incident::Model, ApiError> {
     incident::Entity::find_by_id(id)
         .filter(visible(principal)?)
         .one(&grid.db)
@@ -796,6 +819,7 @@ pub async fn move_on(
         .filter(|n| !n.is_empty())
         .map(str::to_owned);
     let txn = grid.db.begin().await?;
+    let result: Result<incident::Model, ApiError> = async {
     let m = lock(&txn, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no incident {id}")))?;
@@ -858,7 +882,10 @@ pub async fn move_on(
     save(&txn, &after, m.version).await?;
     let source = Source::of(principal);
     record(&txn, &source, &after, to.as_str(), Some(from), note.as_deref()).await?;
-    txn.commit().await?;
+    Ok(after)
+    }
+    .await;
+    let after = finish(txn, result).await?;
     grid.relay.notify();
     Ok(after)
 }
@@ -887,49 +914,50 @@ pub async fn escalate_by_hand(
         return Err(ApiError::InvalidInput("reason is required".into()));
     }
     let txn = grid.db.begin().await?;
-    let m = lock(&txn, id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no incident {id}")))?;
-    let level = stored_level(&m)?;
-    let from = stored_status(&m)?;
-    if !handles(principal, level, &m.grid_code) {
-        return Err(ApiError::Forbidden(format!(
-            "only the {} handler of grid {} may escalate this incident",
-            level.as_str(),
-            m.grid_code
-        )));
-    }
-    if from == Status::Closed {
-        return Err(ApiError::conflict(
-            "incident-closed",
-            format!("incident {id} is closed"),
-        ));
-    }
-    check_version(&m, req.expected_version)?;
-    if !from.is_open() {
-        return Err(ApiError::unprocessable(
-            "cannot-escalate",
-            format!("an incident {} is no longer escalated", from.as_str()),
-        ));
-    }
-    let up = level.up().ok_or_else(|| {
-        ApiError::unprocessable(
-            "cannot-escalate",
-            "the district is the highest level",
+    let result: Result<incident::Model, ApiError> = async {
+        let m = lock(&txn, id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no incident {id}")))?;
+        let level = stored_level(&m)?;
+        let from = stored_status(&m)?;
+        if !handles(principal, level, &m.grid_code) {
+            return Err(ApiError::Forbidden(format!(
+                "only the {} handler of grid {} may escalate this incident",
+                level.as_str(),
+                m.grid_code
+            )));
+        }
+        if from == Status::Closed {
+            return Err(ApiError::conflict(
+                "incident-closed",
+                format!("incident {id} is closed"),
+            ));
+        }
+        check_version(&m, req.expected_version)?;
+        if !from.is_open() {
+            return Err(ApiError::unprocessable(
+                "cannot-escalate",
+                format!("an incident {} is no longer escalated", from.as_str()),
+            ));
+        }
+        let up = level.up().ok_or_else(|| {
+            ApiError::unprocessable("cannot-escalate", "the district is the highest level")
+        })?;
+        let after = escalated(&m, up, Utc::now());
+        save(&txn, &after, m.version).await?;
+        record(
+            &txn,
+            &Source::of(principal),
+            &after,
+            "escalated",
+            Some(from),
+            Some(&reason),
         )
-    })?;
-    let after = escalated(&m, up, Utc::now());
-    save(&txn, &after, m.version).await?;
-    record(
-        &txn,
-        &Source::of(principal),
-        &after,
-        "escalated",
-        Some(from),
-        Some(&reason),
-    )
-    .await?;
-    txn.commit().await?;
+        .await?;
+        Ok(after)
+    }
+    .await;
+    let after = finish(txn, result).await?;
     grid.relay.notify();
     Ok(after)
 }
@@ -962,50 +990,67 @@ pub async fn escalate_overdue(
     let mut changed = Vec::new();
     for id in due {
         let txn = db.begin().await?;
-        if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
-            let got = txn
-                .query_one_raw(sea_orm::Statement::from_sql_and_values(
-                    sea_orm::DbBackend::Postgres,
-                    "SELECT id FROM incidents WHERE id = $1 FOR UPDATE SKIP LOCKED",
-                    [sea_orm::Value::from(id)],
-                ))
-                .await?;
-            if got.is_none() {
-                continue;
+        let result = escalate_one(&txn, &source, id, now).await;
+        match result {
+            Ok(true) => {
+                txn.commit().await?;
+                changed.push(id);
+            }
+            // Nothing to do after all (another replica did it), or the row changed meanwhile.
+            Ok(false) | Err(ApiError::Conflict { .. }) => txn.rollback().await?,
+            Err(e) => {
+                txn.rollback().await?;
+                return Err(e);
             }
         }
-        let Some(m) = incident::Entity::find_by_id(id).one(&txn).await? else {
-            continue;
-        };
-        let from = stored_status(&m)?;
-        let level = stored_level(&m)?;
-        if !from.is_open() || m.deadline >= now || (level == Level::District && m.overdue) {
-            continue;
-        }
-        let (after, step, note) = match level.up() {
-            Some(up) => (
-                escalated(&m, up, now),
-                "escalated",
-                format!("overdue at the {} level", level.as_str()),
-            ),
-            None => {
-                let mut after = m.clone();
-                after.overdue = true;
-                after.version = m.version + 1;
-                after.updated_at = now;
-                (after, "overdue", "overdue at the district".to_owned())
-            }
-        };
-        match save(&txn, &after, m.version).await {
-            Ok(()) => {}
-            Err(ApiError::Conflict { .. }) => continue,
-            Err(e) => return Err(e),
-        }
-        record(&txn, &source, &after, step, Some(from), Some(&note)).await?;
-        txn.commit().await?;
-        changed.push(id);
     }
     Ok(changed)
+}
+
+/// Escalate incident `id` in `txn` if it is still overdue at `now`; whether it did.
+async fn escalate_one(
+    txn: &DatabaseTransaction,
+    source: &Source,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, ApiError> {
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        let got = txn
+            .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                "SELECT id FROM incidents WHERE id = $1 FOR UPDATE SKIP LOCKED",
+                [sea_orm::Value::from(id)],
+            ))
+            .await?;
+        if got.is_none() {
+            return Ok(false);
+        }
+    }
+    let Some(m) = incident::Entity::find_by_id(id).one(txn).await? else {
+        return Ok(false);
+    };
+    let from = stored_status(&m)?;
+    let level = stored_level(&m)?;
+    if !from.is_open() || m.deadline >= now || (level == Level::District && m.overdue) {
+        return Ok(false);
+    }
+    let (after, step, note) = match level.up() {
+        Some(up) => (
+            escalated(&m, up, now),
+            "escalated",
+            format!("overdue at the {} level", level.as_str()),
+        ),
+        None => {
+            let mut after = m.clone();
+            after.overdue = true;
+            after.version = m.version + 1;
+            after.updated_at = now;
+            (after, "overdue", "overdue at the district".to_owned())
+        }
+    };
+    save(txn, &after, m.version).await?;
+    record(txn, source, &after, step, Some(from), Some(&note)).await?;
+    Ok(true)
 }
 
 /// Run [`escalate_overdue`] every `every` until `stop`.

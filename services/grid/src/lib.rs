@@ -101,9 +101,10 @@ pub async fn build(
         cfg.app_data(grid.clone()).app_data(verifier.clone());
         configure(cfg);
     })
-    .with_openapi("/api/v1/grid/openapi.json", openapi());
+    .with_openapi("/api/v1/grid/openapi.json", openapi())
+    .with_task(escalation);
     let app_stop = app.stop_token();
-    Ok(app.with_task(sealer).with_task(escalation).with_task(tokio::spawn(async move {
+    Ok(app.with_task(sealer).with_task(tokio::spawn(async move {
         app_stop.cancelled().await;
         stop.cancel();
         relay.stopped().await;

@@ -217,14 +217,19 @@ async fn an_incident_lives_from_report_to_closure_by_the_right_actors() {
         assert_eq!(problem_code(&b), "incident-closed");
     }
     let (s, b) = w.escalate(&worker, &id, "too late").await;
-    assert_eq!((s, problem_code(&b)), (StatusCode::CONFLICT, "incident-closed"));
+    assert_eq!(
+        (s, problem_code(&b)),
+        (StatusCode::CONFLICT, "incident-closed")
+    );
 
     let inc = w.incident(&id).await;
     assert_eq!(inc["version"], 6);
     let names: Vec<String> = steps(&inc).into_iter().map(|s| s.0).collect();
     assert_eq!(
         names,
-        ["reported", "accepted", "assigned", "resolved", "verified", "closed"]
+        [
+            "reported", "accepted", "assigned", "resolved", "verified", "closed"
+        ]
     );
     assert_evidence(&inc);
     assert_eq!(inc["steps"][3]["actor"], "repair-team");
@@ -250,10 +255,18 @@ async fn whoever_resolved_an_incident_may_not_verify_it() {
     let id = w.report(&w.citizen("c")).await;
     let worker = w.worker(&w.grid_code);
     w.move_to(&worker, &id, json!({"to": "accepted"})).await;
-    w.move_to(&worker, &id, json!({"to": "assigned", "assignee": "worker-self"}))
-        .await;
+    w.move_to(
+        &worker,
+        &id,
+        json!({"to": "assigned", "assignee": "worker-self"}),
+    )
+    .await;
     let (s, b) = w
-        .move_to(&worker, &id, json!({"to": "resolved", "note": "done myself"}))
+        .move_to(
+            &worker,
+            &id,
+            json!({"to": "resolved", "note": "done myself"}),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     let (s, b) = w.move_to(&worker, &id, json!({"to": "verified"})).await;
@@ -280,7 +293,9 @@ async fn every_illegal_move_is_refused_with_the_allowed_targets_and_changes_noth
         ("resolved", json!({"to": "verified"})),
         ("verified", json!({"to": "closed"})),
     ];
-    let all = ["reported", "accepted", "assigned", "resolved", "verified", "closed"];
+    let all = [
+        "reported", "accepted", "assigned", "resolved", "verified", "closed",
+    ];
     let team = w.env.token(Role::Department, w.demo.code.as_str(), "team");
     for (i, (at, next)) in path.iter().enumerate() {
         let before = w.incident(&id).await;
@@ -288,12 +303,19 @@ async fn every_illegal_move_is_refused_with_the_allowed_targets_and_changes_noth
         let allowed = next["to"].as_str().unwrap();
         for to in all.iter().filter(|t| *t != &allowed) {
             let (s, b) = w
-                .move_to(&worker, &id, json!({"to": to, "note": "n", "assignee": "x"}))
+                .move_to(
+                    &worker,
+                    &id,
+                    json!({"to": to, "note": "n", "assignee": "x"}),
+                )
                 .await;
             assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{at} → {to}: {b}");
             assert_eq!(problem_code(&b), "illegal-transition");
             assert!(
-                b["detail"].as_str().unwrap().contains(&format!("[{allowed}]")),
+                b["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("[{allowed}]")),
                 "lists the allowed target: {b}"
             );
         }
@@ -311,9 +333,16 @@ async fn bad_transition_requests_are_refused_before_anything_is_written() {
     let id = w.report(&w.citizen("c")).await;
     let worker = w.worker(&w.grid_code);
     let (s, b) = w
-        .move_to(&worker, &id, json!({"to": "accepted", "expected_version": 7}))
+        .move_to(
+            &worker,
+            &id,
+            json!({"to": "accepted", "expected_version": 7}),
+        )
         .await;
-    assert_eq!((s, problem_code(&b)), (StatusCode::CONFLICT, "version-conflict"));
+    assert_eq!(
+        (s, problem_code(&b)),
+        (StatusCode::CONFLICT, "version-conflict")
+    );
     for body in [
         json!({"to": "somewhere"}),
         json!({"to": "accepted", "colour": "red"}),
@@ -325,7 +354,10 @@ async fn bad_transition_requests_are_refused_before_anything_is_written() {
     let (s, _) = http::call(
         w.grid
             .client
-            .post(w.grid.url(&format!("/api/v1/grid/incidents/{id}/transitions")))
+            .post(
+                w.grid
+                    .url(&format!("/api/v1/grid/incidents/{id}/transitions")),
+            )
             .bearer_auth(&worker)
             .header("content-type", "application/json")
             .body("{not json"),
@@ -337,12 +369,21 @@ async fn bad_transition_requests_are_refused_before_anything_is_written() {
     assert_eq!(s, StatusCode::BAD_REQUEST, "assignee required: {b}");
     w.move_to(&worker, &id, json!({"to": "assigned", "assignee": "t"}))
         .await;
-    let (s, b) = w.move_to(&worker, &id, json!({"to": "resolved", "note": "  "})).await;
+    let (s, b) = w
+        .move_to(&worker, &id, json!({"to": "resolved", "note": "  "}))
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "resolution required: {b}");
     let inc = w.incident(&id).await;
-    assert_eq!((inc["status"].as_str(), inc["version"].as_i64()), (Some("assigned"), Some(3)));
+    assert_eq!(
+        (inc["status"].as_str(), inc["version"].as_i64()),
+        (Some("assigned"), Some(3))
+    );
     let (s, _) = w
-        .move_to(&worker, &uuid::Uuid::now_v7().to_string(), json!({"to": "accepted"}))
+        .move_to(
+            &worker,
+            &uuid::Uuid::now_v7().to_string(),
+            json!({"to": "accepted"}),
+        )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
@@ -375,7 +416,9 @@ async fn only_the_handler_of_the_level_acts_and_citizens_see_only_their_own() {
         )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    let (s, _) = w.get(&neighbour, &format!("/api/v1/grid/incidents/{id}")).await;
+    let (s, _) = w
+        .get(&neighbour, &format!("/api/v1/grid/incidents/{id}"))
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (_, list) = w.get(&neighbour, "/api/v1/grid/incidents").await;
     assert_eq!(list["items"], json!([]));
@@ -400,7 +443,10 @@ async fn only_the_handler_of_the_level_acts_and_citizens_see_only_their_own() {
     assert_eq!(page["items"][0]["id"], bobs.as_str(), "newest first");
     let cursor = page["next_cursor"].as_str().unwrap();
     let (_, page2) = w
-        .get(&worker, &format!("/api/v1/grid/incidents?limit=1&cursor={cursor}"))
+        .get(
+            &worker,
+            &format!("/api/v1/grid/incidents?limit=1&cursor={cursor}"),
+        )
         .await;
     assert_eq!(page2["items"][0]["id"], id.as_str());
     assert!(page2.get("next_cursor").is_none());
@@ -452,14 +498,21 @@ async fn reports_are_placed_by_house_grid_or_nearest_grid_centre() {
         body
     };
     let (s, b) = w
-        .post(&c, "/api/v1/grid/incidents", new(json!({"lat": 22.54, "lng": 113.93})))
+        .post(
+            &c,
+            "/api/v1/grid/incidents",
+            new(json!({"lat": 22.54, "lng": 113.93})),
+        )
         .await;
     assert_eq!(
         (s, problem_code(&b)),
         (StatusCode::UNPROCESSABLE_ENTITY, "location-unknown"),
         "no grid has a centre yet: {b}"
     );
-    for (code, lat, lng) in [(&w.grid_code, 22.50, 113.90), (&w.neighbour_grid, 22.60, 114.00)] {
+    for (code, lat, lng) in [
+        (&w.grid_code, 22.50, 113.90),
+        (&w.neighbour_grid, 22.60, 114.00),
+    ] {
         w.db.execute_unprepared(&format!(
             "UPDATE grids SET lat = {lat}, lng = {lng} WHERE code = '{code}'"
         ))
@@ -467,18 +520,36 @@ async fn reports_are_placed_by_house_grid_or_nearest_grid_centre() {
         .unwrap();
     }
     let (s, b) = w
-        .post(&c, "/api/v1/grid/incidents", new(json!({"lat": 22.58, "lng": 113.99})))
+        .post(
+            &c,
+            "/api/v1/grid/incidents",
+            new(json!({"lat": 22.58, "lng": 113.99})),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     assert_eq!(b["grid_code"], w.neighbour_grid.as_str());
     let (s, b) = w
-        .post(&c, "/api/v1/grid/incidents", new(json!({"grid_code": w.grid_code})))
+        .post(
+            &c,
+            "/api/v1/grid/incidents",
+            new(json!({"grid_code": w.grid_code})),
+        )
         .await;
-    assert_eq!((s, b["grid_code"].as_str()), (StatusCode::CREATED, Some(w.grid_code.as_str())));
+    assert_eq!(
+        (s, b["grid_code"].as_str()),
+        (StatusCode::CREATED, Some(w.grid_code.as_str()))
+    );
     let (s, b) = w
-        .post(&c, "/api/v1/grid/incidents", new(json!({"house_code": w.house})))
+        .post(
+            &c,
+            "/api/v1/grid/incidents",
+            new(json!({"house_code": w.house})),
+        )
         .await;
-    assert_eq!((s, b["house_code"].as_str()), (StatusCode::CREATED, Some(w.house.as_str())));
+    assert_eq!(
+        (s, b["house_code"].as_str()),
+        (StatusCode::CREATED, Some(w.house.as_str()))
+    );
     for (loc, status) in [
         (json!({}), StatusCode::BAD_REQUEST),
         (json!({"lat": 22.5}), StatusCode::BAD_REQUEST),
@@ -507,20 +578,33 @@ async fn escalation_by_hand_climbs_to_the_district_and_each_level_takes_over() {
     w.move_to(&worker, &id, json!({"to": "accepted"})).await;
     let (s, b) = w.escalate(&worker, &id, "").await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "a reason is required: {b}");
-    let (s, b) = w.escalate(&worker, &id, "a family dispute beyond the grid").await;
+    let (s, b) = w
+        .escalate(&worker, &id, "a family dispute beyond the grid")
+        .await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    assert_eq!((b["level"].as_str(), b["status"].as_str()), (Some("community"), Some("reported")));
+    assert_eq!(
+        (b["level"].as_str(), b["status"].as_str()),
+        (Some("community"), Some("reported"))
+    );
     let (s, _) = w.move_to(&worker, &id, json!({"to": "accepted"})).await;
-    assert_eq!(s, StatusCode::FORBIDDEN, "the grid worker no longer handles it");
+    assert_eq!(
+        s,
+        StatusCode::FORBIDDEN,
+        "the grid worker no longer handles it"
+    );
 
     let community = w.community_officer();
     let (s, b) = w.move_to(&community, &id, json!({"to": "accepted"})).await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    let (s, b) = w.escalate(&community, &id, "needs the street's law office").await;
+    let (s, b) = w
+        .escalate(&community, &id, "needs the street's law office")
+        .await;
     assert_eq!((s, b["level"].as_str()), (StatusCode::OK, Some("street")));
     let (s, _) = w.escalate(&community, &id, "again").await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    let (s, b) = w.escalate(&w.street_officer(), &id, "needs several bureaus").await;
+    let (s, b) = w
+        .escalate(&w.street_officer(), &id, "needs several bureaus")
+        .await;
     assert_eq!((s, b["level"].as_str()), (StatusCode::OK, Some("district")));
     let district = w.district_officer();
     let (s, b) = w.escalate(&district, &id, "higher still").await;
@@ -566,7 +650,9 @@ async fn overdue_incidents_climb_one_level_per_sweep_and_are_marked_at_the_distr
     let step = chrono::Duration::hours(w.deadline_hours) + chrono::Duration::minutes(1);
     let now = Utc::now();
     assert_eq!(
-        zw_grid::incidents::escalate_overdue(&w.db, now).await.unwrap(),
+        zw_grid::incidents::escalate_overdue(&w.db, now)
+            .await
+            .unwrap(),
         Vec::<uuid::Uuid>::new(),
         "nothing is overdue yet"
     );
@@ -578,22 +664,29 @@ async fn overdue_incidents_climb_one_level_per_sweep_and_are_marked_at_the_distr
             zw_grid::incidents::escalate_overdue(&w.db, at),
             zw_grid::incidents::escalate_overdue(&w.db, at)
         );
-        eprintln!("DEBUG {level} {a:?} {b:?} {}", w.incident(&id).await);
         let mut all = a.unwrap();
         all.extend(b.unwrap());
         assert_eq!(all, [id_uuid], "the resolved one stays where it is");
         let inc = w.incident(&id).await;
-        assert_eq!((inc["level"].as_str(), inc["status"].as_str()), (Some(level), Some("reported")));
+        assert_eq!(
+            (inc["level"].as_str(), inc["status"].as_str()),
+            (Some(level), Some("reported"))
+        );
         let deadline: chrono::DateTime<Utc> = inc["deadline"].as_str().unwrap().parse().unwrap();
         assert!(deadline > at, "a new deadline for the new level");
     }
     at += step;
     assert_eq!(
-        zw_grid::incidents::escalate_overdue(&w.db, at).await.unwrap(),
+        zw_grid::incidents::escalate_overdue(&w.db, at)
+            .await
+            .unwrap(),
         [id_uuid]
     );
     let inc = w.incident(&id).await;
-    assert_eq!((inc["level"].as_str(), inc["overdue"].as_bool()), (Some("district"), Some(true)));
+    assert_eq!(
+        (inc["level"].as_str(), inc["overdue"].as_bool()),
+        (Some("district"), Some(true))
+    );
     at += step;
     assert!(
         zw_grid::incidents::escalate_overdue(&w.db, at)
@@ -627,7 +720,8 @@ async fn overdue_incidents_climb_one_level_per_sweep_and_are_marked_at_the_distr
 async fn a_retry_with_the_same_idempotency_key_creates_one_incident() {
     let w = spawn().await;
     let c = w.citizen("c");
-    let body = json!({"category": "complaint", "description": "noise at night", "house_code": w.house});
+    let body =
+        json!({"category": "complaint", "description": "noise at night", "house_code": w.house});
     let send = |key: &'static str, body: Value| {
         http::call(
             w.grid
@@ -642,8 +736,15 @@ async fn a_retry_with_the_same_idempotency_key_creates_one_incident() {
     let (s2, again) = send("k-1", body.clone()).await;
     assert_eq!((s1, s2), (StatusCode::CREATED, StatusCode::CREATED));
     assert_eq!(first["id"], again["id"]);
-    let (s, b) = send("k-1", json!({"category": "complaint", "description": "other", "house_code": w.house})).await;
-    assert_eq!((s, problem_code(&b)), (StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused"));
+    let (s, b) = send(
+        "k-1",
+        json!({"category": "complaint", "description": "other", "house_code": w.house}),
+    )
+    .await;
+    assert_eq!(
+        (s, problem_code(&b)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused")
+    );
     assert_eq!(w.count("SELECT COUNT(*) FROM incidents").await, 1);
     assert_eq!(w.count("SELECT COUNT(*) FROM incident_steps").await, 1);
 }
@@ -654,7 +755,10 @@ async fn incident_changes_reach_the_bus() {
     let mut sub = w
         .env
         .bus
-        .subscribe(ConsumerSpec::events("test-incidents", vec!["zw.evt.>".into()]))
+        .subscribe(ConsumerSpec::events(
+            "test-incidents",
+            vec!["zw.evt.>".into()],
+        ))
         .await
         .unwrap();
     let id = w.report(&w.citizen("c")).await;

@@ -9,4 +9,5 @@ mod helpers;
 mod declarations;
 mod incidents;
 mod input;
+mod open311;
 mod scopes;
