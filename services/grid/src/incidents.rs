@@ -819,15 +819,38 @@ pub async fn move_on(
         .filter(|n| !n.is_empty())
         .map(str::to_owned);
     let txn = grid.db.begin().await?;
-    let result: Result<incident::Model, ApiError> = async {
-    let m = lock(&txn, id)
+    let result = move_in(
+        &txn,
+        principal,
+        id,
+        to,
+        note,
+        assignee,
+        req.expected_version,
+    )
+    .await;
+    let after = finish(txn, result).await?;
+    grid.relay.notify();
+    Ok(after)
+}
+
+async fn move_in(
+    txn: &DatabaseTransaction,
+    principal: &Principal,
+    id: Uuid,
+    to: Status,
+    note: Option<String>,
+    assignee: Option<String>,
+    expected_version: Option<i64>,
+) -> Result<incident::Model, ApiError> {
+    let m = lock(txn, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no incident {id}")))?;
     let level = stored_level(&m)?;
     let from = stored_status(&m)?;
     let handler = handles(principal, level, &m.grid_code);
-    let resolving_assignee = to == Status::Resolved
-        && m.assignee.as_deref() == Some(principal.subject.as_str());
+    let resolving_assignee =
+        to == Status::Resolved && m.assignee.as_deref() == Some(principal.subject.as_str());
     if !handler && !resolving_assignee {
         return Err(ApiError::Forbidden(format!(
             "only the {} handler of grid {} (or its assignee, to resolve it) may move this incident",
@@ -841,7 +864,7 @@ pub async fn move_on(
             format!("incident {id} is closed"),
         ));
     }
-    check_version(&m, req.expected_version)?;
+    check_version(&m, expected_version)?;
     if !from.next().contains(&to) {
         return Err(ApiError::unprocessable(
             "illegal-transition",
@@ -849,7 +872,7 @@ pub async fn move_on(
                 "an incident {} cannot become {}; allowed: [{}]",
                 from.as_str(),
                 to.as_str(),
-                from.next().iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                allowed(from)
             ),
         ));
     }
@@ -867,27 +890,33 @@ pub async fn move_on(
             })?);
             after.resolved_by = Some(principal.subject.clone());
         }
-        Status::Verified => {
-            if m.resolved_by.as_deref() == Some(principal.subject.as_str()) {
-                return Err(ApiError::Forbidden(
-                    "the one who resolved an incident may not verify it".into(),
-                ));
-            }
+        Status::Verified if m.resolved_by.as_deref() == Some(principal.subject.as_str()) => {
+            return Err(ApiError::Forbidden(
+                "the one who resolved an incident may not verify it".into(),
+            ));
         }
         _ => {}
     }
     after.status = to.as_str().to_owned();
     after.version = m.version + 1;
     after.updated_at = now;
-    save(&txn, &after, m.version).await?;
+    save(txn, &after, m.version).await?;
     let source = Source::of(principal);
-    record(&txn, &source, &after, to.as_str(), Some(from), note.as_deref()).await?;
+    record(
+        txn,
+        &source,
+        &after,
+        to.as_str(),
+        Some(from),
+        note.as_deref(),
+    )
+    .await?;
     Ok(after)
-    }
-    .await;
-    let after = finish(txn, result).await?;
-    grid.relay.notify();
-    Ok(after)
+}
+
+fn allowed(from: Status) -> String {
+    let next: Vec<&str> = from.next().iter().map(|s| s.as_str()).collect();
+    next.join(", ")
 }
 
 /// The incident one level up: `reported` there, no assignee, a new deadline from `now`.
