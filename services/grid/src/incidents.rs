@@ -1,13 +1,1426 @@
 //! Incidents (实有事件): reported → accepted → assigned → resolved → verified → closed, escalating
-//! grid → community → street → district when beyond the grid or overdue.
+//! grid → community → street → district when beyond the grid or overdue (问题处理在网格,
+//! 矛盾化解在社区).
+//!
+//! Decisions:
+//! - Every incident starts at the grid level; the handler of a level is the grid worker of its
+//!   grid, the community / street / district officer whose scope holds that grid. Only he moves
+//!   it on, except that the assignee (any principal named in `assignee`) may resolve it.
+//! - The one who resolved an incident may not verify it (four eyes): 403 `forbidden`.
+//! - An escalation (by hand or by the sweep) puts the incident back to `reported` at the next
+//!   level, with no assignee and a new deadline: the new level must accept it itself. Only
+//!   incidents not yet resolved escalate; at the district an overdue incident stays and is
+//!   marked `overdue` once.
+//! - Each level has `deadline_hours` (the `[grid] incident_deadline_hours` setting when it was
+//!   reported) to resolve it.
 
-use actix_web::web;
+use std::time::Duration;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
 use utoipa::OpenApi;
+use uuid::Uuid;
+use zw_auth::{Principal, Role};
+use zw_contracts::Event;
+use zw_contracts::events::IncidentChanged;
+use zw_domain::{HouseCode, JurisdictionCode};
+use zw_platform::Problem;
+use zw_platform::page::{Page, PageQuery};
+
+use crate::declarations::Grid;
+use crate::error::ApiError;
+use crate::idempotency::{self, IdempotencyKey};
+use crate::ledger::Source;
+use crate::model::{grid as grid_row, house};
 
 /// The OpenAPI paths of this module, merged into the service's document.
 #[derive(OpenApi)]
-#[openapi()]
+#[openapi(
+    paths(report, list, get_one, transition, escalate),
+    components(schemas(
+        NewIncident,
+        IncidentView,
+        StepView,
+        Contact,
+        TransitionRequest,
+        EscalationRequest,
+        CategoryView
+    ))
+)]
 pub struct Api;
 
 /// Register this module's routes (full paths under `/api/v1/grid`, as resources).
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/api/v1/grid/incidents")
+            .route(web::post().to(report))
+            .route(web::get().to(list)),
+    )
+    .service(web::resource("/api/v1/grid/incidents/{id}").route(web::get().to(get_one)))
+    .service(
+        web::resource("/api/v1/grid/incidents/{id}/transitions").route(web::post().to(transition)),
+    )
+    .service(web::resource("/api/v1/grid/incidents/{id}/escalate").route(web::post().to(escalate)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Categories
+
+/// A kind of incident. The same list is the Open311 service list.
+#[derive(Debug, Clone, Copy)]
+pub struct Category {
+    pub code: &'static str,
+    pub name: &'static str,
+    pub description: &'static str,
+    /// The Open311 `group`.
+    pub group: &'static str,
+    pub keywords: &'static str,
+}
+
+/// Every category of incident, fixed in code (a new one is a release, since handling rules and
+/// statistics depend on it).
+pub const CATEGORIES: [Category; 8] = [
+    Category {
+        code: "dispute",
+        name: "Dispute (矛盾纠纷)",
+        description: "A dispute between neighbours, family members, landlord and tenant, or \
+                      with a business, to be mediated.",
+        group: "social",
+        keywords: "dispute,mediation,neighbours,矛盾纠纷",
+    },
+    Category {
+        code: "hazard",
+        name: "Safety hazard (安全隐患)",
+        description: "A fire, gas, electrical, structural or traffic hazard that may hurt \
+                      someone.",
+        group: "safety",
+        keywords: "hazard,fire,gas,safety,安全隐患",
+    },
+    Category {
+        code: "complaint",
+        name: "Complaint (投诉)",
+        description: "A complaint about a public service, a business or a neighbour's conduct.",
+        group: "social",
+        keywords: "complaint,service,投诉",
+    },
+    Category {
+        code: "environment",
+        name: "Environment and sanitation (环境卫生)",
+        description: "Rubbish, pollution, noise, blocked drains or unkept public space.",
+        group: "environment",
+        keywords: "rubbish,noise,pollution,sanitation,环境卫生",
+    },
+    Category {
+        code: "public_order",
+        name: "Public order (治安)",
+        description: "Disturbances, suspicious activity or other threats to public order.",
+        group: "safety",
+        keywords: "public order,disturbance,治安",
+    },
+    Category {
+        code: "facility",
+        name: "Public facility damage (设施损坏)",
+        description: "A broken street light, road, manhole cover, bench or other public \
+                      facility.",
+        group: "infrastructure",
+        keywords: "street light,road,manhole,facility,设施",
+    },
+    Category {
+        code: "illegal_construction",
+        name: "Illegal construction (违章建筑)",
+        description: "Building, extending or occupying without a permit.",
+        group: "infrastructure",
+        keywords: "illegal construction,permit,违建",
+    },
+    Category {
+        code: "vulnerable_person",
+        name: "Person in need (困难群众)",
+        description: "An elderly, sick, disabled or otherwise vulnerable person who needs help.",
+        group: "social",
+        keywords: "elderly,help,welfare,困难群众",
+    },
+];
+
+/// The category with `code`.
+pub fn category(code: &str) -> Option<&'static Category> {
+    CATEGORIES.iter().find(|c| c.code == code)
+}
+
+/// A category as the REST API lists it.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CategoryView {
+    pub code: String,
+    pub name: String,
+    pub description: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Status and level
+
+/// The status of an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Reported,
+    Accepted,
+    Assigned,
+    Resolved,
+    Verified,
+    Closed,
+}
+
+impl Status {
+    pub const ALL: [Status; 6] = [
+        Status::Reported,
+        Status::Accepted,
+        Status::Assigned,
+        Status::Resolved,
+        Status::Verified,
+        Status::Closed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Reported => "reported",
+            Status::Accepted => "accepted",
+            Status::Assigned => "assigned",
+            Status::Resolved => "resolved",
+            Status::Verified => "verified",
+            Status::Closed => "closed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// Where a transition may take it from here.
+    pub fn next(self) -> &'static [Status] {
+        match self {
+            Status::Reported => &[Status::Accepted],
+            Status::Accepted => &[Status::Assigned],
+            Status::Assigned => &[Status::Resolved],
+            Status::Resolved => &[Status::Verified],
+            Status::Verified => &[Status::Closed],
+            Status::Closed => &[],
+        }
+    }
+
+    /// Not yet resolved: it can escalate and fall overdue.
+    pub fn is_open(self) -> bool {
+        matches!(self, Status::Reported | Status::Accepted | Status::Assigned)
+    }
+}
+
+/// The statuses in which an incident is still being worked on (escalates when overdue).
+const OPEN: [&str; 3] = ["reported", "accepted", "assigned"];
+
+/// The level that handles an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Grid,
+    Community,
+    Street,
+    District,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Grid => "grid",
+            Level::Community => "community",
+            Level::Street => "street",
+            Level::District => "district",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Level> {
+        [
+            Level::Grid,
+            Level::Community,
+            Level::Street,
+            Level::District,
+        ]
+        .into_iter()
+        .find(|l| l.as_str() == s)
+    }
+
+    /// The level it escalates to; `None` at the district.
+    pub fn up(self) -> Option<Level> {
+        match self {
+            Level::Grid => Some(Level::Community),
+            Level::Community => Some(Level::Street),
+            Level::Street => Some(Level::District),
+            Level::District => None,
+        }
+    }
+
+    /// The role that handles incidents at this level.
+    pub fn handler_role(self) -> Role {
+        match self {
+            Level::Grid => Role::GridWorker,
+            Level::Community => Role::CommunityOfficer,
+            Level::Street => Role::StreetOfficer,
+            Level::District => Role::DistrictOfficer,
+        }
+    }
+
+    fn domain(self) -> zw_domain::Level {
+        match self {
+            Level::Grid => zw_domain::Level::Grid,
+            Level::Community => zw_domain::Level::Community,
+            Level::Street => zw_domain::Level::Street,
+            Level::District => zw_domain::Level::District,
+        }
+    }
+
+    /// The centre that handles it for an incident in `grid` (Open311 `agency_responsible`).
+    pub fn agency(self, grid: &str) -> String {
+        let code = JurisdictionCode::parse(grid)
+            .ok()
+            .and_then(|g| g.at_level(self.domain()))
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| grid.to_owned());
+        match self {
+            Level::Grid => format!("grid worker of grid {code}"),
+            Level::Community => format!("community centre {code}"),
+            Level::Street => format!("street operations centre {code}"),
+            Level::District => format!("district operations centre {code}"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views and inputs
+
+/// The reporter's contact details (from Open311 clients). Personal data: shown only to the
+/// handlers of the incident and never in lists, events or logs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Contact {
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone: Option<String>,
+}
+
+impl Contact {
+    fn is_empty(&self) -> bool {
+        self == &Contact::default()
+    }
+}
+
+/// A new incident. Its place: `house_code` (its grid), else `grid_code`, else `lat`/`lng` (the
+/// grid with the nearest centre).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewIncident {
+    /// One of the categories (`dispute`, `hazard`, `complaint`, …).
+    #[schema(example = "hazard")]
+    pub category: String,
+    pub description: String,
+    pub house_code: Option<String>,
+    pub grid_code: Option<String>,
+    pub lat: Option<f64>,
+    pub lng: Option<f64>,
+    pub address: Option<String>,
+    pub media_url: Option<String>,
+    pub contact: Option<Contact>,
+}
+
+/// An incident as its callers see it.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct IncidentView {
+    pub id: Uuid,
+    pub category: String,
+    pub description: String,
+    pub grid_code: String,
+    pub house_code: Option<String>,
+    pub lat: Option<f64>,
+    pub lng: Option<f64>,
+    pub address: Option<String>,
+    pub media_url: Option<String>,
+    /// `grid_worker`, `citizen`, `department` or `officer`.
+    pub reporter_kind: String,
+    pub reporter: String,
+    /// `grid`, `community`, `street` or `district`: who handles it now.
+    pub level: String,
+    /// `reported`, `accepted`, `assigned`, `resolved`, `verified` or `closed`.
+    pub status: String,
+    pub assignee: Option<String>,
+    pub deadline: DateTime<Utc>,
+    /// Set once the district's deadline passed too.
+    pub overdue: bool,
+    pub resolution: Option<String>,
+    pub resolved_by: Option<String>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Only in the single-incident view, only for its handlers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact: Option<Contact>,
+    /// Only in the single-incident view.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Vec<StepView>>,
+}
+
+/// One step in an incident's life.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StepView {
+    /// `reported`, `accepted`, `assigned`, `resolved`, `verified`, `closed`, `escalated` or
+    /// `overdue`.
+    pub step: String,
+    pub from: Option<String>,
+    pub to: String,
+    /// The level after the step.
+    pub level: String,
+    pub actor: String,
+    pub note: Option<String>,
+    pub version: i64,
+    /// The sequence number of its evidence record in the grid's evidence log.
+    pub evidence_seq: i64,
+    pub at: DateTime<Utc>,
+}
+
+pub fn view(m: &incident::Model) -> IncidentView {
+    IncidentView {
+        id: m.id,
+        category: m.category.clone(),
+        description: m.description.clone(),
+        grid_code: m.grid_code.clone(),
+        house_code: m.house_code.clone(),
+        lat: m.lat,
+        lng: m.lng,
+        address: m.address.clone(),
+        media_url: m.media_url.clone(),
+        reporter_kind: m.reporter_kind.clone(),
+        reporter: m.reporter.clone(),
+        level: m.level.clone(),
+        status: m.status.clone(),
+        assignee: m.assignee.clone(),
+        deadline: m.deadline,
+        overdue: m.overdue,
+        resolution: m.resolution.clone(),
+        resolved_by: m.resolved_by.clone(),
+        version: m.version,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+        contact: None,
+        steps: None,
+    }
+}
+
+/// A move of an incident to its next status.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionRequest {
+    /// `accepted`, `assigned`, `resolved`, `verified` or `closed`.
+    pub to: String,
+    /// Required for `resolved` (the resolution).
+    pub note: Option<String>,
+    /// Required for `assigned`: the subject (user or team account) who works on it.
+    pub assignee: Option<String>,
+    /// The version the caller saw; another one is 409 `version-conflict`.
+    pub expected_version: Option<i64>,
+}
+
+/// Hand an incident to the next level up.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationRequest {
+    /// Why it is beyond this level.
+    pub reason: String,
+    pub expected_version: Option<i64>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Who may do what
+
+/// The roles that work on incidents of a jurisdiction.
+const STAFF: [Role; 5] = [
+    Role::GridWorker,
+    Role::CommunityOfficer,
+    Role::StreetOfficer,
+    Role::DistrictOfficer,
+    Role::Admin,
+];
+
+/// The data set a department needs to report and read incidents.
+pub const DATASET: &str = "incidents";
+
+fn only_citizen(p: &Principal) -> bool {
+    p.has_role(Role::Citizen) && p.roles.len() == 1
+}
+
+/// Incidents `principal` may see: a citizen those he reported, staff those in their scope,
+/// departments with the `incidents` data set those in their scope.
+pub fn visible(principal: &Principal) -> Result<Condition, ApiError> {
+    if only_citizen(principal) {
+        return Ok(Condition::all().add(incident::Column::Reporter.eq(principal.subject.clone())));
+    }
+    if !principal.has_any_role(&STAFF) {
+        principal.require_role(&[Role::Department])?;
+        principal.require_dataset(DATASET)?;
+    }
+    Ok(Condition::all().add(incident::Column::GridCode.starts_with(principal.scope.as_str())))
+}
+
+/// Whether `principal` handles incidents of `grid` at `level`.
+fn handles(principal: &Principal, level: Level, grid: &str) -> bool {
+    principal.has_role(level.handler_role())
+        && JurisdictionCode::parse(grid).is_ok_and(|g| principal.can_access(&g))
+}
+
+fn stored_grid(code: &str) -> Result<JurisdictionCode, ApiError> {
+    JurisdictionCode::parse(code)
+        .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("stored grid code {code}: {e}")))
+}
+
+fn stored_level(m: &incident::Model) -> Result<Level, ApiError> {
+    Level::parse(&m.level)
+        .ok_or_else(|| ApiError::Unexpected(anyhow::anyhow!("stored level {}", m.level)))
+}
+
+fn stored_status(m: &incident::Model) -> Result<Status, ApiError> {
+    Status::parse(&m.status)
+        .ok_or_else(|| ApiError::Unexpected(anyhow::anyhow!("stored status {}", m.status)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operations
+
+/// Where a new incident is, resolved to its grid.
+async fn locate(
+    conn: &impl ConnectionTrait,
+    principal: &Principal,
+    input: &NewIncident,
+) -> Result<(String, Option<String>, Option<String>), ApiError> {
+    if let Some(code) = input.house_code.as_deref().map(str::trim) {
+        let code = HouseCode::parse(code).map_err(|e| ApiError::invalid("house_code", e))?;
+        let h = house::Entity::find_by_id(code.to_string())
+            .one(conn)
+            .await?
+            .ok_or_else(|| ApiError::UnknownHouse(code.to_string()))?;
+        return Ok((h.grid_code, Some(h.code), Some(h.address)));
+    }
+    if let Some(code) = input.grid_code.as_deref().map(str::trim) {
+        let code = JurisdictionCode::parse(code).map_err(|e| ApiError::invalid("grid_code", e))?;
+        if code.level() != zw_domain::Level::Grid {
+            return Err(ApiError::InvalidInput(
+                "grid_code: a grid code has 15 digits".into(),
+            ));
+        }
+        let g = grid_row::Entity::find_by_id(code.to_string())
+            .one(conn)
+            .await?
+            .ok_or_else(|| {
+                ApiError::unprocessable("location-unknown", format!("no grid {code} is known"))
+            })?;
+        return Ok((g.code, None, None));
+    }
+    match (input.lat, input.lng) {
+        (Some(lat), Some(lng)) => {
+            if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lng) {
+                return Err(ApiError::InvalidInput("lat/lng out of range".into()));
+            }
+            let district = principal.scope.district().to_owned();
+            let grids = grid_row::Entity::find()
+                .filter(grid_row::Column::Code.starts_with(district.as_str()))
+                .filter(grid_row::Column::Lat.is_not_null())
+                .filter(grid_row::Column::Lng.is_not_null())
+                .all(conn)
+                .await?;
+            // Equirectangular distance: grids are small, the error is negligible.
+            let k = lat.to_radians().cos();
+            let nearest = grids
+                .into_iter()
+                .filter_map(|g| {
+                    let (glat, glng) = (g.lat?, g.lng?);
+                    let d = (glat - lat).powi(2) + ((glng - lng) * k).powi(2);
+                    Some((d, g.code))
+                })
+                .min_by(|a, b| a.0.total_cmp(&b.0));
+            match nearest {
+                Some((_, code)) => Ok((code, None, None)),
+                None => Err(ApiError::unprocessable(
+                    "location-unknown",
+                    "no grid of the district has a known centre to place these coordinates in",
+                )),
+            }
+        }
+        (None, None) => Err(ApiError::InvalidInput(
+            "a location is required: house_code, grid_code or lat and lng".into(),
+        )),
+        _ => Err(ApiError::InvalidInput("lat and lng go together".into())),
+    }
+}
+
+/// Report an incident (with an optional `Idempotency-Key`): the status and body of the answer.
+pub async fn report_idempotent(
+    grid: &Grid,
+    principal: &Principal,
+    input: NewIncident,
+    idem: Option<IdempotencyKey>,
+) -> Result<(u16, serde_json::Value), ApiError> {
+    let Some(key) = &idem else {
+        let m = create(grid, principal, &input, None).await?;
+        return Ok((201, serde_json::to_value(view(&m)).unwrap_or_default()));
+    };
+    if let Some(done) = idempotency::replay(&grid.db, &principal.subject, key).await? {
+        return Ok(done);
+    }
+    match create(grid, principal, &input, Some(key)).await {
+        Ok(m) => Ok((201, serde_json::to_value(view(&m)).unwrap_or_default())),
+        // A concurrent retry with the same key stored it first: answer as it was answered.
+        Err(e) => match idempotency::replay(&grid.db, &principal.subject, key).await? {
+            Some(done) => Ok(done),
+            None => Err(e),
+        },
+    }
+}
+
+/// Report an incident: it starts `reported` at the grid level of its place.
+pub async fn create(
+    grid: &Grid,
+    principal: &Principal,
+    input: &NewIncident,
+    idem: Option<&IdempotencyKey>,
+) -> Result<incident::Model, ApiError> {
+    principal.require_role(&[
+        Role::GridWorker,
+        Role::Citizen,
+        Role::Department,
+        Role::CommunityOfficer,
+        Role::StreetOfficer,
+        Role::DistrictOfficer,
+    ])?;
+    if principal.has_role(Role::Department) && !principal.has_any_role(&STAFF) {
+        principal.require_dataset(DATASET)?;
+    }
+    let cat = category(input.category.trim()).ok_or_else(|| {
+        ApiError::InvalidInput(format!(
+            "category must be one of {}",
+            CATEGORIES.map(|c| c.code).join(", ")
+        ))
+    })?;
+    let description = input.description.trim();
+    if description.is_empty() || description.chars().count() > 4000 {
+        return Err(ApiError::InvalidInput(
+            "description: 1 to 4000 characters".into(),
+        ));
+    }
+    let (grid_code, house_code, house_address) = locate(&grid.db, principal, input).await?;
+    let grid_jc = stored_grid(&grid_code)?;
+    principal.authorize(&grid_jc)?;
+
+    let source = Source::of(principal);
+    let now = Utc::now();
+    let hours = grid.settings.incident_deadline_hours;
+    let contact = input.contact.clone().filter(|c| !c.is_empty());
+    let model = incident::Model {
+        id: Uuid::now_v7(),
+        category: cat.code.to_owned(),
+        description: description.to_owned(),
+        grid_code,
+        house_code,
+        lat: input.lat,
+        lng: input.lng,
+        address: input
+            .address
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned)
+            .or(house_address),
+        media_url: input.media_url.clone(),
+        contact: contact
+            .as_ref()
+            .map(|c| serde_json::to_value(c).unwrap_or_default()),
+        reporter_kind: source.kind.clone(),
+        reporter: principal.subject.clone(),
+        level: Level::Grid.as_str().to_owned(),
+        status: Status::Reported.as_str().to_owned(),
+        assignee: None,
+        deadline: now + chrono::Duration::hours(i64::from(hours)),
+        deadline_hours: i32::try_from(hours).unwrap_or(i32::MAX),
+        overdue: false,
+        resolution: None,
+        resolved_by: None,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let txn = grid.db.begin().await?;
+    let written: Result<(), ApiError> = async {
+        let am: incident::ActiveModel = model.clone().into_active_model().reset_all();
+        am.insert(&txn).await?;
+        record(&txn, &source, &model, "reported", None, None).await?;
+        if let Some(key) = idem {
+            let body = serde_json::to_value(view(&model)).unwrap_or_default();
+            idempotency::store(&txn, &principal.subject, key, 201, &body).await?;
+        }
+        Ok(())
+    }
+    .await;
+    finish(txn, written).await?;
+    grid.relay.notify();
+    Ok(model)
+}
+
+/// Commit `txn` if `result` is Ok, else roll it back at once: a transaction merely dropped is
+/// rolled back only when its connection is next used, and keeps its row locks until then.
+async fn finish<T>(txn: DatabaseTransaction, result: Result<T, ApiError>) -> Result<T, ApiError> {
+    match result {
+        Ok(v) => {
+            txn.commit().await?;
+            Ok(v)
+        }
+        Err(e) => {
+            txn.rollback().await?;
+            Err(e)
+        }
+    }
+}
+
+/// One incident that `principal` may see (404 otherwise: existence is not revealed).
+pub async fn get(
+    grid: &Grid,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<incident::Model, ApiError> {
+    incident::Entity::find_by_id(id)
+        .filter(visible(principal)?)
+        .one(&grid.db)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no incident {id} that you may see")))
+}
+
+/// Its steps, oldest first.
+pub async fn steps(conn: &impl ConnectionTrait, id: Uuid) -> Result<Vec<StepView>, ApiError> {
+    Ok(incident_step::Entity::find()
+        .filter(incident_step::Column::IncidentId.eq(id))
+        .order_by_asc(incident_step::Column::Version)
+        .order_by_asc(incident_step::Column::Id)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|s| StepView {
+            step: s.step,
+            from: s.from_status,
+            to: s.to_status,
+            level: s.level,
+            actor: s.actor,
+            note: s.note,
+            version: s.version,
+            evidence_seq: s.evidence_seq,
+            at: s.at,
+        })
+        .collect())
+}
+
+/// A page of visible incidents, newest first.
+pub async fn list_page(
+    grid: &Grid,
+    principal: &Principal,
+    status: Option<&str>,
+    level: Option<&str>,
+    limit: u64,
+    cursor: Option<Uuid>,
+) -> Result<Vec<incident::Model>, ApiError> {
+    let mut q = incident::Entity::find().filter(visible(principal)?);
+    if let Some(s) = status {
+        q = q.filter(incident::Column::Status.eq(s));
+    }
+    if let Some(l) = level {
+        q = q.filter(incident::Column::Level.eq(l));
+    }
+    if let Some(c) = cursor {
+        q = q.filter(incident::Column::Id.lt(c));
+    }
+    Ok(q.order_by_desc(incident::Column::Id)
+        .limit(limit + 1)
+        .all(&grid.db)
+        .await?)
+}
+
+/// Lock the row for the rest of `txn` (PostgreSQL; SQLite serialises writers), then read it.
+async fn lock(txn: &DatabaseTransaction, id: Uuid) -> Result<Option<incident::Model>, ApiError> {
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT id FROM incidents WHERE id = $1 FOR UPDATE",
+            [sea_orm::Value::from(id)],
+        ))
+        .await?;
+    }
+    Ok(incident::Entity::find_by_id(id).one(txn).await?)
+}
+
+/// Write `after` over the row that is still at `before_version`.
+async fn save(
+    txn: &DatabaseTransaction,
+    after: &incident::Model,
+    before_version: i64,
+) -> Result<(), ApiError> {
+    let am = after.clone().into_active_model().reset_all();
+    let done = incident::Entity::update_many()
+        .set(am)
+        .filter(incident::Column::Id.eq(after.id))
+        .filter(incident::Column::Version.eq(before_version))
+        .exec(txn)
+        .await?;
+    if done.rows_affected == 0 {
+        return Err(ApiError::conflict(
+            "version-conflict",
+            "the incident changed meanwhile; read it again",
+        ));
+    }
+    Ok(())
+}
+
+fn check_version(m: &incident::Model, expected: Option<i64>) -> Result<(), ApiError> {
+    match expected {
+        Some(v) if v != m.version => Err(ApiError::conflict(
+            "version-conflict",
+            format!("the incident is at version {}, not {v}", m.version),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Move an incident to its next status (see [`Status::next`]).
+pub async fn move_on(
+    grid: &Grid,
+    principal: &Principal,
+    id: Uuid,
+    req: TransitionRequest,
+) -> Result<incident::Model, ApiError> {
+    let to = Status::parse(req.to.trim()).ok_or_else(|| {
+        ApiError::InvalidInput(format!(
+            "to must be one of {}",
+            Status::ALL.map(|s| s.as_str()).join(", ")
+        ))
+    })?;
+    let note = req
+        .note
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned);
+    let assignee = req
+        .assignee
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned);
+    let txn = grid.db.begin().await?;
+    let result = move_in(
+        &txn,
+        principal,
+        id,
+        to,
+        note,
+        assignee,
+        req.expected_version,
+    )
+    .await;
+    let after = finish(txn, result).await?;
+    grid.relay.notify();
+    Ok(after)
+}
+
+async fn move_in(
+    txn: &DatabaseTransaction,
+    principal: &Principal,
+    id: Uuid,
+    to: Status,
+    note: Option<String>,
+    assignee: Option<String>,
+    expected_version: Option<i64>,
+) -> Result<incident::Model, ApiError> {
+    let m = lock(txn, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no incident {id}")))?;
+    let level = stored_level(&m)?;
+    let from = stored_status(&m)?;
+    let handler = handles(principal, level, &m.grid_code);
+    let resolving_assignee =
+        to == Status::Resolved && m.assignee.as_deref() == Some(principal.subject.as_str());
+    if !handler && !resolving_assignee {
+        return Err(ApiError::Forbidden(format!(
+            "only the {} handler of grid {} (or its assignee, to resolve it) may move this incident",
+            level.as_str(),
+            m.grid_code
+        )));
+    }
+    if from == Status::Closed {
+        return Err(ApiError::conflict(
+            "incident-closed",
+            format!("incident {id} is closed"),
+        ));
+    }
+    check_version(&m, expected_version)?;
+    if !from.next().contains(&to) {
+        return Err(ApiError::unprocessable(
+            "illegal-transition",
+            format!(
+                "an incident {} cannot become {}; allowed: [{}]",
+                from.as_str(),
+                to.as_str(),
+                allowed(from)
+            ),
+        ));
+    }
+    let now = Utc::now();
+    let mut after = m.clone();
+    match to {
+        Status::Assigned => {
+            after.assignee = Some(assignee.clone().ok_or_else(|| {
+                ApiError::InvalidInput("assignee is required to assign an incident".into())
+            })?);
+        }
+        Status::Resolved => {
+            after.resolution = Some(note.clone().ok_or_else(|| {
+                ApiError::InvalidInput("note (the resolution) is required to resolve".into())
+            })?);
+            after.resolved_by = Some(principal.subject.clone());
+        }
+        Status::Verified if m.resolved_by.as_deref() == Some(principal.subject.as_str()) => {
+            return Err(ApiError::Forbidden(
+                "the one who resolved an incident may not verify it".into(),
+            ));
+        }
+        _ => {}
+    }
+    after.status = to.as_str().to_owned();
+    after.version = m.version + 1;
+    after.updated_at = now;
+    save(txn, &after, m.version).await?;
+    let source = Source::of(principal);
+    record(
+        txn,
+        &source,
+        &after,
+        to.as_str(),
+        Some(from),
+        note.as_deref(),
+    )
+    .await?;
+    Ok(after)
+}
+
+fn allowed(from: Status) -> String {
+    let next: Vec<&str> = from.next().iter().map(|s| s.as_str()).collect();
+    next.join(", ")
+}
+
+/// The incident one level up: `reported` there, no assignee, a new deadline from `now`.
+fn escalated(m: &incident::Model, up: Level, now: DateTime<Utc>) -> incident::Model {
+    let mut after = m.clone();
+    after.level = up.as_str().to_owned();
+    after.status = Status::Reported.as_str().to_owned();
+    after.assignee = None;
+    after.deadline = now + chrono::Duration::hours(i64::from(m.deadline_hours));
+    after.version = m.version + 1;
+    after.updated_at = now;
+    after
+}
+
+/// Hand an incident to the next level up, by its current handler.
+pub async fn escalate_by_hand(
+    grid: &Grid,
+    principal: &Principal,
+    id: Uuid,
+    req: EscalationRequest,
+) -> Result<incident::Model, ApiError> {
+    let reason = req.reason.trim().to_owned();
+    if reason.is_empty() {
+        return Err(ApiError::InvalidInput("reason is required".into()));
+    }
+    let txn = grid.db.begin().await?;
+    let result: Result<incident::Model, ApiError> = async {
+        let m = lock(&txn, id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no incident {id}")))?;
+        let level = stored_level(&m)?;
+        let from = stored_status(&m)?;
+        if !handles(principal, level, &m.grid_code) {
+            return Err(ApiError::Forbidden(format!(
+                "only the {} handler of grid {} may escalate this incident",
+                level.as_str(),
+                m.grid_code
+            )));
+        }
+        if from == Status::Closed {
+            return Err(ApiError::conflict(
+                "incident-closed",
+                format!("incident {id} is closed"),
+            ));
+        }
+        check_version(&m, req.expected_version)?;
+        if !from.is_open() {
+            return Err(ApiError::unprocessable(
+                "cannot-escalate",
+                format!("an incident {} is no longer escalated", from.as_str()),
+            ));
+        }
+        let up = level.up().ok_or_else(|| {
+            ApiError::unprocessable("cannot-escalate", "the district is the highest level")
+        })?;
+        let after = escalated(&m, up, Utc::now());
+        save(&txn, &after, m.version).await?;
+        record(
+            &txn,
+            &Source::of(principal),
+            &after,
+            "escalated",
+            Some(from),
+            Some(&reason),
+        )
+        .await?;
+        Ok(after)
+    }
+    .await;
+    let after = finish(txn, result).await?;
+    grid.relay.notify();
+    Ok(after)
+}
+
+/// Escalate every incident not yet resolved whose deadline is before `now` one level up (at the
+/// district: mark it overdue, once). Each in its own transaction with its step, evidence and
+/// event; rows another replica is working on are skipped (`FOR UPDATE SKIP LOCKED`), and the
+/// write is conditional on the version, so two sweeps never escalate one incident twice.
+/// Returns the incidents it changed. The caller notifies the relay (it also polls).
+pub async fn escalate_overdue(
+    db: &DatabaseConnection,
+    now: DateTime<Utc>,
+) -> Result<Vec<Uuid>, ApiError> {
+    let due = incident::Entity::find()
+        .select_only()
+        .column(incident::Column::Id)
+        .filter(incident::Column::Status.is_in(OPEN))
+        .filter(incident::Column::Deadline.lt(now))
+        .filter(
+            Condition::any()
+                .add(incident::Column::Level.ne(Level::District.as_str()))
+                .add(incident::Column::Overdue.eq(false)),
+        )
+        .order_by_asc(incident::Column::Deadline)
+        .limit(1000)
+        .into_tuple::<Uuid>()
+        .all(db)
+        .await?;
+    let source = Source::system("escalation");
+    let mut changed = Vec::new();
+    for id in due {
+        let txn = db.begin().await?;
+        let result = escalate_one(&txn, &source, id, now).await;
+        match result {
+            Ok(true) => {
+                txn.commit().await?;
+                changed.push(id);
+            }
+            // Nothing to do after all (another replica did it), or the row changed meanwhile.
+            Ok(false) | Err(ApiError::Conflict { .. }) => txn.rollback().await?,
+            Err(e) => {
+                txn.rollback().await?;
+                return Err(e);
+            }
+        }
+    }
+    Ok(changed)
+}
+
+/// Escalate incident `id` in `txn` if it is still overdue at `now`; whether it did.
+async fn escalate_one(
+    txn: &DatabaseTransaction,
+    source: &Source,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, ApiError> {
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        let got = txn
+            .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                "SELECT id FROM incidents WHERE id = $1 FOR UPDATE SKIP LOCKED",
+                [sea_orm::Value::from(id)],
+            ))
+            .await?;
+        if got.is_none() {
+            return Ok(false);
+        }
+    }
+    let Some(m) = incident::Entity::find_by_id(id).one(txn).await? else {
+        return Ok(false);
+    };
+    let from = stored_status(&m)?;
+    let level = stored_level(&m)?;
+    if !from.is_open() || m.deadline >= now || (level == Level::District && m.overdue) {
+        return Ok(false);
+    }
+    let (after, step, note) = match level.up() {
+        Some(up) => (
+            escalated(&m, up, now),
+            "escalated",
+            format!("overdue at the {} level", level.as_str()),
+        ),
+        None => {
+            let mut after = m.clone();
+            after.overdue = true;
+            after.version = m.version + 1;
+            after.updated_at = now;
+            (after, "overdue", "overdue at the district".to_owned())
+        }
+    };
+    save(txn, &after, m.version).await?;
+    record(txn, source, &after, step, Some(from), Some(&note)).await?;
+    Ok(true)
+}
+
+/// Run [`escalate_overdue`] every `every` until `stop`.
+pub fn spawn_escalation(
+    db: DatabaseConnection,
+    relay: zw_bus::RelayHandle,
+    every: Duration,
+    stop: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every.max(Duration::from_secs(1)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            match escalate_overdue(&db, Utc::now()).await {
+                Ok(ids) if !ids.is_empty() => {
+                    tracing::info!(count = ids.len(), "overdue incidents escalated");
+                    relay.notify();
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "incident escalation sweep failed"),
+            }
+        }
+    })
+}
+
+/// Record a step of `after` in `txn`: its evidence, its `incident_steps` row and its event.
+async fn record(
+    txn: &DatabaseTransaction,
+    source: &Source,
+    after: &incident::Model,
+    step: &str,
+    from: Option<Status>,
+    note: Option<&str>,
+) -> Result<i64, ApiError> {
+    let grid = stored_grid(&after.grid_code)?;
+    let evidence = zw_evidence::append(
+        txn,
+        &source.actor,
+        &format!("incident.{step}"),
+        &format!("incident/{}", after.id),
+        &serde_json::json!({
+            "step": step,
+            "from": from.map(Status::as_str),
+            "to": after.status,
+            "level": after.level,
+            "category": after.category,
+            "grid_code": after.grid_code,
+            "assignee": after.assignee,
+            "deadline": after.deadline,
+            "version": after.version,
+            "note": note,
+            "source": source,
+        }),
+    )
+    .await?;
+    incident_step::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        incident_id: Set(after.id),
+        step: Set(step.to_owned()),
+        from_status: Set(from.map(|s| s.as_str().to_owned())),
+        to_status: Set(after.status.clone()),
+        level: Set(after.level.clone()),
+        actor: Set(source.actor.clone()),
+        note: Set(note.map(str::to_owned)),
+        version: Set(after.version),
+        evidence_seq: Set(evidence.seq),
+        at: Set(after.updated_at),
+    }
+    .insert(txn)
+    .await?;
+    let event = Event::IncidentChanged(IncidentChanged {
+        incident_id: after.id,
+        change: step.to_owned(),
+        status: after.status.clone(),
+        level: after.level.clone(),
+        category: after.category.clone(),
+        version: after.version,
+    });
+    crate::ledger::enqueue(txn, &event, &grid, source).await?;
+    Ok(evidence.seq)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handlers
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::InvalidInput(format!("the body must be {what}: {e}")))
+}
+
+fn parse_cursor(c: Option<&str>) -> Result<Option<Uuid>, ApiError> {
+    c.map(|c| {
+        Uuid::parse_str(c)
+            .map_err(|_| ApiError::InvalidInput("cursor is not one this API returned".into()))
+    })
+    .transpose()
+}
+
+/// Report an incident (by a grid worker in his grid, a citizen, a department with the
+/// `incidents` data set, or an officer in his scope). It starts `reported` at the grid level.
+#[utoipa::path(
+    post,
+    path = "/api/v1/grid/incidents",
+    request_body = NewIncident,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key: the same key and body return the first response")),
+    responses(
+        (status = 201, body = IncidentView),
+        (status = 400, description = "Malformed input, unknown category, no location", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a reporter role, outside the caller's scope, or a department without the `incidents` data set", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`unknown-house`, or `location-unknown` (no grid with a known centre for lat/lng), or `idempotency-key-reused`", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn report(
+    grid: web::Data<Grid>,
+    principal: Principal,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let input: NewIncident = parse_json(&body, "a JSON incident")?;
+    let idem = match req.headers().get("idempotency-key") {
+        Some(v) => Some(IdempotencyKey::parse(v.to_str().unwrap_or(""), &body)?),
+        None => None,
+    };
+    let (status, body) = report_idempotent(&grid, &principal, input, idem).await?;
+    let status = actix_web::http::StatusCode::from_u16(status)
+        .unwrap_or(actix_web::http::StatusCode::CREATED);
+    Ok(HttpResponse::build(status).json(body))
+}
+
+/// Filter of the incident list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct IncidentFilter {
+    /// Only incidents in this status.
+    pub status: Option<String>,
+    /// Only incidents handled at this level.
+    pub level: Option<String>,
+}
+
+/// Incidents the caller may see, newest first: a citizen those he reported, staff and
+/// departments (with the `incidents` data set) those in their scope.
+#[utoipa::path(
+    get,
+    path = "/api/v1/grid/incidents",
+    params(IncidentFilter, PageQuery),
+    responses(
+        (status = 200, body = Page<IncidentView>),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn list(
+    grid: web::Data<Grid>,
+    principal: Principal,
+    filter: web::Query<IncidentFilter>,
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = page.limit().map_err(ApiError::InvalidInput)?;
+    let cursor = parse_cursor(page.cursor.as_deref())?;
+    if let Some(s) = filter.status.as_deref()
+        && Status::parse(s).is_none()
+    {
+        return Err(ApiError::invalid("status", "unknown status"));
+    }
+    if let Some(l) = filter.level.as_deref()
+        && Level::parse(l).is_none()
+    {
+        return Err(ApiError::invalid("level", "unknown level"));
+    }
+    let rows = list_page(
+        &grid,
+        &principal,
+        filter.status.as_deref(),
+        filter.level.as_deref(),
+        limit,
+        cursor,
+    )
+    .await?;
+    let views: Vec<IncidentView> = rows.iter().map(view).collect();
+    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |v| v.id.to_string())))
+}
+
+/// One incident with its steps (each with its evidence record's sequence number). The
+/// reporter's contact details only for the handler of its current level.
+#[utoipa::path(
+    get,
+    path = "/api/v1/grid/incidents/{id}",
+    params(("id" = Uuid, Path, description = "Incident id")),
+    responses(
+        (status = 200, body = IncidentView),
+        (status = 404, description = "No such incident that you may see", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn get_one(
+    grid: web::Data<Grid>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let m = get(&grid, &principal, id.into_inner()).await?;
+    let mut v = view(&m);
+    v.steps = Some(steps(&grid.db, m.id).await?);
+    if Level::parse(&m.level).is_some_and(|l| handles(&principal, l, &m.grid_code)) {
+        v.contact = m
+            .contact
+            .as_ref()
+            .and_then(|c| serde_json::from_value(c.clone()).ok());
+    }
+    Ok(HttpResponse::Ok().json(v))
+}
+
+/// Move an incident on: reported → accepted → assigned (`assignee`) → resolved (`note`, the
+/// resolution; also by the assignee) → verified (not by whoever resolved it) → closed. Only the
+/// handler of its current level acts.
+#[utoipa::path(
+    post,
+    path = "/api/v1/grid/incidents/{id}/transitions",
+    params(("id" = Uuid, Path, description = "Incident id")),
+    request_body = TransitionRequest,
+    responses(
+        (status = 200, body = IncidentView),
+        (status = 400, description = "Malformed body, unknown status, missing assignee or resolution", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the handler of the current level (or the assignee resolving), or verifying what you resolved yourself", body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`incident-closed` or `version-conflict`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`illegal-transition`: the detail lists the allowed targets", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn transition(
+    grid: web::Data<Grid>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let req: TransitionRequest = parse_json(&body, "JSON with `to`")?;
+    let m = move_on(&grid, &principal, id.into_inner(), req).await?;
+    Ok(HttpResponse::Ok().json(view(&m)))
+}
+
+/// Hand an incident to the next level up (grid → community → street → district), by the
+/// handler of its current level, when it is beyond him. It is `reported` again at the new
+/// level, unassigned, with a new deadline.
+#[utoipa::path(
+    post,
+    path = "/api/v1/grid/incidents/{id}/escalate",
+    params(("id" = Uuid, Path, description = "Incident id")),
+    request_body = EscalationRequest,
+    responses(
+        (status = 200, body = IncidentView),
+        (status = 400, description = "Malformed body or no reason", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the handler of the current level", body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`incident-closed` or `version-conflict`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`cannot-escalate`: already at the district, or already resolved", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn escalate(
+    grid: web::Data<Grid>,
+    principal: Principal,
+    id: web::Path<Uuid>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let req: EscalationRequest = parse_json(&body, "JSON with `reason`")?;
+    let m = escalate_by_hand(&grid, &principal, id.into_inner(), req).await?;
+    Ok(HttpResponse::Ok().json(view(&m)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entities
+
+pub mod incident {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "incidents")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub category: String,
+        #[sea_orm(column_type = "Text")]
+        pub description: String,
+        pub grid_code: String,
+        pub house_code: Option<String>,
+        pub lat: Option<f64>,
+        pub lng: Option<f64>,
+        pub address: Option<String>,
+        pub media_url: Option<String>,
+        pub contact: Option<Json>,
+        pub reporter_kind: String,
+        pub reporter: String,
+        pub level: String,
+        pub status: String,
+        pub assignee: Option<String>,
+        pub deadline: DateTimeUtc,
+        pub deadline_hours: i32,
+        pub overdue: bool,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub resolution: Option<String>,
+        pub resolved_by: Option<String>,
+        pub version: i64,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod incident_step {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "incident_steps")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub incident_id: Uuid,
+        pub step: String,
+        pub from_status: Option<String>,
+        pub to_status: String,
+        pub level: String,
+        pub actor: String,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub note: Option<String>,
+        pub version: i64,
+        pub evidence_seq: i64,
+        pub at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -82,6 +82,12 @@ pub async fn build(
         Duration::from_secs(10),
         stop.clone(),
     );
+    let escalation = incidents::spawn_escalation(
+        db.clone(),
+        relay.clone(),
+        Duration::from_secs(settings.grid.escalation_interval_secs),
+        stop.clone(),
+    );
     let grid = web::Data::new(declarations::Grid {
         db,
         bus,
@@ -96,7 +102,8 @@ pub async fn build(
         cfg.app_data(grid.clone()).app_data(verifier.clone());
         configure(cfg);
     })
-    .with_openapi("/api/v1/grid/openapi.json", openapi());
+    .with_openapi("/api/v1/grid/openapi.json", openapi())
+    .with_task(escalation);
     let app_stop = app.stop_token();
     Ok(app.with_task(sealer).with_task(tokio::spawn(async move {
         app_stop.cancelled().await;
