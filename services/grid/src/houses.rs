@@ -273,6 +273,11 @@ pub async fn facts(
         .filter(declaration::Column::Status.eq(DeclarationStatus::Pending.as_str()))
         .count(conn)
         .await?;
+    let open_incidents = crate::incidents::incident::Entity::find()
+        .filter(crate::incidents::incident::Column::HouseCode.eq(h.code.as_str()))
+        .filter(crate::incidents::incident::Column::Status.is_in(crate::incidents::OPEN))
+        .count(conn)
+        .await?;
     Ok(serde_json::json!({
         "house.status": h.status,
         "house.previous_status": previous_status,
@@ -282,8 +287,7 @@ pub async fn facts(
         "house.residents": residents,
         "house.pending_declarations": pending,
         "house.not_seen": h.not_seen,
-        // Incidents are not linked to houses yet: the lead wires the count in with incidents.
-        "house.open_incidents": 0,
+        "house.open_incidents": open_incidents,
     }))
 }
 

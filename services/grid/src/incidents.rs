@@ -218,7 +218,7 @@ impl Status {
 }
 
 /// The statuses in which an incident is still being worked on (escalates when overdue).
-const OPEN: [&str; 3] = ["reported", "accepted", "assigned"];
+pub const OPEN: [&str; 3] = ["reported", "accepted", "assigned"];
 
 /// The level that handles an incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
