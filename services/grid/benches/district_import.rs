@@ -69,7 +69,7 @@ fn generate(scale: f64) -> Dataset {
             let status = if serial % 4 == 0 { "rented" } else { "in_use" };
             houses.push((
                 code.clone(),
-                format!("{serial} Bench Road, {grid}"),
+                format!("{serial} Bench Road {grid}"),
                 status,
                 6,
             ));
@@ -115,8 +115,14 @@ async fn main() {
     // The files a district would hand over, sent by the client `zhiwang import` uses. Grids go
     // first, through the jurisdictions import (1,000 rows: not counted in the rate).
     let mut grids_csv = String::from("code,name\n");
+    let mut units = std::collections::BTreeSet::new();
     for g in &data.grids {
-        writeln!(grids_csv, "{g},Grid {g}").unwrap();
+        let community = g.parent().unwrap();
+        units.insert(community.parent().unwrap());
+        units.insert(community);
+    }
+    for unit in units.iter().chain(&data.grids) {
+        writeln!(grids_csv, "{unit},Unit {unit}").unwrap();
     }
     upload(&target, Kind::Jurisdictions, &grids_csv)
         .await

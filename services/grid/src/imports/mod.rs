@@ -529,6 +529,11 @@ fn csv_problem(e: &csv::Error) -> String {
             Some(f) => format!("column {}: {}", f + 1, err.kind()),
             None => err.kind().to_string(),
         },
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!(
+            "{len} fields where the header has {expected_len} (quote a value that holds a comma)"
+        ),
         other => format!("{other:?}"),
     }
 }
