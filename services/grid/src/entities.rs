@@ -224,7 +224,7 @@ pub async fn create_op(
     source: &Source,
     body: &[u8],
 ) -> Result<(StatusCode, serde_json::Value), ApiError> {
-    let input: NewEntity = parse_body(&body, "credit_code, name and house_code")?;
+    let input: NewEntity = parse_body(body, "credit_code, name and house_code")?;
     let code = parse_code(&input.credit_code)?;
     let name = name_of(input.name)?;
     let representative = clean_text("representative", input.representative, 100)?;
@@ -233,7 +233,7 @@ pub async fn create_op(
         .map_err(|e| ApiError::invalid("house_code", e))?;
     let house = house_in_use(&grid.db, &house_code).await?;
     let dest = grid_of(&house.grid_code)?;
-    authorize_change(&principal, DATASET, &[], &dest)?;
+    authorize_change(principal, DATASET, &[], &dest)?;
     let txn = grid.db.begin().await?;
     lock_row(
         &txn,
@@ -269,14 +269,14 @@ pub async fn create_op(
     .await?;
     step(
         &txn,
-        &source,
+        source,
         &e,
         "registered",
         Some(&house),
         serde_json::json!({}),
     )
     .await?;
-    let v = view_one(&txn, &principal, &e).await?;
+    let v = view_one(&txn, principal, &e).await?;
     txn.commit().await?;
     grid.relay.notify();
     Ok((
@@ -434,7 +434,7 @@ pub async fn change_op(
     code: String,
     body: &[u8],
 ) -> Result<(StatusCode, serde_json::Value), ApiError> {
-    let input: EntityChange = parse_body(&body, "the fields to change")?;
+    let input: EntityChange = parse_body(body, "the fields to change")?;
     let code = parse_code(&code)?;
     let name = input.name.map(name_of).transpose()?;
     let representative = clean_text("representative", input.representative, 100)?;
@@ -452,7 +452,7 @@ pub async fn change_op(
         &txn,
         &code,
         input.expected_version,
-        &principal,
+        principal,
         dest.as_ref(),
     )
     .await?;
@@ -479,7 +479,7 @@ pub async fn change_op(
         fields.push("house_code");
     }
     if fields.is_empty() {
-        let v = view_one(&txn, &principal, &e).await?;
+        let v = view_one(&txn, principal, &e).await?;
         return Ok((
             StatusCode::OK,
             serde_json::to_value(&v).map_err(anyhow::Error::from)?,
@@ -492,8 +492,8 @@ pub async fn change_op(
     if moved.is_some() {
         details["from_house"] = e.house_code.clone().into();
     }
-    step(&txn, &source, &updated, "changed", moved, details).await?;
-    let v = view_one(&txn, &principal, &updated).await?;
+    step(&txn, source, &updated, "changed", moved, details).await?;
+    let v = view_one(&txn, principal, &updated).await?;
     txn.commit().await?;
     grid.relay.notify();
     Ok((
@@ -545,11 +545,11 @@ pub async fn deregister_op(
     code: String,
     body: &[u8],
 ) -> Result<(StatusCode, serde_json::Value), ApiError> {
-    let input: Deregistration = parse_body(&body, "reason")?;
+    let input: Deregistration = parse_body(body, "reason")?;
     let code = parse_code(&code)?;
     let reason = clean_text("reason", Some(input.reason), 500)?.unwrap_or_default();
     let txn = grid.db.begin().await?;
-    let e = locked_current(&txn, &code, input.expected_version, &principal, None).await?;
+    let e = locked_current(&txn, &code, input.expected_version, principal, None).await?;
     let version = e.version + 1;
     let mut am: legal_entity::ActiveModel = e.into();
     am.status = Set("deregistered".into());
@@ -558,14 +558,14 @@ pub async fn deregister_op(
     let e = am.update(&txn).await?;
     step(
         &txn,
-        &source,
+        source,
         &e,
         "deregistered",
         None,
         serde_json::json!({ "reason": reason }),
     )
     .await?;
-    let v = view_one(&txn, &principal, &e).await?;
+    let v = view_one(&txn, principal, &e).await?;
     txn.commit().await?;
     grid.relay.notify();
     Ok((

@@ -689,7 +689,7 @@ pub async fn create_op(
     source: &Source,
     body: &[u8],
 ) -> Result<(StatusCode, serde_json::Value), ApiError> {
-    let input: NewPerson = parse_body(&body, "id_number, house_code and change")?;
+    let input: NewPerson = parse_body(body, "id_number, house_code and change")?;
     let id_number =
         IdNumber::parse(input.id_number.trim()).map_err(|e| ApiError::invalid("id_number", e))?;
     let house_code = HouseCode::parse(input.house_code.trim())
@@ -725,7 +725,7 @@ pub async fn create_op(
     }
     let house = house_in_use(&grid.db, &house_code).await?;
     let dest = grid_of(&house.grid_code)?;
-    authorize_change(&principal, DATASET, &[], &dest)?;
+    authorize_change(principal, DATASET, &[], &dest)?;
     let txn = grid.db.begin().await?;
     lock_row(
         &txn,
@@ -747,7 +747,7 @@ pub async fn create_op(
     }
     let p = record_new(
         &txn,
-        &source,
+        source,
         Arrival {
             id_number: &id_number,
             name,
@@ -758,7 +758,7 @@ pub async fn create_op(
         change,
     )
     .await?;
-    let v = view_one(&txn, &principal, &p).await?;
+    let v = view_one(&txn, principal, &p).await?;
     txn.commit().await?;
     grid.relay.notify();
     Ok((
@@ -939,11 +939,10 @@ pub async fn moves_op(
     id: Uuid,
     body: &[u8],
 ) -> Result<(StatusCode, serde_json::Value), ApiError> {
-    let input: MoveRequest = parse_body(&body, "to_house")?;
+    let input: MoveRequest = parse_body(body, "to_house")?;
     let to =
         HouseCode::parse(input.to_house.trim()).map_err(|e| ApiError::invalid("to_house", e))?;
     let house = house_in_use(&grid.db, &to).await?;
-    let id = id;
     let txn = grid.db.begin().await?;
     lock_row(
         &txn,
@@ -954,7 +953,7 @@ pub async fn moves_op(
     .await?;
     let p = locked(&txn, id).await?;
     let from = grid_of(&p.grid_code)?;
-    authorize_change(&principal, DATASET, &[&from], &grid_of(&house.grid_code)?)?;
+    authorize_change(principal, DATASET, &[&from], &grid_of(&house.grid_code)?)?;
     if p.status == "dead" {
         return Err(deceased(&p));
     }
@@ -966,8 +965,8 @@ pub async fn moves_op(
     {
         return Err(ApiError::AlreadyResident(house.code));
     }
-    let p = relocate(&txn, &source, p, &house, None, None).await?;
-    let v = view_one(&txn, &principal, &p).await?;
+    let p = relocate(&txn, source, p, &house, None, None).await?;
+    let v = view_one(&txn, principal, &p).await?;
     txn.commit().await?;
     grid.relay.notify();
     Ok((
@@ -1019,13 +1018,12 @@ pub async fn move_out_op(
     id: Uuid,
     body: &[u8],
 ) -> Result<(StatusCode, serde_json::Value), ApiError> {
-    let input: MoveOutRequest = parse_body(&body, "expected_version and reason")?;
+    let input: MoveOutRequest = parse_body(body, "expected_version and reason")?;
     let reason = clean_text("reason", input.reason, 500)?;
-    let id = id;
     let txn = grid.db.begin().await?;
     let p = locked(&txn, id).await?;
     let g = grid_of(&p.grid_code)?;
-    authorize_change(&principal, DATASET, &[&g], &g)?;
+    authorize_change(principal, DATASET, &[&g], &g)?;
     if p.status == "dead" {
         return Err(deceased(&p));
     }
@@ -1034,8 +1032,8 @@ pub async fn move_out_op(
         Some(r) => serde_json::json!({ "reason": r }),
         None => serde_json::json!({}),
     };
-    let p = depart(&txn, &source, p, "moved_out", details).await?;
-    let v = view_one(&txn, &principal, &p).await?;
+    let p = depart(&txn, source, p, "moved_out", details).await?;
+    let v = view_one(&txn, principal, &p).await?;
     txn.commit().await?;
     grid.relay.notify();
     Ok((
@@ -1088,12 +1086,11 @@ pub async fn death_op(
     id: Uuid,
     body: &[u8],
 ) -> Result<(StatusCode, serde_json::Value), ApiError> {
-    let input: DeathRequest = parse_body(&body, "date (YYYY-MM-DD)")?;
-    let id = id;
+    let input: DeathRequest = parse_body(body, "date (YYYY-MM-DD)")?;
     let txn = grid.db.begin().await?;
     let p = locked(&txn, id).await?;
     let g = grid_of(&p.grid_code)?;
-    authorize_change(&principal, DATASET, &[&g], &g)?;
+    authorize_change(principal, DATASET, &[&g], &g)?;
     if p.status == "dead" {
         return Err(deceased(&p));
     }
@@ -1105,8 +1102,8 @@ pub async fn death_op(
         ));
     }
     let details = serde_json::json!({ "date": input.date });
-    let p = depart(&txn, &source, p, "died", details).await?;
-    let v = view_one(&txn, &principal, &p).await?;
+    let p = depart(&txn, source, p, "died", details).await?;
+    let v = view_one(&txn, principal, &p).await?;
     txn.commit().await?;
     grid.relay.notify();
     Ok((
