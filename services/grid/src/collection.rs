@@ -406,10 +406,13 @@ async fn store(
 /// The kinds of record the field client collects, each applied through its REST operation.
 pub mod dispatch {
     use super::*;
-    use crate::{entities, people};
+    use crate::{entities, houses, people};
 
     /// Every kind, as the client names them, with the REST route whose body `data` is.
-    pub const KINDS: [&str; 7] = [
+    pub const KINDS: [&str; 10] = [
+        "house.update",      // PATCH /houses/{target}
+        "house.transition",  // POST /houses/{target}/transitions
+        "house.sighting",    // POST /houses/{target}/sightings
         "person.register",   // POST /persons
         "person.move",       // POST /persons/{target}/moves
         "person.move_out",   // POST /persons/{target}/move-out
@@ -428,6 +431,15 @@ pub mod dispatch {
     ) -> Result<(u16, serde_json::Value), ApiError> {
         let body = body_of(record)?;
         let (status, value) = match record.kind.as_str() {
+            "house.update" => {
+                houses::patch_house_op(grid, principal, source, target(record)?, &body).await?
+            }
+            "house.transition" => {
+                houses::transition_op(grid, principal, source, target(record)?, &body).await?
+            }
+            "house.sighting" => {
+                houses::sighting_op(grid, principal, source, target(record)?, &body).await?
+            }
             "person.register" => people::create_op(grid, principal, source, &body).await?,
             "person.move" => {
                 people::moves_op(grid, principal, source, person(record)?, &body).await?
@@ -478,6 +490,15 @@ pub mod dispatch {
                 };
                 let p = people::readable(&grid.db, principal, id).await?;
                 serde_json::to_value(people::view_one(&grid.db, principal, &p).await?)
+            }
+            "house" => {
+                let code = target(record)?;
+                let h = crate::model::house::Entity::find_by_id(code.clone())
+                    .one(&grid.db)
+                    .await?
+                    .ok_or_else(|| ApiError::NotFound(format!("no house {code}")))?;
+                principal.authorize(&people::grid_of(&h.grid_code)?)?;
+                serde_json::to_value(houses::detail(principal, &h))
             }
             "entity" => {
                 let code = record

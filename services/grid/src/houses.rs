@@ -29,6 +29,7 @@
 //! it; every house not demolished and not sighted since the round opened is then marked
 //! `not_seen` (a life event each).
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -736,6 +737,19 @@ async fn patch_house(
     code: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    let source = Source::of(&principal);
+    crate::error::reply(patch_house_op(&grid, &principal, &source, code.into_inner(), &body).await)
+}
+
+/// `patch_house` as `principal`, the change recorded as coming from `source` (the REST route,
+/// or a record collected in the field).
+pub async fn patch_house_op(
+    grid: &Grid,
+    principal: &Principal,
+    source: &Source,
+    code: String,
+    body: &[u8],
+) -> Result<(StatusCode, serde_json::Value), ApiError> {
     let code = parse_house(&code)?;
     let p: HousePatch = parse_json(&body, "the attributes to change")?;
     let address = p.address.as_deref().map(check_address).transpose()?;
@@ -784,14 +798,17 @@ async fn patch_house(
     }
     if fields.is_empty() {
         txn.rollback().await?;
-        return Ok(HttpResponse::Ok().json(detail(&principal, &h)));
+        return Ok((
+            StatusCode::OK,
+            serde_json::to_value(&detail(&principal, &h)).map_err(anyhow::Error::from)?,
+        ));
     }
     let status = h.status.clone();
     let after = bump(&txn, &h, am).await?;
     // Which fields changed, not their values: the landlord's name and phone are personal data.
     let after = recorded(
         &txn,
-        &Source::of(&principal),
+        &source,
         after,
         "updated",
         Some(&status),
@@ -800,7 +817,10 @@ async fn patch_house(
     .await?;
     txn.commit().await?;
     grid.relay.notify();
-    Ok(HttpResponse::Ok().json(detail(&principal, &after)))
+    Ok((
+        StatusCode::OK,
+        serde_json::to_value(&detail(&principal, &after)).map_err(anyhow::Error::from)?,
+    ))
 }
 
 /// A move in the house's life.
@@ -837,6 +857,19 @@ async fn transition(
     code: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    let source = Source::of(&principal);
+    crate::error::reply(transition_op(&grid, &principal, &source, code.into_inner(), &body).await)
+}
+
+/// `transition` as `principal`, the change recorded as coming from `source` (the REST route,
+/// or a record collected in the field).
+pub async fn transition_op(
+    grid: &Grid,
+    principal: &Principal,
+    source: &Source,
+    code: String,
+    body: &[u8],
+) -> Result<(StatusCode, serde_json::Value), ApiError> {
     let code = parse_house(&code)?;
     let t: Transition = parse_json(&body, "to (and expected_version, reason)")?;
     let reason = t
@@ -887,7 +920,7 @@ async fn transition(
     let after = bump(&txn, &h, am).await?;
     let after = recorded(
         &txn,
-        &Source::of(&principal),
+        &source,
         after,
         &t.to,
         Some(&previous),
@@ -896,7 +929,10 @@ async fn transition(
     .await?;
     txn.commit().await?;
     grid.relay.notify();
-    Ok(HttpResponse::Ok().json(detail(&principal, &after)))
+    Ok((
+        StatusCode::OK,
+        serde_json::to_value(&detail(&principal, &after)).map_err(anyhow::Error::from)?,
+    ))
 }
 
 /// Query of the reclassification.
@@ -1220,6 +1256,19 @@ async fn sighting(
     code: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    let source = Source::of(&principal);
+    crate::error::reply(sighting_op(&grid, &principal, &source, code.into_inner(), &body).await)
+}
+
+/// `sighting` as `principal`, the change recorded as coming from `source` (the REST route,
+/// or a record collected in the field).
+pub async fn sighting_op(
+    grid: &Grid,
+    principal: &Principal,
+    source: &Source,
+    code: String,
+    body: &[u8],
+) -> Result<(StatusCode, serde_json::Value), ApiError> {
     principal.require_role(&[Role::GridWorker])?;
     let code = parse_house(&code)?;
     let input: VersionOnly = if body.iter().all(u8::is_ascii_whitespace) {
@@ -1240,7 +1289,7 @@ async fn sighting(
     let after = bump(&txn, &h, am).await?;
     let after = recorded(
         &txn,
-        &Source::of(&principal),
+        &source,
         after,
         "seen",
         Some(&status),
@@ -1249,5 +1298,8 @@ async fn sighting(
     .await?;
     txn.commit().await?;
     grid.relay.notify();
-    Ok(HttpResponse::Ok().json(detail(&principal, &after)))
+    Ok((
+        StatusCode::OK,
+        serde_json::to_value(&detail(&principal, &after)).map_err(anyhow::Error::from)?,
+    ))
 }

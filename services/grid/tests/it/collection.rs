@@ -181,6 +181,46 @@ async fn a_record_collected_against_an_older_version_is_reported_back_not_applie
     assert_eq!(now["house_code"], houses[2].as_str());
     assert_eq!(now["version"], 2);
 
+    // Houses too: a transition collected against an older version of the house is a conflict.
+    let house = &houses[4];
+    let (_, h) = w
+        .get(&worker, &format!("/api/v1/grid/houses/{house}"))
+        .await;
+    let seen = h["version"].as_i64().unwrap_or(1);
+    let to = if h["status"] == "rented" {
+        "in_use"
+    } else {
+        "rented"
+    };
+    let answer = upload(
+        &w,
+        &worker,
+        &batch(
+            "phone-1",
+            vec![
+                record("house.sighting", Some(house), Some(seen), json!({})),
+                record(
+                    "house.transition",
+                    Some(house),
+                    Some(seen),
+                    json!({"to": to}),
+                ),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(answer["records"][0]["outcome"], "applied", "{answer}");
+    assert_eq!(answer["records"][1]["outcome"], "conflict", "{answer}");
+    assert_eq!(
+        answer["records"][1]["result"]["type"],
+        "urn:zhiwang:problem:version-conflict"
+    );
+    assert_eq!(
+        answer["records"][1]["current"]["version"],
+        seen + 1,
+        "{answer}"
+    );
+
     // Registering someone already recorded is a conflict too, answered with his record.
     let again = upload(
         &w,
