@@ -751,7 +751,7 @@ pub async fn patch_house_op(
     body: &[u8],
 ) -> Result<(StatusCode, serde_json::Value), ApiError> {
     let code = parse_house(&code)?;
-    let p: HousePatch = parse_json(&body, "the attributes to change")?;
+    let p: HousePatch = parse_json(body, "the attributes to change")?;
     let address = p.address.as_deref().map(check_address).transpose()?;
     let category = p.category.as_deref().map(check_category).transpose()?;
     let size = p.registered_size.map(check_size).transpose()?;
@@ -767,7 +767,7 @@ pub async fn patch_house_op(
         .transpose()?;
     let txn = grid.db.begin().await?;
     let h = locked(&txn, &code).await?;
-    may_change(&principal, &stored_grid(&h.grid_code)?)?;
+    may_change(principal, &stored_grid(&h.grid_code)?)?;
     not_demolished(&h)?;
     check_version(&h, p.expected_version)?;
     let mut am: house::ActiveModel = h.clone().into();
@@ -800,7 +800,7 @@ pub async fn patch_house_op(
         txn.rollback().await?;
         return Ok((
             StatusCode::OK,
-            serde_json::to_value(&detail(&principal, &h)).map_err(anyhow::Error::from)?,
+            serde_json::to_value(detail(principal, &h)).map_err(anyhow::Error::from)?,
         ));
     }
     let status = h.status.clone();
@@ -808,7 +808,7 @@ pub async fn patch_house_op(
     // Which fields changed, not their values: the landlord's name and phone are personal data.
     let after = recorded(
         &txn,
-        &source,
+        source,
         after,
         "updated",
         Some(&status),
@@ -819,7 +819,7 @@ pub async fn patch_house_op(
     grid.relay.notify();
     Ok((
         StatusCode::OK,
-        serde_json::to_value(&detail(&principal, &after)).map_err(anyhow::Error::from)?,
+        serde_json::to_value(detail(principal, &after)).map_err(anyhow::Error::from)?,
     ))
 }
 
@@ -871,7 +871,7 @@ pub async fn transition_op(
     body: &[u8],
 ) -> Result<(StatusCode, serde_json::Value), ApiError> {
     let code = parse_house(&code)?;
-    let t: Transition = parse_json(&body, "to (and expected_version, reason)")?;
+    let t: Transition = parse_json(body, "to (and expected_version, reason)")?;
     let reason = t
         .reason
         .map(|r| r.trim().to_owned())
@@ -883,7 +883,7 @@ pub async fn transition_op(
     }
     let txn = grid.db.begin().await?;
     let h = locked(&txn, &code).await?;
-    may_change(&principal, &stored_grid(&h.grid_code)?)?;
+    may_change(principal, &stored_grid(&h.grid_code)?)?;
     not_demolished(&h)?;
     check_version(&h, t.expected_version)?;
     let allowed = allowed_moves(&h.status);
@@ -920,7 +920,7 @@ pub async fn transition_op(
     let after = bump(&txn, &h, am).await?;
     let after = recorded(
         &txn,
-        &source,
+        source,
         after,
         &t.to,
         Some(&previous),
@@ -931,7 +931,7 @@ pub async fn transition_op(
     grid.relay.notify();
     Ok((
         StatusCode::OK,
-        serde_json::to_value(&detail(&principal, &after)).map_err(anyhow::Error::from)?,
+        serde_json::to_value(detail(principal, &after)).map_err(anyhow::Error::from)?,
     ))
 }
 
@@ -1274,7 +1274,7 @@ pub async fn sighting_op(
     let input: VersionOnly = if body.iter().all(u8::is_ascii_whitespace) {
         VersionOnly::default()
     } else {
-        parse_json::<Option<VersionOnly>>(&body, "expected_version (or no body)")?
+        parse_json::<Option<VersionOnly>>(body, "expected_version (or no body)")?
             .unwrap_or_default()
     };
     let txn = grid.db.begin().await?;
@@ -1289,7 +1289,7 @@ pub async fn sighting_op(
     let after = bump(&txn, &h, am).await?;
     let after = recorded(
         &txn,
-        &source,
+        source,
         after,
         "seen",
         Some(&status),
@@ -1300,6 +1300,6 @@ pub async fn sighting_op(
     grid.relay.notify();
     Ok((
         StatusCode::OK,
-        serde_json::to_value(&detail(&principal, &after)).map_err(anyhow::Error::from)?,
+        serde_json::to_value(detail(principal, &after)).map_err(anyhow::Error::from)?,
     ))
 }
