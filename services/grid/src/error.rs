@@ -185,3 +185,12 @@ pub fn reply(
     let (status, body) = result?;
     Ok(HttpResponse::build(status).json(body))
 }
+
+/// A page cursor as this API hands them out (the last row's UUID).
+pub fn parse_cursor(c: Option<&str>) -> Result<Option<uuid::Uuid>, ApiError> {
+    c.map(|c| {
+        uuid::Uuid::parse_str(c)
+            .map_err(|_| ApiError::InvalidInput("cursor is not one this API returned".into()))
+    })
+    .transpose()
+}

@@ -34,7 +34,7 @@ use zw_platform::Problem;
 use zw_platform::page::{Page, PageQuery};
 
 use crate::declarations::Grid;
-use crate::error::ApiError;
+use crate::error::{ApiError, parse_cursor};
 use crate::idempotency::{self, IdempotencyKey};
 use crate::ledger::Source;
 use crate::model::{grid as grid_row, house};
@@ -1172,14 +1172,6 @@ async fn record(
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::InvalidInput(format!("the body must be {what}: {e}")))
-}
-
-fn parse_cursor(c: Option<&str>) -> Result<Option<Uuid>, ApiError> {
-    c.map(|c| {
-        Uuid::parse_str(c)
-            .map_err(|_| ApiError::InvalidInput("cursor is not one this API returned".into()))
-    })
-    .transpose()
 }
 
 /// Report an incident (by a grid worker in his grid, a citizen, a department with the

@@ -27,7 +27,7 @@ use zw_platform::Problem;
 use zw_platform::page::{Page, PageQuery};
 
 use crate::declarations::Grid;
-use crate::error::ApiError;
+use crate::error::{ApiError, parse_cursor};
 use crate::ledger::{self, Source, Step, SubjectKind};
 use crate::model::{declaration, house, person, resident};
 use crate::privacy::{self, Field, Masker};
@@ -847,14 +847,6 @@ async fn list(
         })
         .collect();
     Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |v| v.id.to_string())))
-}
-
-pub(crate) fn parse_cursor(c: Option<&str>) -> Result<Option<Uuid>, ApiError> {
-    c.map(|c| {
-        Uuid::parse_str(c)
-            .map_err(|_| ApiError::InvalidInput("cursor is not one this API returned".into()))
-    })
-    .transpose()
 }
 
 /// Find a person by ID number (in the body, so it never lands in an access log).

@@ -12,7 +12,7 @@ use zw_platform::Problem;
 use zw_platform::page::{Page, PageQuery};
 
 use crate::declarations::{DeclarationView, Grid, TaskView, Verdict, view};
-use crate::error::ApiError;
+use crate::error::{ApiError, parse_cursor};
 use crate::idempotency::IdempotencyKey;
 
 #[derive(OpenApi)]
@@ -154,14 +154,6 @@ async fn list_declarations(
     let rows = grid.list(&principal, filter.status, limit, cursor).await?;
     let views: Vec<DeclarationView> = rows.iter().map(|m| view(&principal, m)).collect();
     Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |v| v.id.to_string())))
-}
-
-fn parse_cursor(c: Option<&str>) -> Result<Option<Uuid>, ApiError> {
-    c.map(|c| {
-        Uuid::parse_str(c)
-            .map_err(|_| ApiError::InvalidInput("cursor is not one this API returned".into()))
-    })
-    .transpose()
 }
 
 /// The evidence of a declaration: every record about it, each with an inclusion proof to a
