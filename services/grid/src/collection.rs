@@ -81,10 +81,13 @@ pub struct CollectedRecord {
     pub client_id: Uuid,
     /// When it was collected (device clock).
     pub collected_at: DateTime<Utc>,
-    /// What it is: see [`KINDS`].
+    /// What it is: `house.update`, `house.transition`, `house.sighting`, `person.register`,
+    /// `person.move`, `person.move_out`, `person.death`, `entity.register`, `entity.change`,
+    /// `entity.deregister`, `incident.report`, `incident.transition` or `incident.escalate`.
     #[schema(example = "house.transition")]
     pub kind: String,
-    /// The record it changes: a house code, a person id, a credit code (absent for creations).
+    /// The record it changes: a house code, a person or incident id, a credit code (absent for
+    /// creations).
     #[serde(default)]
     pub target: Option<String>,
     /// The version of the target the worker saw when he collected this.
@@ -406,20 +409,23 @@ async fn store(
 /// The kinds of record the field client collects, each applied through its REST operation.
 pub mod dispatch {
     use super::*;
-    use crate::{entities, houses, people};
+    use crate::{entities, houses, incidents, people};
 
     /// Every kind, as the client names them, with the REST route whose body `data` is.
-    pub const KINDS: [&str; 10] = [
-        "house.update",      // PATCH /houses/{target}
-        "house.transition",  // POST /houses/{target}/transitions
-        "house.sighting",    // POST /houses/{target}/sightings
-        "person.register",   // POST /persons
-        "person.move",       // POST /persons/{target}/moves
-        "person.move_out",   // POST /persons/{target}/move-out
-        "person.death",      // POST /persons/{target}/death
-        "entity.register",   // POST /entities
-        "entity.change",     // PATCH /entities/{target}
-        "entity.deregister", // POST /entities/{target}/deregistration
+    pub const KINDS: [&str; 13] = [
+        "house.update",        // PATCH /houses/{target}
+        "house.transition",    // POST /houses/{target}/transitions
+        "house.sighting",      // POST /houses/{target}/sightings
+        "person.register",     // POST /persons
+        "person.move",         // POST /persons/{target}/moves
+        "person.move_out",     // POST /persons/{target}/move-out
+        "person.death",        // POST /persons/{target}/death
+        "entity.register",     // POST /entities
+        "entity.change",       // PATCH /entities/{target}
+        "entity.deregister",   // POST /entities/{target}/deregistration
+        "incident.report",     // POST /incidents
+        "incident.transition", // POST /incidents/{target}/transitions
+        "incident.escalate",   // POST /incidents/{target}/escalate
     ];
 
     /// Apply `record` as `principal` with `source`.
@@ -441,21 +447,24 @@ pub mod dispatch {
                 houses::sighting_op(grid, principal, source, target(record)?, &body).await?
             }
             "person.register" => people::create_op(grid, principal, source, &body).await?,
-            "person.move" => {
-                people::moves_op(grid, principal, source, person(record)?, &body).await?
-            }
+            "person.move" => people::moves_op(grid, principal, source, id(record)?, &body).await?,
             "person.move_out" => {
-                people::move_out_op(grid, principal, source, person(record)?, &body).await?
+                people::move_out_op(grid, principal, source, id(record)?, &body).await?
             }
-            "person.death" => {
-                people::death_op(grid, principal, source, person(record)?, &body).await?
-            }
+            "person.death" => people::death_op(grid, principal, source, id(record)?, &body).await?,
             "entity.register" => entities::create_op(grid, principal, source, &body).await?,
             "entity.change" => {
                 entities::change_op(grid, principal, source, target(record)?, &body).await?
             }
             "entity.deregister" => {
                 entities::deregister_op(grid, principal, source, target(record)?, &body).await?
+            }
+            "incident.report" => incidents::report_op(grid, principal, source, &body).await?,
+            "incident.transition" => {
+                incidents::transition_op(grid, principal, source, id(record)?, &body).await?
+            }
+            "incident.escalate" => {
+                incidents::escalate_op(grid, principal, source, id(record)?, &body).await?
             }
             other => {
                 return Err(ApiError::unprocessable(
@@ -477,7 +486,7 @@ pub mod dispatch {
             "person" => {
                 // A registration conflicts with the person already recorded under its ID number.
                 let id = match record.target.as_deref() {
-                    Some(_) => person(record)?,
+                    Some(_) => id(record)?,
                     None => {
                         let id_number = record.data["id_number"].as_str().unwrap_or_default();
                         crate::model::person::Entity::find()
@@ -508,6 +517,10 @@ pub mod dispatch {
                     .unwrap_or_default();
                 let e = entities::readable(&grid.db, principal, &code).await?;
                 serde_json::to_value(entities::view_one(&grid.db, principal, &e).await?)
+            }
+            "incident" => {
+                let m = incidents::get(grid, principal, id(record)?).await?;
+                serde_json::to_value(incidents::view(&m))
             }
             _ => return Err(ApiError::NotFound("no current record".into())),
         };
@@ -541,9 +554,11 @@ pub mod dispatch {
             })
     }
 
-    fn person(record: &CollectedRecord) -> Result<Uuid, ApiError> {
-        Uuid::parse_str(&target(record)?)
-            .map_err(|_| ApiError::InvalidInput("the target of a person record is his id".into()))
+    /// The target of a person or incident record: its id.
+    fn id(record: &CollectedRecord) -> Result<Uuid, ApiError> {
+        Uuid::parse_str(&target(record)?).map_err(|_| {
+            ApiError::InvalidInput(format!("the target of a {} record is an id", record.kind))
+        })
     }
 }
 

@@ -21,12 +21,11 @@ use zw_platform::Problem;
 use zw_platform::page::{Page, PageQuery};
 
 use crate::declarations::Grid;
-use crate::error::ApiError;
+use crate::error::{ApiError, check_version, parse_json};
 use crate::ledger::{self, Source, Step, SubjectKind};
 use crate::model::{house, legal_entity};
 use crate::people::{
-    authorize_change, authorize_read, check_version, clean_phone, clean_text, grid_of,
-    house_in_use, lock_row,
+    authorize_change, authorize_read, clean_phone, clean_text, grid_of, house_in_use, lock_row,
 };
 use crate::privacy::{self, Field, Masker};
 use crate::rules;
@@ -168,11 +167,6 @@ async fn step(
     Ok(())
 }
 
-fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::InvalidInput(format!("the body must be JSON with {what}: {e}")))
-}
-
 fn name_of(name: String) -> Result<String, ApiError> {
     clean_text("name", Some(name), 200)?
         .ok_or_else(|| ApiError::InvalidInput("name must be 1 to 200 characters".into()))
@@ -224,7 +218,7 @@ pub async fn create_op(
     source: &Source,
     body: &[u8],
 ) -> Result<(StatusCode, serde_json::Value), ApiError> {
-    let input: NewEntity = parse_body(body, "credit_code, name and house_code")?;
+    let input: NewEntity = parse_json(body, "credit_code, name and house_code")?;
     let code = parse_code(&input.credit_code)?;
     let name = name_of(input.name)?;
     let representative = clean_text("representative", input.representative, 100)?;
@@ -394,7 +388,7 @@ async fn locked_current(
             ),
         ));
     }
-    check_version(expected_version, e.version)?;
+    check_version("the entity", expected_version, e.version)?;
     Ok(e)
 }
 
@@ -434,7 +428,7 @@ pub async fn change_op(
     code: String,
     body: &[u8],
 ) -> Result<(StatusCode, serde_json::Value), ApiError> {
-    let input: EntityChange = parse_body(body, "the fields to change")?;
+    let input: EntityChange = parse_json(body, "the fields to change")?;
     let code = parse_code(&code)?;
     let name = input.name.map(name_of).transpose()?;
     let representative = clean_text("representative", input.representative, 100)?;
@@ -545,7 +539,7 @@ pub async fn deregister_op(
     code: String,
     body: &[u8],
 ) -> Result<(StatusCode, serde_json::Value), ApiError> {
-    let input: Deregistration = parse_body(body, "reason")?;
+    let input: Deregistration = parse_json(body, "reason")?;
     let code = parse_code(&code)?;
     let reason = clean_text("reason", Some(input.reason), 500)?.unwrap_or_default();
     let txn = grid.db.begin().await?;

@@ -43,6 +43,10 @@ pub enum ApiError {
     /// 422: well-formed but not acceptable; `code` is the stable problem type.
     #[error("{detail}")]
     Unprocessable { code: &'static str, detail: String },
+    /// 422 `bad-lines`: an uploaded file with refused lines; nothing was written. `listed`
+    /// holds the first [`MAX_BAD_LINES_LISTED`] by line; `count` is complete.
+    #[error("{count} bad line(s); nothing was imported")]
+    BadLines { count: usize, listed: Vec<BadLine> },
     /// 413: the body is larger than `limit` bytes.
     #[error("the body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
@@ -107,6 +111,17 @@ impl ApiError {
             ApiError::Unprocessable { code, detail } => {
                 Problem::new(unprocessable, code, &title_of(code)).with_detail(detail.clone())
             }
+            ApiError::BadLines { count, listed } => {
+                let lines: Vec<String> = listed
+                    .iter()
+                    .map(|b| format!("line {}: {}", b.line, b.problem))
+                    .collect();
+                let more = if *count > listed.len() { "; …" } else { "" };
+                Problem::new(unprocessable, "bad-lines", "Bad lines")
+                    .with_detail(format!("{self}. {}{more}", lines.join("; ")))
+                    .with("bad_lines", listed)
+                    .with("bad_line_count", count)
+            }
             ApiError::PayloadTooLarge { .. } => Problem::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload-too-large",
@@ -121,6 +136,43 @@ impl ApiError {
             .with_detail(m.clone()),
             ApiError::Unexpected(e) => zw_platform::problem::internal_error(e),
         }
+    }
+}
+
+/// Bad lines of a file listed in a problem at most; their count is always complete.
+pub const MAX_BAD_LINES_LISTED: usize = 100;
+
+/// A line of an uploaded file that was refused, and why.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct BadLine {
+    /// 1-based: the CSV line (the header is line 1) or the JSON array element.
+    pub line: u64,
+    /// The code of the record on that line, when it has a readable one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    pub problem: String,
+}
+
+impl BadLine {
+    pub fn new(line: u64, problem: impl Into<String>) -> BadLine {
+        BadLine {
+            line,
+            code: None,
+            problem: problem.into(),
+        }
+    }
+}
+
+impl ApiError {
+    /// `Ok` for a file without bad lines, else 422 `bad-lines` listing them in line order.
+    pub fn refuse_bad_lines(mut bad: Vec<BadLine>) -> Result<(), ApiError> {
+        if bad.is_empty() {
+            return Ok(());
+        }
+        let count = bad.len();
+        bad.sort_by_key(|b| b.line);
+        bad.truncate(MAX_BAD_LINES_LISTED);
+        Err(ApiError::BadLines { count, listed: bad })
     }
 }
 
@@ -193,4 +245,21 @@ pub fn parse_cursor(c: Option<&str>) -> Result<Option<uuid::Uuid>, ApiError> {
             .map_err(|_| ApiError::InvalidInput("cursor is not one this API returned".into()))
     })
     .transpose()
+}
+
+/// A JSON request body as `T`; 400 naming `what` the body must hold when it does not parse.
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::InvalidInput(format!("the body must be JSON with {what}: {e}")))
+}
+
+/// 409 `version-conflict` when the client expected another version of `what` than `actual`.
+pub fn check_version(what: &str, expected: Option<i64>, actual: i64) -> Result<(), ApiError> {
+    match expected {
+        Some(v) if v != actual => Err(ApiError::conflict(
+            "version-conflict",
+            format!("{what} is at version {actual}, not {v}: read it again and retry"),
+        )),
+        _ => Ok(()),
+    }
 }

@@ -22,7 +22,9 @@
 //! In one transaction: the row (version + 1), [`crate::ledger::record`] (life event, evidence,
 //! outbox event), then the rules: [`crate::rules::classify`] on the house's [`facts`] (the level
 //! and colour are stored when a rule set decides) and [`crate::rules::on_change`]. A request may
-//! carry `expected_version`: a mismatch is 409 `version-conflict` and nothing changes.
+//! carry `expected_version`: a mismatch is 409 `version-conflict` and nothing changes. An
+//! incident reported at a house or resolved there classifies the house again in the incident's
+//! transaction (a `reclassified` life event when its class changed).
 //!
 //! # Census
 //! A round opened on a grid (one open round per grid) is closed by the grid worker after walking
@@ -39,14 +41,14 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use utoipa::OpenApi;
 use uuid::Uuid;
-use zw_auth::{Principal, Role};
+use zw_auth::{MaybePrincipal, Principal, Role};
 use zw_contracts::DeclarationStatus;
 use zw_domain::{HouseCode, JurisdictionCode, Level, Phone};
 use zw_platform::Problem;
 use zw_platform::page::{Page, PageQuery};
 
 use crate::declarations::{Grid, STAFF};
-use crate::error::ApiError;
+use crate::error::{ApiError, check_version, parse_json};
 use crate::jurisdictions::lock;
 use crate::ledger::{self, Source, Step, SubjectKind};
 use crate::model::{declaration, grid, house, resident};
@@ -187,11 +189,6 @@ fn parse_house(code: &str) -> Result<HouseCode, ApiError> {
     HouseCode::parse(code.trim()).map_err(|e| ApiError::invalid("house code", e))
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::InvalidInput(format!("the body must be JSON with {what}: {e}")))
-}
-
 // ---------------------------------------------------------------------------------------------
 // Views
 
@@ -279,7 +276,24 @@ pub async fn facts(
         .filter(crate::incidents::incident::Column::Status.is_in(crate::incidents::OPEN))
         .count(conn)
         .await?;
-    Ok(serde_json::json!({
+    Ok(facts_with(
+        h,
+        previous_status,
+        residents,
+        pending,
+        open_incidents,
+    ))
+}
+
+/// [`facts`] from counts already known (a bulk import knows a new house has none of them).
+pub fn facts_with(
+    h: &house::Model,
+    previous_status: Option<&str>,
+    residents: u64,
+    pending: u64,
+    open_incidents: u64,
+) -> serde_json::Value {
+    serde_json::json!({
         "house.status": h.status,
         "house.previous_status": previous_status,
         "house.legal": h.legal,
@@ -289,7 +303,7 @@ pub async fn facts(
         "house.pending_declarations": pending,
         "house.not_seen": h.not_seen,
         "house.open_incidents": open_incidents,
-    }))
+    })
 }
 
 /// Store the classification the current rules give `h`, if any and if different.
@@ -368,19 +382,6 @@ async fn locked(txn: &DatabaseTransaction, code: &HouseCode) -> Result<house::Mo
         .one(txn)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no house {code}")))
-}
-
-fn check_version(h: &house::Model, expected: Option<i64>) -> Result<(), ApiError> {
-    match expected {
-        Some(v) if v != h.version => Err(ApiError::conflict(
-            "version-conflict",
-            format!(
-                "house {} is at version {}, not {v}: read it again and retry",
-                h.code, h.version
-            ),
-        )),
-        _ => Ok(()),
-    }
 }
 
 fn not_demolished(h: &house::Model) -> Result<(), ApiError> {
@@ -672,19 +673,23 @@ async fn list_houses(
     Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |v| v.code.clone())))
 }
 
-/// A house, by the code on its QR label (public: what is printed on the door).
+/// A house, by the code on its QR label. Without a token, or for anyone but staff whose scope
+/// holds its grid, what is printed on the door (a `HouseView`: code, grid, address, status);
+/// for those staff the whole record (a `HouseDetail`, with its class and version).
 #[utoipa::path(
     get,
     path = "/api/v1/grid/houses/{code}",
     params(("code" = String, Path, description = "House code (20 digits)")),
     responses(
-        (status = 200, body = HouseView),
+        (status = 200, description = "`HouseDetail` for staff in scope, else `HouseView`", body = HouseDetail),
         (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "A token was sent and is not valid", body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     )
 )]
 async fn get_house(
     grid: web::Data<Grid>,
+    caller: MaybePrincipal,
     code: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let code = parse_house(&code)?;
@@ -692,6 +697,12 @@ async fn get_house(
         .one(&grid.db)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no house {code}")))?;
+    if let Some(p) = caller.0.filter(|p| {
+        p.has_any_role(&STAFF)
+            && JurisdictionCode::parse(&h.grid_code).is_ok_and(|g| p.can_access(&g))
+    }) {
+        return Ok(HttpResponse::Ok().json(detail(&p, &h)));
+    }
     Ok(HttpResponse::Ok().json(HouseView {
         code: h.code,
         grid_code: h.grid_code,
@@ -769,7 +780,7 @@ pub async fn patch_house_op(
     let h = locked(&txn, &code).await?;
     may_change(principal, &stored_grid(&h.grid_code)?)?;
     not_demolished(&h)?;
-    check_version(&h, p.expected_version)?;
+    check_version(&format!("house {}", h.code), p.expected_version, h.version)?;
     let mut am: house::ActiveModel = h.clone().into();
     let mut fields = Vec::new();
     if let Some(a) = address.filter(|a| *a != h.address) {
@@ -885,7 +896,7 @@ pub async fn transition_op(
     let h = locked(&txn, &code).await?;
     may_change(principal, &stored_grid(&h.grid_code)?)?;
     not_demolished(&h)?;
-    check_version(&h, t.expected_version)?;
+    check_version(&format!("house {}", h.code), t.expected_version, h.version)?;
     let allowed = allowed_moves(&h.status);
     if !allowed.contains(&t.to.as_str()) {
         return Err(ApiError::unprocessable(
@@ -998,38 +1009,65 @@ async fn reclassify(
         cursor = Some(last.code.clone());
         for h in page {
             out.examined += 1;
-            let facts = facts(&txn, &h, None).await?;
-            let before = h.clone();
-            let (after, changed) = classify(&txn, h, &facts).await?;
-            if !changed {
-                continue;
+            if reclassify_one(&txn, &source, h).await? {
+                out.changed += 1;
             }
-            out.changed += 1;
-            let after = bump(&txn, &before, after.into()).await?;
-            ledger::record(
-                &txn,
-                &source,
-                Step {
-                    kind: SubjectKind::House,
-                    key: &after.code,
-                    change: "reclassified",
-                    state: &after.status,
-                    house_code: Some(&after.code),
-                    grid: &stored_grid(&after.grid_code)?,
-                    version: after.version,
-                    details: serde_json::json!({
-                        "class_level": after.class_level,
-                        "colour": after.colour,
-                        "rules_version": after.classified_by_rules,
-                    }),
-                },
-            )
-            .await?;
         }
         txn.commit().await?;
     }
     grid.relay.notify();
     Ok(HttpResponse::Ok().json(out))
+}
+
+/// Store the class the current rules give `h`; when it changed, a new version of the house and a
+/// `reclassified` life event. Whether it changed.
+async fn reclassify_one(
+    txn: &DatabaseTransaction,
+    source: &Source,
+    h: house::Model,
+) -> Result<bool, ApiError> {
+    let facts = facts(txn, &h, None).await?;
+    let before = h.clone();
+    let (after, changed) = classify(txn, h, &facts).await?;
+    if !changed {
+        return Ok(false);
+    }
+    let after = bump(txn, &before, after.into()).await?;
+    ledger::record(
+        txn,
+        source,
+        Step {
+            kind: SubjectKind::House,
+            key: &after.code,
+            change: "reclassified",
+            state: &after.status,
+            house_code: Some(&after.code),
+            grid: &stored_grid(&after.grid_code)?,
+            version: after.version,
+            details: serde_json::json!({
+                "class_level": after.class_level,
+                "colour": after.colour,
+                "rules_version": after.classified_by_rules,
+            }),
+        },
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Classify house `code` again inside `txn` after something outside its own record that the
+/// rules look at changed (an incident reported there or resolved). The house row is locked
+/// first, so that two such changes at once each count the other.
+pub(crate) async fn reclassify_house(
+    txn: &DatabaseTransaction,
+    source: &Source,
+    code: &str,
+) -> Result<(), ApiError> {
+    let h = locked(txn, &parse_house(code)?).await?;
+    if h.status != "demolished" {
+        reclassify_one(txn, source, h).await?;
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1281,7 +1319,11 @@ pub async fn sighting_op(
     let h = locked(&txn, &code).await?;
     principal.authorize(&stored_grid(&h.grid_code)?)?;
     not_demolished(&h)?;
-    check_version(&h, input.expected_version)?;
+    check_version(
+        &format!("house {}", h.code),
+        input.expected_version,
+        h.version,
+    )?;
     let status = h.status.clone();
     let mut am: house::ActiveModel = h.clone().into();
     am.last_seen_at = Set(Some(Utc::now()));

@@ -16,6 +16,7 @@
 
 use std::time::Duration;
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -34,7 +35,7 @@ use zw_platform::Problem;
 use zw_platform::page::{Page, PageQuery};
 
 use crate::declarations::Grid;
-use crate::error::{ApiError, parse_cursor};
+use crate::error::{ApiError, check_version, parse_cursor, parse_json, reply};
 use crate::idempotency::{self, IdempotencyKey};
 use crate::ledger::Source;
 use crate::model::{grid as grid_row, house};
@@ -568,13 +569,13 @@ pub async fn report_idempotent(
     idem: Option<IdempotencyKey>,
 ) -> Result<(u16, serde_json::Value), ApiError> {
     let Some(key) = &idem else {
-        let m = create(grid, principal, &input, None).await?;
+        let m = create(grid, principal, &Source::of(principal), &input, None).await?;
         return Ok((201, serde_json::to_value(view(&m)).unwrap_or_default()));
     };
     if let Some(done) = idempotency::replay(&grid.db, &principal.subject, key).await? {
         return Ok(done);
     }
-    match create(grid, principal, &input, Some(key)).await {
+    match create(grid, principal, &Source::of(principal), &input, Some(key)).await {
         Ok(m) => Ok((201, serde_json::to_value(view(&m)).unwrap_or_default())),
         // A concurrent retry with the same key stored it first: answer as it was answered.
         Err(e) => match idempotency::replay(&grid.db, &principal.subject, key).await? {
@@ -588,6 +589,7 @@ pub async fn report_idempotent(
 pub async fn create(
     grid: &Grid,
     principal: &Principal,
+    source: &Source,
     input: &NewIncident,
     idem: Option<&IdempotencyKey>,
 ) -> Result<incident::Model, ApiError> {
@@ -618,7 +620,6 @@ pub async fn create(
     let grid_jc = stored_grid(&grid_code)?;
     principal.authorize(&grid_jc)?;
 
-    let source = Source::of(principal);
     let now = Utc::now();
     let hours = grid.settings.incident_deadline_hours;
     let contact = input.contact.clone().filter(|c| !c.is_empty());
@@ -641,7 +642,8 @@ pub async fn create(
         contact: contact
             .as_ref()
             .map(|c| serde_json::to_value(c).unwrap_or_default()),
-        reporter_kind: source.kind.clone(),
+        // Who reported it, whatever the channel (a collected report is still the worker's).
+        reporter_kind: Source::of(principal).kind,
         reporter: principal.subject.clone(),
         level: Level::Grid.as_str().to_owned(),
         status: Status::Reported.as_str().to_owned(),
@@ -659,7 +661,10 @@ pub async fn create(
     let written: Result<(), ApiError> = async {
         let am: incident::ActiveModel = model.clone().into_active_model().reset_all();
         am.insert(&txn).await?;
-        record(&txn, &source, &model, "reported", None, None).await?;
+        record(&txn, source, &model, "reported", None, None).await?;
+        if let Some(house) = &model.house_code {
+            crate::houses::reclassify_house(&txn, source, house).await?;
+        }
         if let Some(key) = idem {
             let body = serde_json::to_value(view(&model)).unwrap_or_default();
             idempotency::store(&txn, &principal.subject, key, 201, &body).await?;
@@ -783,13 +788,34 @@ async fn save(
     Ok(())
 }
 
-fn check_version(m: &incident::Model, expected: Option<i64>) -> Result<(), ApiError> {
-    match expected {
-        Some(v) if v != m.version => Err(ApiError::conflict(
-            "version-conflict",
-            format!("the incident is at version {}, not {v}", m.version),
-        )),
-        _ => Ok(()),
+/// A transition request parsed: where to, with what.
+struct Move {
+    to: Status,
+    note: Option<String>,
+    assignee: Option<String>,
+    expected_version: Option<i64>,
+}
+
+impl Move {
+    fn parse(req: TransitionRequest) -> Result<Move, ApiError> {
+        let to = Status::parse(req.to.trim()).ok_or_else(|| {
+            ApiError::InvalidInput(format!(
+                "to must be one of {}",
+                Status::ALL.map(|s| s.as_str()).join(", ")
+            ))
+        })?;
+        let given = |v: Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+        };
+        Ok(Move {
+            to,
+            note: given(req.note),
+            assignee: given(req.assignee),
+            expected_version: req.expected_version,
+        })
     }
 }
 
@@ -797,38 +823,13 @@ fn check_version(m: &incident::Model, expected: Option<i64>) -> Result<(), ApiEr
 pub async fn move_on(
     grid: &Grid,
     principal: &Principal,
+    source: &Source,
     id: Uuid,
     req: TransitionRequest,
 ) -> Result<incident::Model, ApiError> {
-    let to = Status::parse(req.to.trim()).ok_or_else(|| {
-        ApiError::InvalidInput(format!(
-            "to must be one of {}",
-            Status::ALL.map(|s| s.as_str()).join(", ")
-        ))
-    })?;
-    let note = req
-        .note
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(str::to_owned);
-    let assignee = req
-        .assignee
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(str::to_owned);
+    let step = Move::parse(req)?;
     let txn = grid.db.begin().await?;
-    let result = move_in(
-        &txn,
-        principal,
-        id,
-        to,
-        note,
-        assignee,
-        req.expected_version,
-    )
-    .await;
+    let result = move_in(&txn, principal, source, id, step).await;
     let after = finish(txn, result).await?;
     grid.relay.notify();
     Ok(after)
@@ -837,12 +838,16 @@ pub async fn move_on(
 async fn move_in(
     txn: &DatabaseTransaction,
     principal: &Principal,
+    source: &Source,
     id: Uuid,
-    to: Status,
-    note: Option<String>,
-    assignee: Option<String>,
-    expected_version: Option<i64>,
+    step: Move,
 ) -> Result<incident::Model, ApiError> {
+    let Move {
+        to,
+        note,
+        assignee,
+        expected_version,
+    } = step;
     let m = lock(txn, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no incident {id}")))?;
@@ -864,7 +869,7 @@ async fn move_in(
             format!("incident {id} is closed"),
         ));
     }
-    check_version(&m, expected_version)?;
+    check_version("the incident", expected_version, m.version)?;
     if !from.next().contains(&to) {
         return Err(ApiError::unprocessable(
             "illegal-transition",
@@ -901,16 +906,19 @@ async fn move_in(
     after.version = m.version + 1;
     after.updated_at = now;
     save(txn, &after, m.version).await?;
-    let source = Source::of(principal);
     record(
         txn,
-        &source,
+        source,
         &after,
         to.as_str(),
         Some(from),
         note.as_deref(),
     )
     .await?;
+    // Resolved, it no longer counts among the house's open incidents.
+    if let (Some(house), true) = (&after.house_code, from.is_open() && !to.is_open()) {
+        crate::houses::reclassify_house(txn, source, house).await?;
+    }
     Ok(after)
 }
 
@@ -935,6 +943,7 @@ fn escalated(m: &incident::Model, up: Level, now: DateTime<Utc>) -> incident::Mo
 pub async fn escalate_by_hand(
     grid: &Grid,
     principal: &Principal,
+    source: &Source,
     id: Uuid,
     req: EscalationRequest,
 ) -> Result<incident::Model, ApiError> {
@@ -962,7 +971,7 @@ pub async fn escalate_by_hand(
                 format!("incident {id} is closed"),
             ));
         }
-        check_version(&m, req.expected_version)?;
+        check_version("the incident", req.expected_version, m.version)?;
         if !from.is_open() {
             return Err(ApiError::unprocessable(
                 "cannot-escalate",
@@ -974,15 +983,7 @@ pub async fn escalate_by_hand(
         })?;
         let after = escalated(&m, up, Utc::now());
         save(&txn, &after, m.version).await?;
-        record(
-            &txn,
-            &Source::of(principal),
-            &after,
-            "escalated",
-            Some(from),
-            Some(&reason),
-        )
-        .await?;
+        record(&txn, source, &after, "escalated", Some(from), Some(&reason)).await?;
         Ok(after)
     }
     .await;
@@ -1169,11 +1170,6 @@ async fn record(
 // ---------------------------------------------------------------------------------------------
 // Handlers
 
-fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::InvalidInput(format!("the body must be {what}: {e}")))
-}
-
 /// Report an incident (by a grid worker in his grid, a citizen, a department with the
 /// `incidents` data set, or an officer in his scope). It starts `reported` at the grid level.
 #[utoipa::path(
@@ -1195,14 +1191,13 @@ async fn report(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let input: NewIncident = parse_json(&body, "a JSON incident")?;
+    let input: NewIncident = parse_json(&body, "an incident")?;
     let idem = match req.headers().get("idempotency-key") {
         Some(v) => Some(IdempotencyKey::parse(v.to_str().unwrap_or(""), &body)?),
         None => None,
     };
     let (status, body) = report_idempotent(&grid, &principal, input, idem).await?;
-    let status = actix_web::http::StatusCode::from_u16(status)
-        .unwrap_or(actix_web::http::StatusCode::CREATED);
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
     Ok(HttpResponse::build(status).json(body))
 }
 
@@ -1313,9 +1308,21 @@ async fn transition(
     id: web::Path<Uuid>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let req: TransitionRequest = parse_json(&body, "JSON with `to`")?;
-    let m = move_on(&grid, &principal, id.into_inner(), req).await?;
-    Ok(HttpResponse::Ok().json(view(&m)))
+    let source = Source::of(&principal);
+    reply(transition_op(&grid, &principal, &source, id.into_inner(), &body).await)
+}
+
+/// `POST /incidents/{id}/transitions` as `principal`, the change coming from `source`.
+pub async fn transition_op(
+    grid: &Grid,
+    principal: &Principal,
+    source: &Source,
+    id: Uuid,
+    body: &[u8],
+) -> Result<(StatusCode, serde_json::Value), ApiError> {
+    let req: TransitionRequest = parse_json(body, "`to`")?;
+    let m = move_on(grid, principal, source, id, req).await?;
+    Ok((StatusCode::OK, as_json(&m)))
 }
 
 /// Hand an incident to the next level up (grid → community → street → district), by the
@@ -1342,9 +1349,38 @@ async fn escalate(
     id: web::Path<Uuid>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let req: EscalationRequest = parse_json(&body, "JSON with `reason`")?;
-    let m = escalate_by_hand(&grid, &principal, id.into_inner(), req).await?;
-    Ok(HttpResponse::Ok().json(view(&m)))
+    let source = Source::of(&principal);
+    reply(escalate_op(&grid, &principal, &source, id.into_inner(), &body).await)
+}
+
+/// `POST /incidents/{id}/escalate` as `principal`, the change coming from `source`.
+pub async fn escalate_op(
+    grid: &Grid,
+    principal: &Principal,
+    source: &Source,
+    id: Uuid,
+    body: &[u8],
+) -> Result<(StatusCode, serde_json::Value), ApiError> {
+    let req: EscalationRequest = parse_json(body, "`reason`")?;
+    let m = escalate_by_hand(grid, principal, source, id, req).await?;
+    Ok((StatusCode::OK, as_json(&m)))
+}
+
+/// `POST /incidents` without an idempotency key (a collected record is made exactly-once by
+/// its client id instead), the report coming from `source`.
+pub async fn report_op(
+    grid: &Grid,
+    principal: &Principal,
+    source: &Source,
+    body: &[u8],
+) -> Result<(StatusCode, serde_json::Value), ApiError> {
+    let input: NewIncident = parse_json(body, "an incident")?;
+    let m = create(grid, principal, source, &input, None).await?;
+    Ok((StatusCode::CREATED, as_json(&m)))
+}
+
+fn as_json(m: &incident::Model) -> serde_json::Value {
+    serde_json::to_value(view(m)).unwrap_or_default()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,10 +3,10 @@
 //!
 //! An import is all or nothing: every line is checked first (code well-formed and under the
 //! configured district, parent imported or known, no duplicates, coordinates in range) and any
-//! bad line makes it a 422 that lists them all, with nothing written. A good file is compared
-//! with what is stored, and only the differences are written, with one evidence record for the
-//! import (carrying the file's SHA-256) in the same transaction; importing the same file again
-//! changes nothing and records nothing. Streets and communities live in `jurisdictions`, grids in
+//! bad line makes it a 422 `bad-lines` that lists them (the first hundred, with the full count),
+//! with nothing written. A good file is compared with what is stored, and only the differences
+//! are written, with one evidence record for the import (carrying the file's SHA-256) in the
+//! same transaction; importing the same file again changes nothing and records nothing. Streets and communities live in `jurisdictions`, grids in
 //! `grids`. A line's `worker` assigns that grid's worker (ending the previous assignment);
 //! omitted coordinates or worker leave the stored ones alone.
 
@@ -27,7 +27,7 @@ use zw_platform::Problem;
 use zw_platform::page::{Page, PageQuery};
 
 use crate::declarations::{Grid, STAFF};
-use crate::error::ApiError;
+use crate::error::{ApiError, BadLine};
 use crate::model::grid;
 
 /// The OpenAPI paths of this module, merged into the service's document.
@@ -39,7 +39,7 @@ use crate::model::grid;
         ImportReport,
         LevelCounts,
         WorkerCounts,
-        LineError,
+        BadLine,
         GridView,
         GridDetail,
         WorkerView,
@@ -142,15 +142,6 @@ pub struct ImportRow {
     pub worker_name: Option<String>,
 }
 
-/// A line that is not acceptable, and why.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct LineError {
-    /// 1-based: the CSV line (the header is line 1) or the JSON array element.
-    pub line: usize,
-    pub code: Option<String>,
-    pub error: String,
-}
-
 /// Created, updated and unchanged of one level.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LevelCounts {
@@ -213,7 +204,7 @@ pub struct ImportQuery {
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 415, body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Bad lines (listed in `errors`); nothing was written", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`bad-lines` (listed in `bad_lines`, the first 100; `bad_line_count`): nothing was written", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -254,24 +245,7 @@ async fn import(
         .all(&txn)
         .await?;
     let (valid, errors) = check(&grid.district, rows, &known);
-    if !errors.is_empty() {
-        let detail = errors
-            .iter()
-            .map(|e| format!("line {}: {}", e.line, e.error))
-            .collect::<Vec<_>>()
-            .join("; ");
-        return Ok(Problem::new(
-            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-import",
-            "Invalid import",
-        )
-        .with_detail(format!(
-            "{} bad line(s), nothing was imported: {detail}",
-            errors.len()
-        ))
-        .with("errors", &errors)
-        .to_response());
-    }
+    ApiError::refuse_bad_lines(errors)?;
     let mut report = ImportReport {
         dry_run,
         sha256,
@@ -493,7 +467,7 @@ fn check(
     district: &JurisdictionCode,
     rows: Lines,
     known: &[jurisdiction::Model],
-) -> (Vec<Valid>, Vec<LineError>) {
+) -> (Vec<Valid>, Vec<BadLine>) {
     let mut errors = Vec::new();
     let mut valid: Vec<(usize, Valid)> = Vec::new();
     let mut lines_of: HashMap<String, usize> = HashMap::new();
@@ -501,19 +475,15 @@ fn check(
         let row = match row {
             Ok(r) => r,
             Err(error) => {
-                errors.push(LineError {
-                    line,
-                    code: None,
-                    error,
-                });
+                errors.push(BadLine::new(line as u64, error));
                 continue;
             }
         };
         let mut bad = |error: String| {
-            errors.push(LineError {
-                line,
+            errors.push(BadLine {
+                line: line as u64,
                 code: Some(row.code.clone()),
-                error,
+                problem: error,
             })
         };
         let code = match JurisdictionCode::parse(row.code.trim()) {
@@ -597,17 +567,16 @@ fn check(
             continue;
         };
         if !lines_of.contains_key(parent.as_str()) && !known.contains(parent.as_str()) {
-            errors.push(LineError {
-                line: *line,
+            errors.push(BadLine {
+                line: *line as u64,
                 code: Some(v.code.to_string()),
-                error: format!(
+                problem: format!(
                     "its {} {parent} is neither in this file nor known",
                     parent.level()
                 ),
             });
         }
     }
-    errors.sort_by_key(|e| e.line);
     (valid.into_iter().map(|(_, v)| v).collect(), errors)
 }
 

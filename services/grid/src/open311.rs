@@ -25,6 +25,7 @@ use zw_auth::{Principal, Verifier};
 use crate::declarations::Grid;
 use crate::error::ApiError;
 use crate::incidents::{self, CATEGORIES, Contact, Level, NewIncident, incident};
+use crate::ledger::Source;
 
 /// The OpenAPI paths of this module, merged into the service's document.
 #[derive(OpenApi)]
@@ -392,7 +393,7 @@ async fn create_request(
         media_url: some(&form.media_url),
         contact: Some(contact),
     };
-    let m = incidents::create(&grid, &principal, &input, None).await?;
+    let m = incidents::create(&grid, &principal, &Source::of(&principal), &input, None).await?;
     let level = Level::parse(&m.level).unwrap_or(Level::Grid);
     Ok(HttpResponse::Created().json([RequestCreated {
         service_request_id: m.id.to_string(),

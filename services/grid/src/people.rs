@@ -27,7 +27,7 @@ use zw_platform::Problem;
 use zw_platform::page::{Page, PageQuery};
 
 use crate::declarations::Grid;
-use crate::error::{ApiError, parse_cursor};
+use crate::error::{ApiError, check_version, parse_cursor, parse_json};
 use crate::ledger::{self, Source, Step, SubjectKind};
 use crate::model::{declaration, house, person, resident};
 use crate::privacy::{self, Field, Masker};
@@ -224,17 +224,6 @@ pub fn age_on(birth: NaiveDate, today: NaiveDate) -> u32 {
     u32::try_from(years).unwrap_or(0)
 }
 
-/// 409 `version-conflict` when the client expected another version.
-pub(crate) fn check_version(expected: Option<i64>, actual: i64) -> Result<(), ApiError> {
-    match expected {
-        Some(v) if v != actual => Err(ApiError::conflict(
-            "version-conflict",
-            format!("the record is at version {actual}, not {v}: reload it and try again"),
-        )),
-        _ => Ok(()),
-    }
-}
-
 /// Someone arriving in a house.
 pub struct Arrival<'a> {
     pub id_number: &'a IdNumber,
@@ -372,7 +361,7 @@ pub async fn relocate(
     if p.status == "dead" {
         return Err(deceased(&p));
     }
-    check_version(expected_version, p.version)?;
+    check_version("the person", expected_version, p.version)?;
     let current = resident::Entity::find_by_id(p.id_number.clone())
         .one(txn)
         .await?;
@@ -613,11 +602,6 @@ pub(crate) async fn view_one(
 // ---------------------------------------------------------------------------------------------
 // Routes
 
-fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::InvalidInput(format!("the body must be JSON with {what}: {e}")))
-}
-
 /// A person recorded for the first time.
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -689,7 +673,7 @@ pub async fn create_op(
     source: &Source,
     body: &[u8],
 ) -> Result<(StatusCode, serde_json::Value), ApiError> {
-    let input: NewPerson = parse_body(body, "id_number, house_code and change")?;
+    let input: NewPerson = parse_json(body, "id_number, house_code and change")?;
     let id_number =
         IdNumber::parse(input.id_number.trim()).map_err(|e| ApiError::invalid("id_number", e))?;
     let house_code = HouseCode::parse(input.house_code.trim())
@@ -874,7 +858,7 @@ async fn search(
     principal: Principal,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let input: Search = parse_body(&body, "id_number")?;
+    let input: Search = parse_json(&body, "id_number")?;
     let id_number =
         IdNumber::parse(input.id_number.trim()).map_err(|e| ApiError::invalid("id_number", e))?;
     authorize_read(&principal, DATASET, &principal.scope)?;
@@ -931,7 +915,7 @@ pub async fn moves_op(
     id: Uuid,
     body: &[u8],
 ) -> Result<(StatusCode, serde_json::Value), ApiError> {
-    let input: MoveRequest = parse_body(body, "to_house")?;
+    let input: MoveRequest = parse_json(body, "to_house")?;
     let to =
         HouseCode::parse(input.to_house.trim()).map_err(|e| ApiError::invalid("to_house", e))?;
     let house = house_in_use(&grid.db, &to).await?;
@@ -949,7 +933,7 @@ pub async fn moves_op(
     if p.status == "dead" {
         return Err(deceased(&p));
     }
-    check_version(input.expected_version, p.version)?;
+    check_version("the person", input.expected_version, p.version)?;
     if resident::Entity::find_by_id(p.id_number.clone())
         .one(&txn)
         .await?
@@ -1010,7 +994,7 @@ pub async fn move_out_op(
     id: Uuid,
     body: &[u8],
 ) -> Result<(StatusCode, serde_json::Value), ApiError> {
-    let input: MoveOutRequest = parse_body(body, "expected_version and reason")?;
+    let input: MoveOutRequest = parse_json(body, "expected_version and reason")?;
     let reason = clean_text("reason", input.reason, 500)?;
     let txn = grid.db.begin().await?;
     let p = locked(&txn, id).await?;
@@ -1019,7 +1003,7 @@ pub async fn move_out_op(
     if p.status == "dead" {
         return Err(deceased(&p));
     }
-    check_version(input.expected_version, p.version)?;
+    check_version("the person", input.expected_version, p.version)?;
     let details = match reason {
         Some(r) => serde_json::json!({ "reason": r }),
         None => serde_json::json!({}),
@@ -1078,7 +1062,7 @@ pub async fn death_op(
     id: Uuid,
     body: &[u8],
 ) -> Result<(StatusCode, serde_json::Value), ApiError> {
-    let input: DeathRequest = parse_body(body, "date (YYYY-MM-DD)")?;
+    let input: DeathRequest = parse_json(body, "date (YYYY-MM-DD)")?;
     let txn = grid.db.begin().await?;
     let p = locked(&txn, id).await?;
     let g = grid_of(&p.grid_code)?;
@@ -1086,7 +1070,7 @@ pub async fn death_op(
     if p.status == "dead" {
         return Err(deceased(&p));
     }
-    check_version(input.expected_version, p.version)?;
+    check_version("the person", input.expected_version, p.version)?;
     if input.date > Utc::now().date_naive() || input.date < p.birth_date {
         return Err(ApiError::unprocessable(
             "invalid-date",

@@ -272,6 +272,17 @@ pub async fn on_change(
     trigger: Trigger<'_>,
 ) -> Result<Vec<RuleOutcome>, ApiError> {
     let active = active(txn, Kind::Collection).await?;
+    carry_out(txn, source, &active, trigger).await
+}
+
+/// [`on_change`] with the collection rule set already at hand: a bulk import evaluates one
+/// version of the rules over every record of a chunk.
+pub async fn carry_out(
+    txn: &DatabaseTransaction,
+    source: &Source,
+    active: &Active,
+    trigger: Trigger<'_>,
+) -> Result<Vec<RuleOutcome>, ApiError> {
     let firings = active.set.evaluate(trigger.change, &trigger.facts);
     let mut outcomes = Vec::new();
     for firing in firings {
@@ -356,12 +367,20 @@ pub async fn classify(
     txn: &impl sea_orm::ConnectionTrait,
     facts: &serde_json::Value,
 ) -> Result<Option<Classification>, ApiError> {
-    let active = active(txn, Kind::Classification).await?;
-    Ok(active.set.classify(facts).map(|c| Classification {
-        level: c.level,
-        colour: c.colour.as_str().into(),
-        rules_version: active.version,
-    }))
+    Ok(active(txn, Kind::Classification)
+        .await?
+        .classification(facts))
+}
+
+impl Active {
+    /// The class this (classification) rule set gives a house with `facts`.
+    pub fn classification(&self, facts: &serde_json::Value) -> Option<Classification> {
+        self.set.classify(facts).map(|c| Classification {
+            level: c.level,
+            colour: c.colour.as_str().into(),
+            rules_version: self.version,
+        })
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,14 +3,20 @@
 //!
 //! The client sends CSV in chunks of up to [`MAX_ROWS`] rows (`POST /api/v1/grid/imports/houses`,
 //! `…/imports/residents`). Each chunk is checked whole before anything is written: one bad row
-//! and the chunk is refused (422, every bad line listed), so a chunk is either all in or not at
-//! all. An accepted chunk is one transaction: the rows, a life event for each new house or
-//! person (source `import`, reference the import id), one evidence record for the chunk (the
-//! SHA-256 of its bytes, which the life events point to) and an `imports` row. Rows already
-//! there are counted as unchanged, so sending a chunk again changes nothing.
+//! and the chunk is refused (422 `bad-lines`), so a chunk is either all in or not at all. An
+//! accepted chunk is one transaction: the rows, a life event for each new house or person
+//! (source `import`, reference the import id), one evidence record for the chunk (the SHA-256 of
+//! its bytes, which the life events point to) and an `imports` row. Rows already there are
+//! counted as unchanged, so sending a chunk again changes nothing.
 //!
-//! Imports write no per-row events to the bus: a district's initial load is millions of rows,
-//! and the upper tiers count what happens from then on.
+//! The rules apply to imported records as to collected ones, with one version of each rule set
+//! per chunk: a new house is classified (level and colour) as it is written, and the collection
+//! rules see each new resident with the change `imported` (the default rules raise an elderly
+//! allowance case for a resident of 80 or more), the case, its evidence and its event in the
+//! chunk's transaction.
+//!
+//! Otherwise imports write no per-row events to the bus: a district's initial load is millions
+//! of rows, and the upper tiers count what happens from then on.
 
 pub mod client;
 
@@ -20,8 +26,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    IntoActiveModel, QueryFilter, QuerySelect, Set, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -32,9 +38,13 @@ use zw_domain::{HouseCode, IdNumber, JurisdictionCode, Phone};
 use zw_platform::Problem;
 
 use crate::declarations::Grid;
-use crate::error::ApiError;
-use crate::ledger::{SubjectKind, life_event};
+use crate::error::{ApiError, BadLine};
+use crate::ledger::{Source, SubjectKind, life_event};
 use crate::model::{grid, house, person, resident};
+use crate::{houses, rules};
+
+/// A new resident of a chunk: ID number, house, its grid, phone, name.
+type NewResident = (IdNumber, HouseCode, String, Option<Phone>, Option<String>);
 
 /// Rows per request at most: big enough to load a district in minutes, small enough that one
 /// chunk's transaction stays short.
@@ -43,8 +53,6 @@ pub const MAX_ROWS: usize = 20_000;
 const ROWS_PER_STATEMENT: usize = 1_000;
 /// Keys per `IN (…)` lookup (SQLite's variable limit is lower than PostgreSQL's).
 const KEYS_PER_LOOKUP: usize = 500;
-/// Bad lines reported at most (the count is always complete).
-const MAX_REPORTED: usize = 100;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -81,14 +89,25 @@ pub struct ImportReport {
     pub unchanged: u64,
     /// The evidence record of the chunk.
     pub evidence_seq: Option<i64>,
+    /// Cases the collection rules raised for the new records (e.g. an elderly allowance case
+    /// for each resident of 80 or more).
+    #[serde(default)]
+    pub cases_raised: u64,
 }
 
-/// A refused line.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct BadLine {
-    /// 1-based line number in the CSV (the header is line 1).
-    pub line: u64,
-    pub problem: String,
+impl ImportReport {
+    /// 200: every row of the chunk was already there.
+    fn nothing_new(kind: &str, rows: u64) -> HttpResponse {
+        HttpResponse::Ok().json(ImportReport {
+            import_id: None,
+            kind: kind.into(),
+            rows,
+            created: 0,
+            unchanged: rows,
+            evidence_seq: None,
+            cases_raised: 0,
+        })
+    }
 }
 
 /// One row of `imports/houses`.
@@ -131,7 +150,7 @@ const HOUSE_STATUSES: [&str; 5] = ["planned", "built", "in_use", "rented", "demo
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 413, body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not text/csv", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Bad rows (`bad_lines`, `bad_line_count`): nothing imported", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`bad-lines` (listed in `bad_lines`, the first 100; `bad_line_count`): nothing imported", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -172,7 +191,7 @@ async fn import_houses(
             }
         };
         if let Some(problem) = problem {
-            bad.push(BadLine { line, problem });
+            bad.push(BadLine::new(line, problem));
         }
     }
     // Every house's grid must exist.
@@ -188,13 +207,13 @@ async fn import_houses(
         if known.contains(code.origin_grid().as_str()) {
             houses.push((code, r, line));
         } else {
-            bad.push(BadLine {
+            bad.push(BadLine::new(
                 line,
-                problem: format!("grid {} of house {code} is not known", code.origin_grid()),
-            });
+                format!("grid {} of house {code} is not known", code.origin_grid()),
+            ));
         }
     }
-    refuse_if_bad(bad)?;
+    ApiError::refuse_bad_lines(bad)?;
 
     let body_sha256 = hex::encode(Sha256::digest(&body));
     let total = houses.len() as u64;
@@ -210,29 +229,40 @@ async fn import_houses(
         .filter(|(c, _, _)| !existing.contains(c.as_str()))
         .collect();
     if new.is_empty() {
-        return Ok(HttpResponse::Ok().json(ImportReport {
-            import_id: None,
-            kind: "houses".into(),
-            rows: total,
-            created: 0,
-            unchanged: total,
-            evidence_seq: None,
-        }));
+        return Ok(ImportReport::nothing_new("houses", total));
     }
     let (import_id, seq) = begin_import(&txn, &principal, "houses", &body_sha256, total).await?;
     let now = Utc::now();
+    // Classified as they arrive, by the same rules as a house registered by hand (a new house
+    // has no residents, declarations or incidents yet).
+    let classification = rules::active(&txn, zw_rules::Kind::Classification).await?;
     let models: Vec<house::ActiveModel> = new
         .iter()
-        .map(|(code, r, _)| house::ActiveModel {
-            code: Set(code.to_string()),
-            grid_code: Set(code.origin_grid().to_string()),
-            address: Set(r.address.trim().to_owned()),
-            status: Set(r.status.clone()),
-            registered_size: Set(r.registered_size),
-            category: Set(r.category.clone().unwrap_or_else(|| "residential".into())),
-            legal: Set(r.legal.unwrap_or(true)),
-            updated_at: Set(Some(now)),
-            ..Default::default()
+        .map(|(code, r, _)| {
+            let mut h = house::Model {
+                code: code.to_string(),
+                grid_code: code.origin_grid().to_string(),
+                address: r.address.trim().to_owned(),
+                status: r.status.clone(),
+                registered_size: r.registered_size,
+                legal: r.legal.unwrap_or(true),
+                category: r.category.clone().unwrap_or_else(|| "residential".into()),
+                class_level: None,
+                colour: None,
+                classified_by_rules: None,
+                landlord_name: None,
+                landlord_phone: None,
+                version: 1,
+                last_seen_at: None,
+                not_seen: false,
+                updated_at: Some(now),
+            };
+            if let Some(c) = classification.classification(&houses::facts_with(&h, None, 0, 0, 0)) {
+                h.class_level = Some(c.level);
+                h.colour = Some(c.colour);
+                h.classified_by_rules = Some(c.rules_version);
+            }
+            h.into_active_model()
         })
         .collect();
     for chunk in models.chunks(ROWS_PER_STATEMENT) {
@@ -272,6 +302,7 @@ async fn import_houses(
         created,
         unchanged: total - created,
         evidence_seq: Some(seq),
+        cases_raised: 0,
     }))
 }
 
@@ -287,7 +318,7 @@ async fn import_houses(
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 413, body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not text/csv", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Bad rows (`bad_lines`, `bad_line_count`): nothing imported", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`bad-lines` (listed in `bad_lines`, the first 100; `bad_line_count`): nothing imported", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -328,7 +359,7 @@ async fn import_residents(
             }
         };
         if let Some(problem) = problem {
-            bad.push(BadLine { line, problem });
+            bad.push(BadLine::new(line, problem));
         }
     }
     // Every house must exist, be inside the caller's jurisdiction and be lived in.
@@ -338,22 +369,23 @@ async fn import_residents(
     for (line, id, code, phone, name) in parsed {
         let problem = match houses.get(code.as_str()) {
             None => Some(format!("house {code} is not registered")),
-            Some((grid_code, _)) if !can_access(&principal, grid_code) => {
+            Some(h) if !can_access(&principal, &h.grid_code) => {
                 Some(format!("house {code} is outside your jurisdiction"))
             }
-            Some((_, status)) if !matches!(status.as_str(), "in_use" | "rented") => {
-                Some(format!("house {code} is {status}: nobody can live there"))
-            }
-            Some((grid_code, _)) => {
-                people.push((id, code.clone(), grid_code.clone(), phone, name));
+            Some(h) if !matches!(h.status.as_str(), "in_use" | "rented") => Some(format!(
+                "house {code} is {}: nobody can live there",
+                h.status
+            )),
+            Some(h) => {
+                people.push((id, code.clone(), h.grid_code.clone(), phone, name));
                 None
             }
         };
         if let Some(problem) = problem {
-            bad.push(BadLine { line, problem });
+            bad.push(BadLine::new(line, problem));
         }
     }
-    refuse_if_bad(bad)?;
+    ApiError::refuse_bad_lines(bad)?;
 
     let body_sha256 = hex::encode(Sha256::digest(&body));
     let total = people.len() as u64;
@@ -369,14 +401,7 @@ async fn import_residents(
         .filter(|p| !existing.contains(p.0.as_str()))
         .collect();
     if new.is_empty() {
-        return Ok(HttpResponse::Ok().json(ImportReport {
-            import_id: None,
-            kind: "residents".into(),
-            rows: total,
-            created: 0,
-            unchanged: total,
-            evidence_seq: None,
-        }));
+        return Ok(ImportReport::nothing_new("residents", total));
     }
     let (import_id, seq) = begin_import(&txn, &principal, "residents", &body_sha256, total).await?;
     let now = Utc::now();
@@ -440,9 +465,13 @@ async fn import_residents(
         })
         .collect();
     insert_events(&txn, events).await?;
+    let cases_raised = run_rules(&txn, &principal, import_id, &new, &ids, &houses).await?;
     let created = new.len() as u64;
     finish_import(&txn, import_id, created, total - created).await?;
     txn.commit().await?;
+    if cases_raised > 0 {
+        grid.relay.notify();
+    }
     Ok(HttpResponse::Created().json(ImportReport {
         import_id: Some(import_id),
         kind: "residents".into(),
@@ -450,6 +479,7 @@ async fn import_residents(
         created,
         unchanged: total - created,
         evidence_seq: Some(seq),
+        cases_raised,
     }))
 }
 
@@ -495,10 +525,7 @@ fn parse_csv<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Vec<(u64, T)
             Ok(row) => rows.push(row),
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line());
-                bad.push(BadLine {
-                    line,
-                    problem: csv_problem(&e),
-                });
+                bad.push(BadLine::new(line, csv_problem(&e)));
             }
         }
         if rows.len() + bad.len() > MAX_ROWS {
@@ -508,7 +535,7 @@ fn parse_csv<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Vec<(u64, T)
             ));
         }
     }
-    refuse_if_bad(bad)?;
+    ApiError::refuse_bad_lines(bad)?;
     if rows.is_empty() {
         return Err(ApiError::InvalidInput(
             "the CSV has a header but no rows".into(),
@@ -536,27 +563,6 @@ fn csv_problem(e: &csv::Error) -> String {
         ),
         other => format!("{other:?}"),
     }
-}
-
-/// 422 listing the bad lines (the first hundred, with the full count), if there are any.
-fn refuse_if_bad(mut bad: Vec<BadLine>) -> Result<(), ApiError> {
-    if bad.is_empty() {
-        return Ok(());
-    }
-    let count = bad.len();
-    bad.sort_by_key(|b| b.line);
-    bad.truncate(MAX_REPORTED);
-    let listed: Vec<String> = bad
-        .iter()
-        .map(|b| format!("line {}: {}", b.line, b.problem))
-        .collect();
-    Err(ApiError::unprocessable(
-        "bad-rows",
-        format!(
-            "{count} bad row(s); nothing was imported. {}",
-            listed.join("; ")
-        ),
-    ))
 }
 
 /// A concurrent import of the same people got there first: the client sends the chunk again.
@@ -592,24 +598,117 @@ async fn existing_keys<E: EntityTrait>(
 }
 
 /// Grid and status of each house in `codes` that exists.
+/// What a residents import needs to know of a house.
+struct HouseState {
+    grid_code: String,
+    status: String,
+    registered_size: i32,
+}
+
 async fn house_states(
     conn: &impl ConnectionTrait,
     codes: Vec<String>,
-) -> Result<HashMap<String, (String, String)>, ApiError> {
+) -> Result<HashMap<String, HouseState>, ApiError> {
     let mut found = HashMap::with_capacity(codes.len());
     for chunk in codes.chunks(KEYS_PER_LOOKUP) {
-        let rows: Vec<(String, String, String)> = house::Entity::find()
+        let rows: Vec<(String, String, String, i32)> = house::Entity::find()
             .filter(house::Column::Code.is_in(chunk.to_vec()))
             .select_only()
             .column(house::Column::Code)
             .column(house::Column::GridCode)
             .column(house::Column::Status)
+            .column(house::Column::RegisteredSize)
             .into_tuple()
             .all(conn)
             .await?;
-        found.extend(rows.into_iter().map(|(c, g, s)| (c, (g, s))));
+        found.extend(
+            rows.into_iter()
+                .map(|(code, grid_code, status, registered_size)| {
+                    (
+                        code,
+                        HouseState {
+                            grid_code,
+                            status,
+                            registered_size,
+                        },
+                    )
+                }),
+        );
     }
     Ok(found)
+}
+
+/// Residents per house of `codes`, as `txn` sees them.
+async fn residents_per_house(
+    txn: &DatabaseTransaction,
+    codes: Vec<String>,
+) -> Result<HashMap<String, i64>, ApiError> {
+    let mut counts = HashMap::with_capacity(codes.len());
+    for chunk in codes.chunks(KEYS_PER_LOOKUP) {
+        let rows: Vec<(String, i64)> = resident::Entity::find()
+            .filter(resident::Column::HouseCode.is_in(chunk.to_vec()))
+            .select_only()
+            .column(resident::Column::HouseCode)
+            .column_as(resident::Column::IdNumber.count(), "residents")
+            .group_by(resident::Column::HouseCode)
+            .into_tuple()
+            .all(txn)
+            .await?;
+        counts.extend(rows);
+    }
+    Ok(counts)
+}
+
+/// The collection rules on each new resident (change `imported`, the facts a person's own
+/// change gives them), with one version of the rules for the whole chunk. The cases raised.
+async fn run_rules(
+    txn: &DatabaseTransaction,
+    principal: &Principal,
+    import_id: Uuid,
+    new: &[NewResident],
+    ids: &[Uuid],
+    houses: &HashMap<String, HouseState>,
+) -> Result<u64, ApiError> {
+    let active = rules::active(txn, zw_rules::Kind::Collection).await?;
+    let residents = residents_per_house(txn, new.iter().map(|r| r.1.to_string()).collect()).await?;
+    let source = Source {
+        kind: "import".into(),
+        actor: principal.subject.clone(),
+        reference: Some(import_id.to_string()),
+    };
+    let today = Utc::now().date_naive();
+    let mut raised = 0;
+    for ((id_number, code, grid_code, _, _), person_id) in new.iter().zip(ids) {
+        let Some(house) = houses.get(code.as_str()) else {
+            continue;
+        };
+        let facts = serde_json::json!({
+            "person.age": crate::people::age_on(id_number.birth_date(), today),
+            "person.status": "alive",
+            "house.code": code.as_str(),
+            "house.residents": residents.get(code.as_str()).copied().unwrap_or(0),
+            "house.registered_size": house.registered_size,
+            "house.status": house.status,
+        });
+        let grid = JurisdictionCode::parse(grid_code)
+            .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("stored grid code: {e}")))?;
+        let key = person_id.to_string();
+        let outcomes = rules::carry_out(
+            txn,
+            &source,
+            &active,
+            rules::Trigger {
+                kind: SubjectKind::Person,
+                key: &key,
+                grid: &grid,
+                change: "imported",
+                facts,
+            },
+        )
+        .await?;
+        raised += outcomes.len() as u64;
+    }
+    Ok(raised)
 }
 
 /// The evidence record and `imports` row of an accepted chunk.

@@ -2,6 +2,7 @@
 //! against an older version is reported back as a conflict, not applied over the newer data.
 
 use reqwest::StatusCode;
+use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -186,7 +187,7 @@ async fn a_record_collected_against_an_older_version_is_reported_back_not_applie
     let (_, h) = w
         .get(&worker, &format!("/api/v1/grid/houses/{house}"))
         .await;
-    let seen = h["version"].as_i64().unwrap_or(1);
+    let seen = h["version"].as_i64().unwrap();
     let to = if h["status"] == "rented" {
         "in_use"
     } else {
@@ -334,4 +335,155 @@ async fn bad_records_are_rejected_one_by_one_and_a_bad_batch_as_a_whole() {
         .post(&w.citizen("c"), "/api/v1/grid/batches", batch("x", vec![]))
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{p}");
+}
+
+#[tokio::test]
+async fn incidents_are_reported_moved_on_and_escalated_from_the_field_exactly_once() {
+    let w = spawn_world().await;
+    let ex = w.example();
+    let worker = w.worker(&ex.grid);
+    let houses = houses_in_use(&w, &ex.grid);
+    let report = batch(
+        "phone-1",
+        vec![record(
+            "incident.report",
+            None,
+            None,
+            json!({"category": "dispute", "description": "noise between neighbours", "house_code": houses[1]}),
+        )],
+    );
+    let first = upload(&w, &worker, &report).await;
+    let r = &first["records"][0];
+    assert_eq!(r["outcome"], "applied", "{first}");
+    assert_eq!(r["status"], 201);
+    assert_eq!(r["result"]["status"], "reported");
+    assert_eq!(
+        r["result"]["reporter_kind"], "grid_worker",
+        "the worker reported it"
+    );
+    let id = r["result"]["id"].as_str().unwrap().to_owned();
+
+    // Uploaded again (the phone never saw the answer): the same incident, not a second one.
+    let again = upload(&w, &worker, &report).await;
+    assert_eq!(again["records"][0]["outcome"], "duplicate", "{again}");
+    assert_eq!(again["records"][0]["result"]["id"], id.as_str());
+    let (s, list) = w
+        .get(&worker, "/api/v1/grid/incidents?status=reported")
+        .await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    let mine: Vec<&Value> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["description"] == "noise between neighbours")
+        .collect();
+    assert_eq!(mine.len(), 1, "{list}");
+
+    // Moved on from the field; a second phone's transition against the version it saw offline
+    // is a conflict answered with the incident as it is now. Then escalated from the field.
+    let accepted = upload(
+        &w,
+        &worker,
+        &batch(
+            "phone-1",
+            vec![record(
+                "incident.transition",
+                Some(&id),
+                Some(1),
+                json!({"to": "accepted"}),
+            )],
+        ),
+    )
+    .await;
+    assert_eq!(accepted["records"][0]["outcome"], "applied", "{accepted}");
+    let late = upload(
+        &w,
+        &worker,
+        &batch(
+            "phone-2",
+            vec![record(
+                "incident.transition",
+                Some(&id),
+                Some(1),
+                json!({"to": "accepted"}),
+            )],
+        ),
+    )
+    .await;
+    let r = &late["records"][0];
+    assert_eq!(r["outcome"], "conflict", "{late}");
+    assert_eq!(r["result"]["type"], "urn:zhiwang:problem:version-conflict");
+    assert_eq!(r["current"]["id"], id.as_str());
+    assert_eq!(r["current"]["version"], 2, "{r}");
+    assert_eq!(r["current"]["status"], "accepted");
+    let escalated = upload(
+        &w,
+        &worker,
+        &batch(
+            "phone-1",
+            vec![record(
+                "incident.escalate",
+                Some(&id),
+                Some(2),
+                json!({"reason": "the landlord lives in another community"}),
+            )],
+        ),
+    )
+    .await;
+    assert_eq!(escalated["records"][0]["outcome"], "applied", "{escalated}");
+    assert_eq!(escalated["records"][0]["result"]["level"], "community");
+
+    // Each applied record left its mark in its own change's transaction (what makes a retry
+    // after a crash between the change and the stored answer a duplicate, not a second change).
+    let db = zw_grid::connect(&w.grid_settings).await.unwrap();
+    for client_id in [
+        &report["records"][0]["client_id"],
+        &accepted["records"][0]["client_id"],
+        &escalated["records"][0]["client_id"],
+    ] {
+        let row = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                format!(
+                    "SELECT COUNT(*) FROM collection_marks WHERE client_id = '{}'",
+                    client_id.as_str().unwrap()
+                ),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.try_get_by_index::<i64>(0).unwrap(), 1, "{client_id}");
+    }
+    let (s, inc) = w
+        .get(&worker, &format!("/api/v1/grid/incidents/{id}"))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{inc}");
+    let steps: Vec<&str> = inc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["reported", "accepted", "escalated"], "{inc}");
+
+    // A bad target is the record's own rejection.
+    let bad = upload(
+        &w,
+        &worker,
+        &batch(
+            "phone-1",
+            vec![record(
+                "incident.transition",
+                Some("not-an-id"),
+                None,
+                json!({"to": "accepted"}),
+            )],
+        ),
+    )
+    .await;
+    assert_eq!(bad["records"][0]["outcome"], "rejected", "{bad}");
+    assert_eq!(
+        bad["records"][0]["result"]["type"],
+        "urn:zhiwang:problem:invalid-input"
+    );
 }

@@ -148,6 +148,25 @@ async fn a_house_goes_through_its_life_and_every_illegal_move_is_refused() {
     let (status, public) = http::get(&w.grid, None, &format!("/api/v1/grid/houses/{code}")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(public["status"], "demolished");
+    assert!(
+        public.get("version").is_none(),
+        "the door shows no more: {public}"
+    );
+    // Staff whose scope holds the grid read the whole record; a worker of another grid and a
+    // citizen read the door; a bad token is refused, not read as no token.
+    let (status, full) = w.get(&worker, &format!("/api/v1/grid/houses/{code}")).await;
+    assert_eq!(status, StatusCode::OK, "{full}");
+    assert_eq!(full["status"], "demolished");
+    assert!(full["version"].as_i64().unwrap() > 1, "{full}");
+    for other in [w.worker(&ex.neighbour_grid), w.citizen("zhao")] {
+        let (_, door) = w.get(&other, &format!("/api/v1/grid/houses/{code}")).await;
+        assert!(door.get("version").is_none(), "{door}");
+        assert_eq!(door["status"], "demolished");
+    }
+    let (status, p) = w
+        .get("not-a-token", &format!("/api/v1/grid/houses/{code}"))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{p}");
     let (_, list) = w
         .get(
             &worker,

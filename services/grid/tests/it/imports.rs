@@ -63,6 +63,26 @@ async fn houses_and_residents_go_in_once_and_a_second_sending_changes_nothing() 
     assert_eq!(status, StatusCode::OK, "{h}");
     assert_eq!(h["status"], "rented");
     assert_eq!(h["grid_code"], grid.as_str());
+    // Classified as they arrive, by the classification rules: rented is yellow, an illegal
+    // building red, a house in use green.
+    for (code, class) in [
+        (&h1, ("normal", "green")),
+        (&h2, ("attention", "yellow")),
+        (&h3, ("key", "red")),
+    ] {
+        let (_, h) = w
+            .get(&officer, &format!("/api/v1/grid/houses/{code}"))
+            .await;
+        assert_eq!(
+            (
+                h["class_level"].as_str().unwrap(),
+                h["colour"].as_str().unwrap()
+            ),
+            class,
+            "{h}"
+        );
+        assert_eq!(h["classified_by_rules"], 1, "{h}");
+    }
 
     let (status, again) = import(&w, &officer, "houses", &houses).await;
     assert_eq!(status, StatusCode::OK, "{again}");
@@ -70,19 +90,44 @@ async fn houses_and_residents_go_in_once_and_a_second_sending_changes_nothing() 
     assert_eq!(again["unchanged"], 3);
     assert!(again["import_id"].is_null(), "nothing recorded: {again}");
 
+    let elder = IdNumber::from_parts(
+        "440304",
+        chrono::NaiveDate::from_ymd_opt(1940, 6, 1).unwrap(),
+        103,
+    )
+    .unwrap()
+    .to_string();
     let residents = format!(
         "id_number,name,house_code,phone\n\
          {},Li Lei,{h1},13800138000\n\
-         {},Han Meimei,{h2},\n",
+         {},Han Meimei,{h2},\n\
+         {elder},Wang Nainai,{h1},\n",
         person(101),
         person(102)
     );
     let (status, report) = import(&w, &officer, "residents", &residents).await;
     assert_eq!(status, StatusCode::CREATED, "{report}");
-    assert_eq!(report["created"], 2);
+    assert_eq!(report["created"], 3);
+    // The collection rules ran on the imported residents: the one of 86 gets her case.
+    assert_eq!(report["cases_raised"], 1, "{report}");
+    let (status, elder_record) = w
+        .post(
+            &officer,
+            "/api/v1/grid/persons/search",
+            serde_json::json!({"id_number": elder}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{elder_record}");
+    let (status, cases) = w.get(&officer, "/api/v1/grid/cases").await;
+    assert_eq!(status, StatusCode::OK, "{cases}");
+    let items = cases["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{cases}");
+    assert_eq!(items[0]["case_type"], "elderly_allowance");
+    assert_eq!(items[0]["subject_key"], elder_record["id"]);
     let (status, again) = import(&w, &officer, "residents", &residents).await;
     assert_eq!(status, StatusCode::OK, "{again}");
-    assert_eq!(again["unchanged"], 2);
+    assert_eq!(again["unchanged"], 3);
+    assert_eq!(again["cases_raised"], 0);
 
     // An imported resident is known to the grid: declaring him there again is refused.
     let (status, p) = w.declare(&w.citizen("li"), &person(101), &h1).await;
@@ -108,9 +153,17 @@ async fn one_bad_row_refuses_the_whole_chunk_naming_every_bad_line() {
     );
     let (status, p) = import(&w, &officer, "houses", &csv).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
-    assert_eq!(p["type"], "urn:zhiwang:problem:bad-rows");
+    assert_eq!(p["type"], "urn:zhiwang:problem:bad-lines");
+    assert_eq!(p["bad_line_count"], 4);
+    let listed: Vec<u64> = p["bad_lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(listed, [3, 4, 5, 6], "{p}");
     let detail = p["detail"].as_str().unwrap();
-    assert!(detail.starts_with("4 bad row(s)"), "{detail}");
+    assert!(detail.starts_with("4 bad line(s)"), "{detail}");
     for line in ["line 3:", "line 4:", "line 5:", "line 6:"] {
         assert!(detail.contains(line), "{line} in {detail}");
     }

@@ -9,7 +9,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde_json::{Value, json};
 use zw_auth::Role;
 use zw_bus::ConsumerSpec;
-use zw_demo::DemoDistrict;
+use zw_demo::{DemoDistrict, DemoHouseStatus};
 use zw_testkit::{RunningApp, TestEnv, http};
 
 /// The grid service alone (incidents need no register) on real PostgreSQL + NATS, the demo
@@ -795,4 +795,75 @@ async fn incident_changes_reach_the_bus() {
             ("escalated".to_owned(), "community".to_owned(), 3),
         ]
     );
+}
+
+#[tokio::test]
+async fn open_incidents_at_a_house_colour_it_until_they_are_resolved() {
+    let w = spawn().await;
+    let worker = w.worker(&w.grid_code);
+    let house = w
+        .demo
+        .houses(&w.grid_code.parse().unwrap())
+        .into_iter()
+        .find(|h| h.status == DemoHouseStatus::InUse)
+        .unwrap()
+        .code
+        .to_string();
+    let class = |h: &Value| {
+        (
+            h["class_level"].as_str().unwrap_or("").to_owned(),
+            h["colour"].as_str().unwrap_or("").to_owned(),
+        )
+    };
+    let house_now = || async {
+        let (s, h) = w
+            .get(&worker, &format!("/api/v1/grid/houses/{house}"))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{h}");
+        h
+    };
+    let mut ids = Vec::new();
+    for description in ["gas smell in the stairwell", "cracked balcony"] {
+        let (s, b) = w
+            .post(
+                &worker,
+                "/api/v1/grid/incidents",
+                json!({"category": "hazard", "description": description, "house_code": house}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        ids.push(b["id"].as_str().unwrap().to_owned());
+        if ids.len() == 1 {
+            assert_eq!(class(&house_now().await), ("normal".into(), "green".into()));
+        }
+    }
+    // The classification's rule: two or more open incidents make a key, red house.
+    let h = house_now().await;
+    assert_eq!(class(&h), ("key".into(), "red".into()), "{h}");
+    let (s, t) = w
+        .get(&worker, &format!("/api/v1/grid/houses/{house}/timeline"))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    let reclassified: Vec<&Value> = t["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["change"] == "reclassified")
+        .collect();
+    assert!(!reclassified.is_empty(), "{t}");
+    let last = reclassified.last().unwrap();
+    assert_eq!(last["details"]["colour"], "red");
+    assert_eq!(last["source"]["kind"], "grid_worker");
+
+    // Resolving one leaves one open incident: green again, in the resolution's transaction.
+    let id = &ids[0];
+    for body in [
+        json!({"to": "accepted"}),
+        json!({"to": "assigned", "assignee": format!("worker-{}", w.grid_code)}),
+        json!({"to": "resolved", "note": "gas company sealed the pipe"}),
+    ] {
+        let (s, b) = w.move_to(&worker, id, body).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+    assert_eq!(class(&house_now().await), ("normal".into(), "green".into()));
 }

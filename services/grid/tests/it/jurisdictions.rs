@@ -139,10 +139,11 @@ async fn a_file_with_bad_lines_is_refused_whole_listing_every_bad_line() {
     let before = tree_size(&w).await;
     let (status, problem) = import(&w, &officer, "text/csv", csv).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
-    assert_eq!(problem["type"], "urn:zhiwang:problem:invalid-import");
-    let lines: Vec<u64> = problem["errors"]
+    assert_eq!(problem["type"], "urn:zhiwang:problem:bad-lines");
+    assert_eq!(problem["bad_line_count"], 6, "{problem}");
+    let lines: Vec<u64> = problem["bad_lines"]
         .as_array()
-        .expect("errors")
+        .expect("bad_lines")
         .iter()
         .map(|e| e["line"].as_u64().expect("line"))
         .collect();
@@ -157,6 +158,20 @@ async fn a_file_with_bad_lines_is_refused_whole_listing_every_bad_line() {
     )
     .await;
     assert_eq!(counts(&report["streets"]), (1, 0, 0), "{report}");
+
+    // A file of mostly bad lines: all counted, the first hundred listed.
+    let mut csv = String::from("code,name\n");
+    for n in 0..250 {
+        csv.push_str(&format!("bad-{n},Nowhere\n"));
+    }
+    let (status, problem) = import(&w, &officer, "text/csv", csv).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["bad_line_count"], 250);
+    let listed = problem["bad_lines"].as_array().expect("bad_lines");
+    assert_eq!(listed.len(), 100);
+    assert_eq!(listed[0]["line"], 2);
+    assert_eq!(listed[0]["code"], "bad-0");
+    assert_eq!(tree_size(&w).await, before);
 
     // Not CSV or JSON; not a district officer.
     let (status, _) = import(&w, &officer, "text/plain", "x".into()).await;
