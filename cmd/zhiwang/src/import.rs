@@ -45,12 +45,13 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     let totals = upload(&target, args.kind, &text).await?;
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
-        "{}: {} rows in {secs:.1} s ({:.0} rows/s): {} new, {} already there",
+        "{}: {} rows in {secs:.1} s ({:.0} rows/s): {} new, {} already there, {} case(s) raised by the rules",
         args.file.display(),
         totals.rows,
         totals.rows as f64 / secs.max(f64::EPSILON),
         totals.created,
-        totals.unchanged
+        totals.unchanged,
+        totals.cases_raised
     );
     Ok(ExitCode::SUCCESS)
 }

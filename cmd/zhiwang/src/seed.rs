@@ -18,6 +18,7 @@ pub async fn seed(settings: &Settings, module: Module, demo: &DemoDistrict) -> a
                 .accounts()
                 .into_iter()
                 .map(|a| {
+                    let id = Some(a.subject());
                     Ok(zw_identity::accounts::SeedAccount {
                         username: a.username,
                         password: DEMO_PASSWORD.to_owned(),
@@ -26,6 +27,7 @@ pub async fn seed(settings: &Settings, module: Module, demo: &DemoDistrict) -> a
                             .iter()
                             .map(|r| r.parse::<Role>())
                             .collect::<Result<Vec<_>, _>>()?,
+                        id,
                         scope: a.scope,
                         name: Some(a.name),
                     })

@@ -8,4 +8,5 @@ mod cluster;
 mod bad_input;
 mod fault;
 mod flow;
+mod grid_tier;
 mod up;

@@ -86,6 +86,28 @@ pub struct DemoAccount {
     pub name: String,
 }
 
+impl DemoAccount {
+    /// The user id (token subject) identity gives this account: [`demo_subject`].
+    pub fn subject(&self) -> uuid::Uuid {
+        let district = self
+            .scope
+            .at_level(zw_domain::Level::District)
+            .unwrap_or_else(|| self.scope.clone());
+        demo_subject(&district, &self.username)
+    }
+}
+
+/// The fixed user id of demo account `username` in `district`, so that the services seeded
+/// separately (identity's users, the grid's worker assignments) name the same person. Derived
+/// from a SHA-256 of the two, shaped as a random (version 4) UUID.
+pub fn demo_subject(district: &JurisdictionCode, username: &str) -> uuid::Uuid {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("zhiwang-demo-account:{district}:{username}"));
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
 const STREET_NAMES: [&str; 10] = [
     "Yuanling",
     "Nanyuan",
@@ -179,16 +201,20 @@ impl DemoDistrict {
     }
 
     /// The worker of `grid`: (token subject, name). The first two grids are worked by the demo
-    /// accounts `grid-worker` and `grid-worker-2` (named by their usernames: identity gives
-    /// users random ids), every other grid by `gw-<grid code>`.
+    /// accounts `grid-worker` and `grid-worker-2` (their [`demo_subject`], the id identity gives
+    /// them, so the assignment names whoever logs in as them), every other grid by
+    /// `gw-<grid code>` (workers without a demo login).
     pub fn grid_worker(&self, grid: &JurisdictionCode) -> (String, String) {
         let mut grids = self.grids();
         if grids.next().is_some_and(|g| &g.code == grid) {
-            return ("grid-worker".into(), "Grid worker".into());
+            return (
+                demo_subject(&self.code, "grid-worker").to_string(),
+                "Grid worker".into(),
+            );
         }
         if grids.next().is_some_and(|g| &g.code == grid) {
             return (
-                "grid-worker-2".into(),
+                demo_subject(&self.code, "grid-worker-2").to_string(),
                 "Grid worker (neighbouring grid)".into(),
             );
         }
@@ -489,8 +515,17 @@ mod tests {
             grids.next().expect("2"),
             grids.next().expect("3"),
         );
-        assert_eq!(d.grid_worker(&g1).0, "grid-worker");
-        assert_eq!(d.grid_worker(&g2).0, "grid-worker-2");
+        let subject_of = |username: &str| {
+            d.accounts()
+                .into_iter()
+                .find(|a| a.username == username)
+                .expect("demo account")
+                .subject()
+                .to_string()
+        };
+        assert_eq!(d.grid_worker(&g1).0, subject_of("grid-worker"));
+        assert_eq!(d.grid_worker(&g2).0, subject_of("grid-worker-2"));
+        assert_ne!(subject_of("grid-worker"), subject_of("grid-worker-2"));
         assert_eq!(d.grid_worker(&g3).0, format!("gw-{g3}"));
     }
 

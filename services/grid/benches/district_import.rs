@@ -10,7 +10,9 @@
 //! and their ratio. `--scale 0.1` runs a tenth of it (`ZW_BENCH_SCALE` works too).
 //!
 //! The import path does more than COPY: it checks every ID number and house code, looks up
-//! what exists, writes a life event per record and an evidence record per chunk, all in one
+//! what exists, writes a life event per record and an evidence record per chunk, classifies
+//! each house and runs the collection rules on each resident (4% of them are 80 or older, and
+//! each of those raises an elderly allowance case with its evidence and event), all in one
 //! transaction per chunk. The ratio is what that costs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -61,7 +63,8 @@ fn generate(scale: f64) -> Dataset {
     let houses_per_grid = ((f64::from(HOUSES_PER_GRID) * scale).round() as u32).max(1);
     let mut houses = Vec::new();
     let mut residents = Vec::new();
-    let first_birthday = NaiveDate::from_ymd_opt(1950, 1, 1).unwrap();
+    let today = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+    let mut born_on: std::collections::HashMap<NaiveDate, u16> = std::collections::HashMap::new();
     let mut person = 0u64;
     for grid in &grids {
         for serial in 1..=houses_per_grid {
@@ -74,9 +77,16 @@ fn generate(scale: f64) -> Dataset {
                 6,
             ));
             for _ in 0..RESIDENTS_PER_HOUSE {
-                // Unique ID numbers: a thousand sequence numbers per birthday.
-                let birth = first_birthday + chrono::Days::new(person / 1000);
-                let id = IdNumber::from_parts("440304", birth, (person % 1000) as u16).unwrap();
+                // Ages 0 to 79 evenly, and 4% of 80 to 99 (about a city district's share), so
+                // the collection rules raise elderly allowance cases as they would. Sequence
+                // numbers count up per birthday, so ID numbers are unique.
+                let mixed = splitmix(person);
+                let slot = mixed % 1000;
+                let years = if slot < 40 { 80 + slot % 20 } else { slot % 80 };
+                let birth = today - chrono::Days::new(years * 365 + 30 + (mixed >> 20) % 330);
+                let seq = born_on.entry(birth).or_insert(0);
+                *seq += 1;
+                let id = IdNumber::from_parts("440304", birth, *seq).unwrap();
                 residents.push((id, format!("Resident {person}"), code.clone()));
                 person += 1;
             }
@@ -87,6 +97,15 @@ fn generate(scale: f64) -> Dataset {
         houses,
         residents,
     }
+}
+
+/// A well-mixed number from `n` (SplitMix64), so ages and birthdays do not follow the order of
+/// the rows.
+fn splitmix(n: u64) -> u64 {
+    let mut z = n.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 #[tokio::main]
@@ -156,6 +175,10 @@ async fn main() {
     let copy_rate = input_rows / copy_secs;
     println!();
     println!("rows loaded              {input_rows:>12.0}");
+    println!(
+        "cases raised by rules    {:>12}  (residents of 80 or more)",
+        residents.cases_raised
+    );
     println!("import path              {import_secs:>10.1} s  {import_rate:>10.0} rows/s");
     println!(
         "COPY (same rows)         {copy_secs:>10.1} s  {copy_rate:>10.0} rows/s  ({copied} table rows)"

@@ -507,7 +507,7 @@ pub mod dispatch {
                     .await?
                     .ok_or_else(|| ApiError::NotFound(format!("no house {code}")))?;
                 principal.authorize(&people::grid_of(&h.grid_code)?)?;
-                serde_json::to_value(houses::detail(principal, &h))
+                serde_json::to_value(houses::detail_for(&grid.db, principal, &h).await?)
             }
             "entity" => {
                 let code = record

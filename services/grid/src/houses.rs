@@ -52,6 +52,7 @@ use crate::error::{ApiError, check_version, parse_json};
 use crate::jurisdictions::lock;
 use crate::ledger::{self, Source, Step, SubjectKind};
 use crate::model::{declaration, grid, house, resident};
+use crate::privacy::{self, Field, Masker};
 use crate::rules;
 
 /// The OpenAPI paths of this module, merged into the service's document.
@@ -215,8 +216,11 @@ pub struct HouseDetail {
     pub class_level: Option<String>,
     pub colour: Option<String>,
     pub classified_by_rules: Option<i64>,
+    /// Personal data: plain, masked or left out, as the masking policy says for the caller.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub landlord_name: Option<String>,
-    /// Masked (`138****5678`).
+    /// Personal data, as `landlord_name` (masked: `138****5678`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub landlord_phone: Option<String>,
     pub version: i64,
     pub last_seen_at: Option<DateTime<Utc>>,
@@ -224,15 +228,9 @@ pub struct HouseDetail {
     pub updated_at: Option<DateTime<Utc>>,
 }
 
-/// The staff view of `m` for `principal`.
-pub fn detail(_principal: &Principal, m: &house::Model) -> HouseDetail {
-    // privacy: the landlord's name and phone are personal data. The masking policy (crate::privacy)
-    // decides who sees them in full; until it is wired in, the name is shown and the phone is
-    // always masked.
-    let landlord_phone = m
-        .landlord_phone
-        .as_deref()
-        .map(|p| Phone::parse(p).map_or_else(|_| "***".to_owned(), |p| p.masked()));
+/// The staff view of `m` for the caller of `masker`: the landlord's name and phone (personal
+/// data) plain, masked or left out as the masking policy says for him.
+pub fn detail(masker: &Masker<'_>, m: &house::Model) -> HouseDetail {
     HouseDetail {
         code: m.code.clone(),
         grid_code: m.grid_code.clone(),
@@ -244,13 +242,23 @@ pub fn detail(_principal: &Principal, m: &house::Model) -> HouseDetail {
         class_level: m.class_level.clone(),
         colour: m.colour.clone(),
         classified_by_rules: m.classified_by_rules,
-        landlord_name: m.landlord_name.clone(),
-        landlord_phone,
+        landlord_name: masker.show(Field::HouseLandlordName, m.landlord_name.as_deref()),
+        landlord_phone: masker.show(Field::HouseLandlordPhone, m.landlord_phone.as_deref()),
         version: m.version,
         last_seen_at: m.last_seen_at,
         not_seen: m.not_seen,
         updated_at: m.updated_at,
     }
+}
+
+/// [`detail`] under the masking policy in force.
+pub async fn detail_for(
+    conn: &impl ConnectionTrait,
+    principal: &Principal,
+    m: &house::Model,
+) -> Result<HouseDetail, ApiError> {
+    let policy = privacy::current(conn).await?;
+    Ok(detail(&Masker::new(&policy, principal), m))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -611,7 +619,7 @@ async fn create_house(
         break h;
     };
     grid.relay.notify();
-    Ok(HttpResponse::Created().json(detail(&principal, &h)))
+    Ok(HttpResponse::Created().json(detail_for(&grid.db, &principal, &h).await?))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -669,7 +677,9 @@ async fn list_houses(
         .limit(limit + 1)
         .all(&grid.db)
         .await?;
-    let views: Vec<HouseDetail> = rows.iter().map(|h| detail(&principal, h)).collect();
+    let policy = privacy::current(&grid.db).await?;
+    let masker = Masker::new(&policy, &principal);
+    let views: Vec<HouseDetail> = rows.iter().map(|h| detail(&masker, h)).collect();
     Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |v| v.code.clone())))
 }
 
@@ -701,7 +711,7 @@ async fn get_house(
         p.has_any_role(&STAFF)
             && JurisdictionCode::parse(&h.grid_code).is_ok_and(|g| p.can_access(&g))
     }) {
-        return Ok(HttpResponse::Ok().json(detail(&p, &h)));
+        return Ok(HttpResponse::Ok().json(detail_for(&grid.db, &p, &h).await?));
     }
     Ok(HttpResponse::Ok().json(HouseView {
         code: h.code,
@@ -811,7 +821,8 @@ pub async fn patch_house_op(
         txn.rollback().await?;
         return Ok((
             StatusCode::OK,
-            serde_json::to_value(detail(principal, &h)).map_err(anyhow::Error::from)?,
+            serde_json::to_value(detail_for(&grid.db, principal, &h).await?)
+                .map_err(anyhow::Error::from)?,
         ));
     }
     let status = h.status.clone();
@@ -830,7 +841,8 @@ pub async fn patch_house_op(
     grid.relay.notify();
     Ok((
         StatusCode::OK,
-        serde_json::to_value(detail(principal, &after)).map_err(anyhow::Error::from)?,
+        serde_json::to_value(detail_for(&grid.db, principal, &after).await?)
+            .map_err(anyhow::Error::from)?,
     ))
 }
 
@@ -942,7 +954,8 @@ pub async fn transition_op(
     grid.relay.notify();
     Ok((
         StatusCode::OK,
-        serde_json::to_value(detail(principal, &after)).map_err(anyhow::Error::from)?,
+        serde_json::to_value(detail_for(&grid.db, principal, &after).await?)
+            .map_err(anyhow::Error::from)?,
     ))
 }
 
@@ -1342,6 +1355,7 @@ pub async fn sighting_op(
     grid.relay.notify();
     Ok((
         StatusCode::OK,
-        serde_json::to_value(detail(principal, &after)).map_err(anyhow::Error::from)?,
+        serde_json::to_value(detail_for(&grid.db, principal, &after).await?)
+            .map_err(anyhow::Error::from)?,
     ))
 }

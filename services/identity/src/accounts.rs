@@ -32,6 +32,9 @@ pub struct NewUser {
     pub name: Option<DisplayName>,
     /// Mobile number.
     pub phone: Option<Phone>,
+    /// A fixed user id (seeded demo accounts, which other services' seeds name); a new one
+    /// otherwise.
+    pub id: Option<Uuid>,
 }
 
 /// A user as the API shows it: never the password hash; the phone masked.
@@ -156,7 +159,7 @@ pub async fn create_user(
     let username = new.username.as_str().to_owned();
     let txn = db.begin().await?;
     let row = user::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(new.id.unwrap_or_else(Uuid::now_v7)),
         username: Set(username.clone()),
         password_hash: Set(hash),
         roles: Set(serde_json::to_value(new.assignment.roles()).context("roles as JSON")?),
@@ -297,6 +300,8 @@ pub struct SeedAccount {
     pub scope: JurisdictionCode,
     /// Display name.
     pub name: Option<String>,
+    /// A fixed user id (see [`NewUser::id`]).
+    pub id: Option<Uuid>,
 }
 
 impl fmt::Debug for SeedAccount {
@@ -307,6 +312,7 @@ impl fmt::Debug for SeedAccount {
             .field("roles", &self.roles)
             .field("scope", &self.scope)
             .field("name", &self.name)
+            .field("id", &self.id)
             .finish()
     }
 }
@@ -364,6 +370,7 @@ pub async fn seed_accounts(
             name: DisplayName::parse_optional(a.name.as_deref()).map_err(invalid)?,
             phone: None,
             username,
+            id: a.id,
         };
         match create_user(db, &passwords, new, "system:seed").await {
             Ok(_) | Err(ApiError::Conflict { .. }) => {}

@@ -50,6 +50,8 @@ pub struct Totals {
     pub rows: u64,
     pub created: u64,
     pub unchanged: u64,
+    /// Cases the collection rules raised for new records.
+    pub cases_raised: u64,
 }
 
 /// Send `csv` (header + rows) in chunks; stops at the first refused chunk, naming its lines.
@@ -108,6 +110,7 @@ pub async fn upload(target: &Target, kind: Kind, csv: &str) -> anyhow::Result<To
         totals.rows += chunk.len() as u64;
         totals.created += count(&answer, "created");
         totals.unchanged += count(&answer, "unchanged");
+        totals.cases_raised += count(&answer, "cases_raised");
         bar.inc(chunk.len() as u64);
     }
     bar.finish();

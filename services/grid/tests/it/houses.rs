@@ -61,9 +61,28 @@ async fn new_houses_get_the_next_code_and_a_demolished_code_is_never_issued_agai
     assert_eq!(serial(&h["code"]), last_demo + 1);
     assert_eq!(h["status"], "planned");
     assert_eq!(h["legal"], false, "illegal buildings get a code too");
-    assert_eq!(h["landlord_phone"], "138****5678");
     assert_eq!(h["version"], 1);
     let code = h["code"].as_str().expect("code").to_owned();
+    // The landlord's name and phone as the masking policy says for each reader: the grid's
+    // worker plain, the community officer the name plain and the phone masked, the district
+    // officer the name masked and no phone at all.
+    assert_eq!(h["landlord_phone"], "13812345678");
+    assert_eq!(h["landlord_name"], "Wang Fang");
+    let community = w.env.token(
+        zw_auth::Role::CommunityOfficer,
+        &ex.grid[..12],
+        "community-officer",
+    );
+    let (_, seen) = w
+        .get(&community, &format!("/api/v1/grid/houses/{code}"))
+        .await;
+    assert_eq!(seen["landlord_name"], "Wang Fang", "{seen}");
+    assert_eq!(seen["landlord_phone"], "138****5678", "{seen}");
+    let (_, seen) = w
+        .get(&w.officer(), &format!("/api/v1/grid/houses/{code}"))
+        .await;
+    assert_eq!(seen["landlord_name"], "W********", "{seen}");
+    assert!(seen.get("landlord_phone").is_none(), "{seen}");
     zw_domain::HouseCode::parse(&code).expect("a valid house code");
 
     let (status, gone) = go(&w, &worker, &code, json!({"to": "demolished"})).await;

@@ -95,6 +95,7 @@ pub async fn create_user(
             .map_err(invalid("roles/scope"))?,
         name: DisplayName::parse_optional(input.name.as_deref()).map_err(invalid("name"))?,
         phone: phone(input.phone.as_deref())?,
+        id: None,
     };
     principal.authorize(new.assignment.scope())?;
     let row = accounts::create_user(&state.db, &state.passwords, new, &principal.subject).await?;
@@ -154,6 +155,7 @@ pub async fn register_citizen(
             .map_err(invalid("scope"))?,
         name: DisplayName::parse_optional(input.name.as_deref()).map_err(invalid("name"))?,
         phone: phone(input.phone.as_deref())?,
+        id: None,
     };
     let row = accounts::create_user(&state.db, &state.passwords, new, "self-registration").await?;
     created(&row)

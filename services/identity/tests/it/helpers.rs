@@ -99,6 +99,7 @@ pub fn seed() -> Vec<SeedAccount> {
             roles: vec![Role::Admin],
             scope: JurisdictionCode::parse("440304").expect("code"),
             name: Some("Administrator".into()),
+            id: None,
         },
         SeedAccount {
             username: OFFICER.into(),
@@ -106,6 +107,7 @@ pub fn seed() -> Vec<SeedAccount> {
             roles: vec![Role::StreetOfficer],
             scope: JurisdictionCode::parse("440304008").expect("code"),
             name: None,
+            id: None,
         },
     ]
 }

@@ -225,6 +225,8 @@ async fn seeding_is_idempotent_and_keeps_existing_passwords() {
         roles: vec![Role::CommunityOfficer],
         scope: JurisdictionCode::parse("440304008001").expect("code"),
         name: None,
+        // A fixed id, as the demo accounts have (other services' seeds name them by it).
+        id: Some(uuid::Uuid::from_u128(0x5eed)),
     });
     zw_identity::seed_accounts(&app.db, &accounts)
         .await
@@ -235,6 +237,11 @@ async fn seeding_is_idempotent_and_keeps_existing_passwords() {
     assert_eq!(app.user_count().await, before + 1);
     app.login(ADMIN, ADMIN_PASSWORD).await;
     app.login("community.officer", "community-pass").await;
+    let seeded = zw_identity::accounts::find_user(&app.db, "community.officer")
+        .await
+        .expect("find")
+        .expect("seeded");
+    assert_eq!(seeded.id, uuid::Uuid::from_u128(0x5eed));
 
     let bad = SeedAccount {
         username: "bad.seed".into(),
@@ -242,6 +249,7 @@ async fn seeding_is_idempotent_and_keeps_existing_passwords() {
         roles: vec![Role::GridWorker],
         scope: JurisdictionCode::parse("440304").expect("code"),
         name: None,
+        id: None,
     };
     assert!(zw_identity::seed_accounts(&app.db, &[bad]).await.is_err());
 }
