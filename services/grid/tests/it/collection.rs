@@ -381,55 +381,30 @@ async fn incidents_are_reported_moved_on_and_escalated_from_the_field_exactly_on
 
     // Moved on from the field; a second phone's transition against the version it saw offline
     // is a conflict answered with the incident as it is now. Then escalated from the field.
-    let accepted = upload(
-        &w,
-        &worker,
-        &batch(
-            "phone-1",
-            vec![record(
-                "incident.transition",
-                Some(&id),
-                Some(1),
-                json!({"to": "accepted"}),
-            )],
-        ),
-    )
-    .await;
+    let transition = record(
+        "incident.transition",
+        Some(&id),
+        Some(1),
+        json!({"to": "accepted"}),
+    );
+    let accepted = upload(&w, &worker, &batch("phone-1", vec![transition])).await;
     assert_eq!(accepted["records"][0]["outcome"], "applied", "{accepted}");
-    let late = upload(
-        &w,
-        &worker,
-        &batch(
-            "phone-2",
-            vec![record(
-                "incident.transition",
-                Some(&id),
-                Some(1),
-                json!({"to": "accepted"}),
-            )],
-        ),
-    )
-    .await;
+    let stale = record(
+        "incident.transition",
+        Some(&id),
+        Some(1),
+        json!({"to": "accepted"}),
+    );
+    let late = upload(&w, &worker, &batch("phone-2", vec![stale])).await;
     let r = &late["records"][0];
     assert_eq!(r["outcome"], "conflict", "{late}");
     assert_eq!(r["result"]["type"], "urn:zhiwang:problem:version-conflict");
     assert_eq!(r["current"]["id"], id.as_str());
     assert_eq!(r["current"]["version"], 2, "{r}");
     assert_eq!(r["current"]["status"], "accepted");
-    let escalated = upload(
-        &w,
-        &worker,
-        &batch(
-            "phone-1",
-            vec![record(
-                "incident.escalate",
-                Some(&id),
-                Some(2),
-                json!({"reason": "the landlord lives in another community"}),
-            )],
-        ),
-    )
-    .await;
+    let reason = json!({"reason": "the landlord lives in another community"});
+    let escalation = record("incident.escalate", Some(&id), Some(2), reason);
+    let escalated = upload(&w, &worker, &batch("phone-1", vec![escalation])).await;
     assert_eq!(escalated["records"][0]["outcome"], "applied", "{escalated}");
     assert_eq!(escalated["records"][0]["result"]["level"], "community");
 
