@@ -48,8 +48,8 @@ pub use proof::{
 };
 pub use record::{EvidenceRecord, GENESIS_PREV_HASH, canonical_json, payload_hash};
 pub use store::{
-    append, consistency_proof, export, inclusion_proof, latest_tree_head, record,
-    records_for_object, seal, tree_head, verify_stored,
+    NewEvidence, append, append_many, consistency_proof, export, inclusion_proof, latest_tree_head,
+    record, records_for_object, seal, tree_head, verify_stored,
 };
 pub use tree_head::{EvidencePublicKey, EvidenceSigner, SignedTreeHead, verify_tree_head};
 pub use verify::{EXPORT_FORMAT, ExportedLog, VerifyReport, verify_export, verify_export_with_key};

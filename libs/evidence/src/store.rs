@@ -66,31 +66,75 @@ pub async fn append<C>(
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    for (name, value) in [("actor", actor), ("action", action), ("object", object)] {
-        if value.trim().is_empty() {
-            return Err(EvidenceError::InvalidInput(format!(
-                "{name} must not be blank"
-            )));
+    let mut records = append_many(
+        conn,
+        &[NewEvidence {
+            actor,
+            action,
+            object,
+            payload,
+        }],
+    )
+    .await?;
+    records
+        .pop()
+        .ok_or_else(|| corrupt("an append of one record wrote none"))
+}
+
+/// One record for [`append_many`].
+#[derive(Debug, Clone, Copy)]
+pub struct NewEvidence<'a> {
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub object: &'a str,
+    pub payload: &'a Value,
+}
+
+/// Rows per INSERT statement (PostgreSQL takes at most 65,535 parameters per statement).
+const ROWS_PER_INSERT: usize = 1_000;
+
+/// Appends `entries` as consecutive records, in order, exactly as that many [`append`] calls
+/// would, but with one lock of the head and a few statements in all: for work that records many
+/// state changes in one transaction (a bulk import's cases). Nothing is appended if one entry is
+/// invalid.
+pub async fn append_many<C>(
+    conn: &C,
+    entries: &[NewEvidence<'_>],
+) -> Result<Vec<EvidenceRecord>, EvidenceError>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    for e in entries {
+        for (name, value) in [
+            ("actor", e.actor),
+            ("action", e.action),
+            ("object", e.object),
+        ] {
+            if value.trim().is_empty() {
+                return Err(EvidenceError::InvalidInput(format!(
+                    "{name} must not be blank"
+                )));
+            }
         }
     }
-    let payload_hash = payload_hash(payload);
+    if entries.is_empty() {
+        return Ok(Vec::new());
+    }
     let txn = conn.begin().await?;
-    let record = append_in(&txn, actor, action, object, &payload_hash).await?;
+    let records = append_in(&txn, entries).await?;
     txn.commit().await?;
-    Ok(record)
+    Ok(records)
 }
 
 async fn append_in<T: ConnectionTrait>(
     txn: &T,
-    actor: &str,
-    action: &str,
-    object: &str,
-    payload_hash: &str,
-) -> Result<EvidenceRecord, EvidenceError> {
-    // Take the head row lock first: it decides seq and prev_hash for this record.
+    entries: &[NewEvidence<'_>],
+) -> Result<Vec<EvidenceRecord>, EvidenceError> {
+    let count = i64::try_from(entries.len()).map_err(|_| corrupt("too many records at once"))?;
+    // Take the head row lock first: it decides the sequence numbers and the chain's start.
     let lock = Query::update()
         .table("evidence_head")
-        .value("seq", Expr::col("seq").add(1))
+        .value("seq", Expr::col("seq").add(count))
         .and_where(Expr::col("id").eq(HEAD_ID))
         .returning(Query::returning().columns(["seq", "last_hash", "frontier"]))
         .to_owned();
@@ -98,45 +142,55 @@ async fn append_in<T: ConnectionTrait>(
         .query_one(&lock)
         .await?
         .ok_or(EvidenceError::NotMigrated)?;
-    let seq: i64 = row.try_get("", "seq")?;
-    let prev_hash: String = row.try_get("", "last_hash")?;
+    let last_seq: i64 = row.try_get("", "seq")?;
+    let mut prev_hash: String = row.try_get("", "last_hash")?;
     let frontier: String = row.try_get("", "frontier")?;
-    let mut frontier = parse_frontier(seq - 1, &frontier)?;
+    let first_seq = last_seq - count + 1;
+    let mut frontier = parse_frontier(first_seq - 1, &frontier)?;
 
-    let record = EvidenceRecord::new(
-        seq,
-        actor,
-        action,
-        object,
-        payload_hash,
-        now_micros(),
-        &prev_hash,
-    );
-    entity::records::Entity::insert(entity::records::ActiveModel::from(&record))
-        .exec_without_returning(txn)
-        .await?;
-
-    let leaf = record
-        .leaf_hash()
-        .ok_or_else(|| corrupt("a fresh record hash is not hex"))?;
-    let created = frontier.push(leaf);
-    if !created.is_empty() {
-        let nodes = created
-            .into_iter()
-            .map(|(id, hash)| entity::nodes::ActiveModel::from_node(id, &hash));
-        entity::nodes::Entity::insert_many(nodes)
+    let at = now_micros();
+    let mut records = Vec::with_capacity(entries.len());
+    let mut nodes = Vec::new();
+    for (seq, e) in (first_seq..).zip(entries) {
+        let record = EvidenceRecord::new(
+            seq,
+            e.actor,
+            e.action,
+            e.object,
+            &payload_hash(e.payload),
+            at,
+            &prev_hash,
+        );
+        let leaf = record
+            .leaf_hash()
+            .ok_or_else(|| corrupt("a fresh record hash is not hex"))?;
+        nodes.extend(frontier.push(leaf));
+        prev_hash = record.record_hash.clone();
+        records.push(record);
+    }
+    for chunk in records.chunks(ROWS_PER_INSERT) {
+        entity::records::Entity::insert_many(chunk.iter().map(entity::records::ActiveModel::from))
             .exec_without_returning(txn)
             .await?;
+    }
+    for chunk in nodes.chunks(ROWS_PER_INSERT) {
+        entity::nodes::Entity::insert_many(
+            chunk
+                .iter()
+                .map(|(id, hash)| entity::nodes::ActiveModel::from_node(*id, hash)),
+        )
+        .exec_without_returning(txn)
+        .await?;
     }
 
     let advance = Query::update()
         .table("evidence_head")
-        .value("last_hash", record.record_hash.clone())
+        .value("last_hash", prev_hash)
         .value("frontier", frontier_to_text(&frontier))
         .and_where(Expr::col("id").eq(HEAD_ID))
         .to_owned();
     txn.execute(&advance).await?;
-    Ok(record)
+    Ok(records)
 }
 
 /// Signs the current tree (every committed record, plus the caller's own uncommitted ones if

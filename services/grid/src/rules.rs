@@ -275,88 +275,111 @@ pub async fn on_change(
     carry_out(txn, source, &active, trigger).await
 }
 
-/// [`on_change`] with the collection rule set already at hand: a bulk import evaluates one
-/// version of the rules over every record of a chunk.
+/// [`on_change`] with the collection rule set already at hand.
 pub async fn carry_out(
     txn: &DatabaseTransaction,
     source: &Source,
     active: &Active,
     trigger: Trigger<'_>,
 ) -> Result<Vec<RuleOutcome>, ApiError> {
-    let firings = active.set.evaluate(trigger.change, &trigger.facts);
+    carry_out_all(txn, source, active, std::slice::from_ref(&trigger)).await
+}
+
+/// [`carry_out`] for many changes at once (a bulk import's chunk, with one version of the
+/// rules): the cases one by one (each may already be open), then the evidence of all of them in
+/// one append, then their events.
+pub async fn carry_out_all(
+    txn: &DatabaseTransaction,
+    source: &Source,
+    active: &Active,
+    triggers: &[Trigger<'_>],
+) -> Result<Vec<RuleOutcome>, ApiError> {
     let mut outcomes = Vec::new();
-    for firing in firings {
-        let action = &firing.action;
-        let id = Uuid::now_v7();
-        let subject_kind = trigger.kind.as_str();
-        let open_key = format!(
-            "{}|{}|{}|{}",
-            firing.rule_id,
-            action.case_type(),
-            subject_kind,
-            trigger.key
-        );
-        let inserted = case::Entity::insert(case::ActiveModel {
-            id: Set(id),
-            rule_id: Set(firing.rule_id.clone()),
-            rule_version: Set(active.version),
-            case_type: Set(action.case_type().into()),
-            action: Set(action.kind().into()),
-            recipient: Set(action.recipient().into()),
-            subject_kind: Set(subject_kind.into()),
-            subject_key: Set(trigger.key.into()),
-            grid_code: Set(trigger.grid.to_string()),
-            status: Set("open".into()),
-            open_key: Set(Some(open_key)),
-            created_at: Set(Utc::now()),
-            closed_at: Set(None),
-            closed_by: Set(None),
-            note: Set(None),
-        })
-        .on_conflict(
-            OnConflict::column(case::Column::OpenKey)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(txn)
-        .await?;
-        if inserted == 0 {
-            continue;
+    let mut evidence = Vec::new();
+    let mut events = Vec::new();
+    for trigger in triggers {
+        for firing in active.set.evaluate(trigger.change, &trigger.facts) {
+            let action = &firing.action;
+            let id = Uuid::now_v7();
+            let subject_kind = trigger.kind.as_str();
+            let open_key = format!(
+                "{}|{}|{}|{}",
+                firing.rule_id,
+                action.case_type(),
+                subject_kind,
+                trigger.key
+            );
+            let inserted = case::Entity::insert(case::ActiveModel {
+                id: Set(id),
+                rule_id: Set(firing.rule_id.clone()),
+                rule_version: Set(active.version),
+                case_type: Set(action.case_type().into()),
+                action: Set(action.kind().into()),
+                recipient: Set(action.recipient().into()),
+                subject_kind: Set(subject_kind.into()),
+                subject_key: Set(trigger.key.into()),
+                grid_code: Set(trigger.grid.to_string()),
+                status: Set("open".into()),
+                open_key: Set(Some(open_key)),
+                created_at: Set(Utc::now()),
+                closed_at: Set(None),
+                closed_by: Set(None),
+                note: Set(None),
+            })
+            .on_conflict(
+                OnConflict::column(case::Column::OpenKey)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await?;
+            if inserted == 0 {
+                continue;
+            }
+            evidence.push((
+                format!("case/{id}"),
+                serde_json::json!({
+                    "rule_id": firing.rule_id,
+                    "rule_version": active.version,
+                    "action": action.kind(),
+                    "case_type": action.case_type(),
+                    "recipient": action.recipient(),
+                    "subject": format!("{subject_kind}/{}", trigger.key),
+                    "grid_code": trigger.grid.to_string(),
+                    "change": trigger.change,
+                    "source": source,
+                }),
+            ));
+            let event = Event::CaseRaised(CaseRaised {
+                case_id: id,
+                rule_id: firing.rule_id.clone(),
+                rule_version: active.version,
+                case_type: action.case_type().into(),
+                recipient: action.recipient().into(),
+                subject_kind: subject_kind.into(),
+                subject_key: trigger.key.into(),
+            });
+            events.push((event, trigger.grid));
+            outcomes.push(RuleOutcome {
+                rule_id: firing.rule_id,
+                rule_version: active.version,
+                action: action.kind().into(),
+                id,
+            });
         }
-        zw_evidence::append(
-            txn,
-            &source.actor,
-            "case.raised",
-            &format!("case/{id}"),
-            &serde_json::json!({
-                "rule_id": firing.rule_id,
-                "rule_version": active.version,
-                "action": action.kind(),
-                "case_type": action.case_type(),
-                "recipient": action.recipient(),
-                "subject": format!("{subject_kind}/{}", trigger.key),
-                "grid_code": trigger.grid.to_string(),
-                "change": trigger.change,
-                "source": source,
-            }),
-        )
-        .await?;
-        let event = Event::CaseRaised(CaseRaised {
-            case_id: id,
-            rule_id: firing.rule_id.clone(),
-            rule_version: active.version,
-            case_type: action.case_type().into(),
-            recipient: action.recipient().into(),
-            subject_kind: subject_kind.into(),
-            subject_key: trigger.key.into(),
-        });
-        crate::ledger::enqueue(txn, &event, trigger.grid, source).await?;
-        outcomes.push(RuleOutcome {
-            rule_id: firing.rule_id,
-            rule_version: active.version,
-            action: action.kind().into(),
-            id,
-        });
+    }
+    let entries: Vec<zw_evidence::NewEvidence> = evidence
+        .iter()
+        .map(|(object, payload)| zw_evidence::NewEvidence {
+            actor: &source.actor,
+            action: "case.raised",
+            object,
+            payload,
+        })
+        .collect();
+    zw_evidence::append_many(txn, &entries).await?;
+    for (event, grid) in &events {
+        crate::ledger::enqueue(txn, event, grid, source).await?;
     }
     Ok(outcomes)
 }

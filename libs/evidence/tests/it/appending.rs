@@ -14,6 +14,7 @@ on_both_backends!(
     appends_in_concurrent_transactions_form_one_gapless_unforked_chain,
     a_blank_action_object_or_actor_is_refused,
     the_database_refuses_to_update_or_delete_evidence,
+    many_appended_at_once_chain_prove_and_verify_as_one_by_one,
 );
 
 async fn appended_records_chain_from_the_genesis_hash_and_read_back_unchanged(backend: Backend) {
@@ -178,4 +179,76 @@ async fn the_database_refuses_to_update_or_delete_evidence(backend: Backend) {
         let err = result.expect_err(statement).to_string();
         assert!(err.contains("append-only"), "{statement}: {err}");
     }
+}
+
+async fn many_appended_at_once_chain_prove_and_verify_as_one_by_one(backend: Backend) {
+    let db = fresh(backend).await;
+    let signer = EvidenceSigner::generate();
+    let key = signer.public_key();
+    append_n(&db, 3).await;
+    // 1,100 at once: more than one INSERT statement's worth, after records appended one by one.
+    let payloads: Vec<serde_json::Value> = (0..1_100).map(|i| json!({"case": i})).collect();
+    let objects: Vec<String> = (0..1_100).map(|i| format!("case/{i}")).collect();
+    let entries: Vec<zw_evidence::NewEvidence> = payloads
+        .iter()
+        .zip(&objects)
+        .map(|(payload, object)| zw_evidence::NewEvidence {
+            actor: "import/1",
+            action: "case.raised",
+            object,
+            payload,
+        })
+        .collect();
+    let txn = db.conn.begin().await.expect("begin");
+    let many = zw_evidence::append_many(&txn, &entries)
+        .await
+        .expect("append many");
+    txn.commit().await.expect("commit");
+    assert_eq!(many.len(), 1_100);
+    assert_eq!(many[0].seq, 4);
+    assert_eq!(many[1_099].seq, 1_103);
+    let third = zw_evidence::record(&db.conn, 3)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(many[0].prev_hash, third.record_hash);
+    for (r, payload) in many.iter().zip(&payloads) {
+        assert!(r.hash_is_valid());
+        assert!(r.matches_payload(payload));
+    }
+    // One by one after them: the chain goes on from the last of the batch.
+    let after = append_n(&db, 1).await;
+    assert_eq!(after[0].seq, 1_104);
+    assert_eq!(after[0].prev_hash, many[1_099].record_hash);
+
+    // The stored log verifies and every record proves into the signed head.
+    let head = zw_evidence::seal(&db.conn, &signer).await.expect("seal");
+    assert_eq!(head.tree_size, 1_104);
+    let report = zw_evidence::verify_stored(&db.conn, &key)
+        .await
+        .expect("verify");
+    assert_eq!(report.records, 1_104, "{report:?}");
+    for seq in [1, 4, 500, 1_103, 1_104] {
+        let proof = zw_evidence::inclusion_proof(&db.conn, seq, None)
+            .await
+            .expect("proof");
+        zw_evidence::verify_inclusion_proof(&proof, &key).expect("verifies");
+    }
+
+    // A blank field anywhere appends nothing.
+    let bad = [
+        entries[0],
+        zw_evidence::NewEvidence {
+            actor: " ",
+            ..entries[1]
+        },
+    ];
+    assert!(matches!(
+        zw_evidence::append_many(&db.conn, &bad).await,
+        Err(EvidenceError::InvalidInput(_))
+    ));
+    assert_eq!(
+        zw_evidence::record(&db.conn, 1_105).await.expect("read"),
+        None
+    );
 }

@@ -693,7 +693,8 @@ async fn run_rules(
         reference: Some(import_id.to_string()),
     };
     let today = Utc::now().date_naive();
-    let mut raised = 0;
+    let mut subjects = Vec::with_capacity(new.len());
+    let mut facts_of = Vec::with_capacity(new.len());
     for ((id_number, code, grid_code, _, _), person_id) in new.iter().zip(ids) {
         let Some(house) = houses.get(code.as_str()) else {
             continue;
@@ -708,23 +709,22 @@ async fn run_rules(
         });
         let grid = JurisdictionCode::parse(grid_code)
             .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("stored grid code: {e}")))?;
-        let key = person_id.to_string();
-        let outcomes = rules::carry_out(
-            txn,
-            &source,
-            &active,
-            rules::Trigger {
-                kind: SubjectKind::Person,
-                key: &key,
-                grid: &grid,
-                change: "imported",
-                facts,
-            },
-        )
-        .await?;
-        raised += outcomes.len() as u64;
+        subjects.push((person_id.to_string(), grid));
+        facts_of.push(facts);
     }
-    Ok(raised)
+    let triggers: Vec<rules::Trigger> = subjects
+        .iter()
+        .zip(facts_of)
+        .map(|((key, grid), facts)| rules::Trigger {
+            kind: SubjectKind::Person,
+            key,
+            grid,
+            change: "imported",
+            facts,
+        })
+        .collect();
+    let outcomes = rules::carry_out_all(txn, &source, &active, &triggers).await?;
+    Ok(outcomes.len() as u64)
 }
 
 /// The evidence record and `imports` row of an accepted chunk.
