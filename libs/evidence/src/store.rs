@@ -11,7 +11,8 @@
 //! transaction fails with a serialisation error and must be retried). SQLite serialises writers
 //! anyway. A rolled-back transaction rolls the head back too, so sequence numbers stay gapless.
 //! The price: appends within one database are serial; each holds the lock for the rest of its
-//! transaction, so keep those transactions short.
+//! transaction, so keep those transactions short. [`append_many`] writes many consecutive
+//! records under one lock, for a transaction that records many changes at once.
 //!
 //! # Cost at scale
 //! A service accumulates millions of records, so nothing on the hot path reads the whole log:
