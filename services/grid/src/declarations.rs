@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -228,14 +228,7 @@ impl Grid {
         let txn = self.db.begin().await?;
         // Serialise declarations for the same house, so two at once cannot both take its last
         // place (SQLite already serialises writers).
-        if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
-            txn.execute_raw(sea_orm::Statement::from_sql_and_values(
-                sea_orm::DbBackend::Postgres,
-                "SELECT code FROM houses WHERE code = $1 FOR UPDATE",
-                [sea_orm::Value::from(house.code.clone())],
-            ))
-            .await?;
-        }
+        crate::locks::lock_row(&txn, "houses", "code", house.code.clone()).await?;
         let residents_in_house = resident::Entity::find()
             .filter(resident::Column::HouseCode.eq(house.code.clone()))
             .filter(resident::Column::IdNumber.ne(id_number.to_string()))

@@ -23,9 +23,10 @@ use zw_platform::page::{Page, PageQuery};
 use crate::declarations::Grid;
 use crate::error::{ApiError, check_version, parse_json};
 use crate::ledger::{self, Source, Step, SubjectKind};
+use crate::locks::lock_row;
 use crate::model::{house, legal_entity};
 use crate::people::{
-    authorize_change, authorize_read, clean_phone, clean_text, grid_of, house_in_use, lock_row,
+    authorize_change, authorize_read, clean_phone, clean_text, grid_of, house_in_use,
 };
 use crate::privacy::{self, Field, Masker};
 use crate::rules;

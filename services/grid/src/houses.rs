@@ -49,8 +49,8 @@ use zw_platform::page::{Page, PageQuery};
 
 use crate::declarations::{Grid, STAFF};
 use crate::error::{ApiError, check_version, parse_json};
-use crate::jurisdictions::lock;
 use crate::ledger::{self, Source, Step, SubjectKind};
+use crate::locks::lock;
 use crate::model::{declaration, grid, house, resident};
 use crate::privacy::{self, Field, Masker};
 use crate::rules;

@@ -755,14 +755,7 @@ pub async fn list_page(
 
 /// Lock the row for the rest of `txn` (PostgreSQL; SQLite serialises writers), then read it.
 async fn lock(txn: &DatabaseTransaction, id: Uuid) -> Result<Option<incident::Model>, ApiError> {
-    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
-        txn.execute_raw(sea_orm::Statement::from_sql_and_values(
-            sea_orm::DbBackend::Postgres,
-            "SELECT id FROM incidents WHERE id = $1 FOR UPDATE",
-            [sea_orm::Value::from(id)],
-        ))
-        .await?;
-    }
+    crate::locks::lock_row(txn, "incidents", "id", id).await?;
     Ok(incident::Entity::find_by_id(id).one(txn).await?)
 }
 

@@ -15,8 +15,8 @@ use std::collections::{HashMap, HashSet};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, Statement, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -28,6 +28,7 @@ use zw_platform::page::{Page, PageQuery};
 
 use crate::declarations::{Grid, STAFF};
 use crate::error::{ApiError, BadLine};
+use crate::locks::lock;
 use crate::model::grid;
 
 /// The OpenAPI paths of this module, merged into the service's document.
@@ -110,20 +111,6 @@ pub mod model {
 }
 
 use model::{grid_worker, jurisdiction};
-
-/// On PostgreSQL, run `sql` (a `SELECT … FOR UPDATE` or an advisory lock taking `$1`) so that
-/// concurrent changes of the same thing serialise; SQLite already serialises writers.
-pub(crate) async fn lock(txn: &DatabaseTransaction, sql: &str, key: &str) -> Result<(), ApiError> {
-    if txn.get_database_backend() == DbBackend::Postgres {
-        txn.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            sql,
-            [sea_orm::Value::from(key.to_owned())],
-        ))
-        .await?;
-    }
-    Ok(())
-}
 
 /// One line of an import. In CSV the header names the columns (`code,name,lat,lng,worker,
 /// worker_name`; only `code` and `name` are required).

@@ -27,6 +27,7 @@ pub mod imports;
 pub mod incidents;
 pub mod jurisdictions;
 pub mod ledger;
+pub(crate) mod locks;
 pub mod media;
 pub mod migration;
 pub mod model;

@@ -29,6 +29,7 @@ use zw_platform::page::{Page, PageQuery};
 use crate::declarations::Grid;
 use crate::error::{ApiError, check_version, parse_cursor, parse_json};
 use crate::ledger::{self, Source, Step, SubjectKind};
+use crate::locks::lock_row;
 use crate::model::{declaration, house, person, resident};
 use crate::privacy::{self, Field, Masker};
 use crate::rules;
@@ -193,25 +194,6 @@ pub async fn readable(
 // ---------------------------------------------------------------------------------------------
 // Operations (inside the caller's transaction)
 
-/// Take the row lock on PostgreSQL, so concurrent changes of one record serialise (SQLite
-/// already serialises writers). `table` and `column` are names from this crate, never input.
-pub(crate) async fn lock_row(
-    txn: &DatabaseTransaction,
-    table: &str,
-    column: &str,
-    key: sea_orm::Value,
-) -> Result<(), sea_orm::DbErr> {
-    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
-        txn.execute_raw(sea_orm::Statement::from_sql_and_values(
-            sea_orm::DbBackend::Postgres,
-            format!("SELECT 1 FROM {table} WHERE {column} = $1 FOR UPDATE"),
-            [key],
-        ))
-        .await?;
-    }
-    Ok(())
-}
-
 /// Age in whole years on `today`.
 pub fn age_on(birth: NaiveDate, today: NaiveDate) -> u32 {
     if today < birth {
@@ -240,21 +222,48 @@ async fn facts(
     p: &person::Model,
     house: Option<&house::Model>,
 ) -> Result<serde_json::Value, ApiError> {
+    let age = age_on(p.birth_date, Utc::now().date_naive());
+    let Some(h) = house else {
+        return Ok(facts_with(age, &p.status, None));
+    };
+    let residents = resident::Entity::find()
+        .filter(resident::Column::HouseCode.eq(h.code.clone()))
+        .count(txn)
+        .await?;
+    Ok(facts_with(
+        age,
+        &p.status,
+        Some(HouseFacts {
+            code: &h.code,
+            residents,
+            registered_size: h.registered_size,
+            status: &h.status,
+        }),
+    ))
+}
+
+/// What the collection rules see of a person's house.
+pub struct HouseFacts<'a> {
+    pub code: &'a str,
+    /// Counted after the change.
+    pub residents: u64,
+    pub registered_size: i32,
+    pub status: &'a str,
+}
+
+/// [`facts`] from what is already known (a bulk import counts a whole chunk's houses at once).
+pub fn facts_with(age: u32, status: &str, house: Option<HouseFacts<'_>>) -> serde_json::Value {
     let mut f = serde_json::json!({
-        "person.age": age_on(p.birth_date, Utc::now().date_naive()),
-        "person.status": p.status,
+        "person.age": age,
+        "person.status": status,
     });
     if let Some(h) = house {
-        let residents = resident::Entity::find()
-            .filter(resident::Column::HouseCode.eq(h.code.clone()))
-            .count(txn)
-            .await?;
-        f["house.code"] = h.code.clone().into();
-        f["house.residents"] = residents.into();
+        f["house.code"] = h.code.into();
+        f["house.residents"] = h.residents.into();
         f["house.registered_size"] = h.registered_size.into();
-        f["house.status"] = h.status.clone().into();
+        f["house.status"] = h.status.into();
     }
-    Ok(f)
+    f
 }
 
 async fn after_change(

@@ -926,14 +926,7 @@ async fn close_case(
     }
 
     let txn = grid.db.begin().await?;
-    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
-        txn.execute_raw(sea_orm::Statement::from_sql_and_values(
-            sea_orm::DbBackend::Postgres,
-            "SELECT id FROM cases WHERE id = $1 FOR UPDATE",
-            [sea_orm::Value::from(id)],
-        ))
-        .await?;
-    }
+    crate::locks::lock_row(&txn, "cases", "id", id).await?;
     let row = case::Entity::find_by_id(id)
         .one(&txn)
         .await?

@@ -41,7 +41,7 @@ use crate::declarations::Grid;
 use crate::error::{ApiError, BadLine};
 use crate::ledger::{Source, SubjectKind, life_event};
 use crate::model::{grid, house, person, resident};
-use crate::{houses, rules};
+use crate::{houses, people, rules};
 
 /// A new resident of a chunk: ID number, house, its grid, phone, name.
 type NewResident = (IdNumber, HouseCode, String, Option<Phone>, Option<String>);
@@ -699,14 +699,18 @@ async fn run_rules(
         let Some(house) = houses.get(code.as_str()) else {
             continue;
         };
-        let facts = serde_json::json!({
-            "person.age": crate::people::age_on(id_number.birth_date(), today),
-            "person.status": "alive",
-            "house.code": code.as_str(),
-            "house.residents": residents.get(code.as_str()).copied().unwrap_or(0),
-            "house.registered_size": house.registered_size,
-            "house.status": house.status,
-        });
+        let facts = people::facts_with(
+            people::age_on(id_number.birth_date(), today),
+            "alive",
+            Some(people::HouseFacts {
+                code: code.as_str(),
+                residents: residents
+                    .get(code.as_str())
+                    .map_or(0, |&n| u64::try_from(n).unwrap_or(0)),
+                registered_size: house.registered_size,
+                status: &house.status,
+            }),
+        );
         let grid = JurisdictionCode::parse(grid_code)
             .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("stored grid code: {e}")))?;
         subjects.push((person_id.to_string(), grid));
