@@ -176,6 +176,7 @@ async fn expired_token(c: &Cluster, settings: &zw_platform::Settings) -> String 
         scope: "440304".parse().unwrap(),
         datasets: vec![],
         name: None,
+        id_number: None,
     };
     issuer.sign(&claims).unwrap()
 }

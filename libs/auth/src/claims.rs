@@ -1,7 +1,7 @@
 //! The claims of a Zhiwang access token and the request to issue one.
 
 use serde::{Deserialize, Serialize};
-use zw_domain::JurisdictionCode;
+use zw_domain::{IdNumber, JurisdictionCode};
 
 use crate::Role;
 
@@ -32,6 +32,10 @@ pub struct Claims {
     /// Display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// A citizen's own resident ID number, bound to his account at real-name registration:
+    /// what he may declare as himself. Absent for staff and service accounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_number: Option<IdNumber>,
 }
 
 /// What to put into a token: the caller has already authenticated the subject.
@@ -47,4 +51,6 @@ pub struct TokenRequest {
     pub datasets: Vec<String>,
     /// Its display name.
     pub name: Option<String>,
+    /// A citizen's own ID number (real-name registration).
+    pub id_number: Option<IdNumber>,
 }

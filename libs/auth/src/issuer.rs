@@ -63,6 +63,7 @@ impl Issuer {
             scope: req.scope.clone(),
             datasets: req.datasets.clone(),
             name: req.name.clone(),
+            id_number: req.id_number.clone(),
         };
         let access_token = self.sign(&claims)?;
         Ok(IssuedToken {

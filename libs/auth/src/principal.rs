@@ -8,7 +8,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use serde::{Deserialize, Serialize};
-use zw_domain::JurisdictionCode;
+use zw_domain::{IdNumber, JurisdictionCode};
 
 use crate::{AuthError, Claims, Role, Verifier};
 
@@ -27,6 +27,9 @@ pub struct Principal {
     pub token_id: String,
     /// Display name.
     pub name: Option<String>,
+    /// A citizen's own resident ID number, bound to his account at real-name registration.
+    #[schema(value_type = Option<String>)]
+    pub id_number: Option<IdNumber>,
 }
 
 impl From<Claims> for Principal {
@@ -38,6 +41,7 @@ impl From<Claims> for Principal {
             datasets: c.datasets,
             token_id: c.jti,
             name: c.name,
+            id_number: c.id_number,
         }
     }
 }
@@ -186,6 +190,7 @@ mod tests {
             datasets: vec!["police.cases".into()],
             token_id: "t1".into(),
             name: None,
+            id_number: None,
         }
     }
 

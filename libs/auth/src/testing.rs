@@ -48,6 +48,7 @@ impl TestIssuer {
                 .unwrap_or_else(|e| panic!("test scope {scope:?} is not a code: {e}")),
             datasets: Vec::new(),
             name: None,
+            id_number: None,
         })
     }
 

@@ -27,6 +27,7 @@ fn request(role: Role, scope: &str) -> TokenRequest {
         scope: JurisdictionCode::parse(scope).expect("scope"),
         datasets: vec!["police.cases".into()],
         name: Some("Li Lei".into()),
+        id_number: None,
     }
 }
 
@@ -44,6 +45,7 @@ fn claims_for(issuer: &Issuer, exp_offset: i64, nbf_offset: i64) -> Claims {
         scope: JurisdictionCode::parse("440304008001003").expect("scope"),
         datasets: Vec::new(),
         name: None,
+        id_number: None,
     }
 }
 

@@ -21,11 +21,12 @@ use std::error::Error as StdError;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use zw_domain::db::BeginWrite;
 
 use async_trait::async_trait;
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -139,7 +140,7 @@ async fn apply(
     handler: &dyn EventHandler,
     env: &Envelope,
 ) -> Result<Applied, HandlerError> {
-    let txn = db.begin().await?;
+    let txn = db.begin_write().await?;
     if !record(&txn, consumer, env.id).await? {
         txn.rollback().await?;
         return Ok(Applied::Before);

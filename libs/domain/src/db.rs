@@ -8,7 +8,10 @@
 use std::sync::Arc;
 
 use sea_orm::sea_query::{self, ArrayType, ColumnType, Nullable, ValueType, ValueTypeErr};
-use sea_orm::{ColIdx, DbErr, QueryResult, TryGetError, TryGetable, Value};
+use sea_orm::{
+    ColIdx, DbErr, QueryResult, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    TryGetError, TryGetable, Value,
+};
 
 use crate::{CreditCode, HouseCode, IdNumber, JurisdictionCode, Phone};
 
@@ -87,6 +90,57 @@ macro_rules! string_column {
 }
 
 string_column!(JurisdictionCode, IdNumber, CreditCode, HouseCode, Phone);
+
+/// Start a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: it takes the write
+/// lock at once (waiting up to the busy timeout), so a transaction that reads and then writes
+/// never fails on the lock upgrade as a deferred one does when another writer got in between.
+/// On PostgreSQL it is a plain `BEGIN`. Every write of every service starts here; clippy refuses
+/// `TransactionTrait::begin` (clippy.toml).
+pub trait BeginWrite: TransactionTrait {
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = Result<Self::Transaction, DbErr>> + Send;
+}
+
+impl<C: TransactionTrait + ?Sized> BeginWrite for C {
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = Result<Self::Transaction, DbErr>> + Send {
+        self.begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        })
+    }
+}
+
+/// Whether `err` means the database was too busy to answer in time: SQLite's `SQLITE_BUSY` /
+/// `SQLITE_LOCKED` after the busy timeout, PostgreSQL's lock timeout, a pool with no free
+/// connection. The request changed nothing and may be retried: services answer 503 with
+/// `Retry-After` , never 500 (`zw_platform::db::busy_problem`).
+pub fn is_busy(err: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    let sqlx_err = match err {
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+        DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout) => return true,
+        _ => return false,
+    };
+    match sqlx_err.as_ref() {
+        sea_orm::sqlx::Error::PoolTimedOut => true,
+        sea_orm::sqlx::Error::Database(db) => {
+            // SQLite: 5 SQLITE_BUSY, 6 SQLITE_LOCKED and their extended codes (low byte).
+            // PostgreSQL: 55P03 lock_not_available, 40001 serialization_failure,
+            // 40P01 deadlock_detected, 57014 query_canceled (statement timeout).
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            match code.parse::<i64>() {
+                Ok(n) => matches!(n & 0xff, 5 | 6),
+                Err(_) => matches!(code.as_str(), "55P03" | "40001" | "40P01" | "57014"),
+            }
+        }
+        _ => false,
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -20,7 +20,7 @@ mod macros;
 
 pub mod credit_code;
 #[cfg(feature = "db")]
-mod db;
+pub mod db;
 pub mod house_code;
 pub mod id_number;
 pub mod jurisdiction;

@@ -21,7 +21,7 @@
 //!
 //! # Use in a service
 //! ```ignore
-//! let txn = db.begin().await?;
+//! let txn = db.begin_write().await?;
 //! declaration.insert(&txn).await?;
 //! zw_evidence::append(&txn, &actor, "declaration.submit", &format!("declaration/{id}"), &payload).await?;
 //! txn.commit().await?;

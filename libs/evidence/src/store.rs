@@ -27,6 +27,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
+use zw_domain::db::BeginWrite;
 
 use sea_orm::sea_query::{Expr, ExprTrait as _, Query};
 use sea_orm::{
@@ -121,7 +122,7 @@ where
     if entries.is_empty() {
         return Ok(Vec::new());
     }
-    let txn = conn.begin().await?;
+    let txn = conn.begin_write().await?;
     let records = append_in(&txn, entries).await?;
     txn.commit().await?;
     Ok(records)

@@ -2,8 +2,17 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 use sea_orm_migration::MigratorTrait;
+
+pub use zw_domain::db::{BeginWrite, is_busy};
+
+/// How long a SQLite connection waits for another writer before its statement fails as busy.
+pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a client is told to wait before retrying a request that found the database busy.
+pub const BUSY_RETRY_AFTER_SECS: u64 = 1;
 
 /// Connect to `service`'s own database (as `settings` name it) and bring its schema up to date
 /// with `M`.
@@ -20,7 +29,9 @@ pub async fn connect_service<M: MigratorTrait>(
     Ok(db)
 }
 
-/// Connect with sensible pool settings; SQLite gets WAL, foreign keys and a busy timeout.
+/// Connect with sensible pool settings. Every SQLite connection of the pool gets WAL, foreign
+/// keys and a busy timeout (set per connection: a pragma run once on the pool reaches only the
+/// connection that ran it).
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
     if let Some(dir) = sqlite_path(url).and_then(|p| std::path::Path::new(p).parent())
         && !dir.as_os_str().is_empty()
@@ -33,15 +44,25 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
-        .sqlx_logging(false);
-    let db = Database::connect(opts).await?;
-    if sqlite_path(url).is_some() {
-        db.execute_unprepared(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;",
-        )
-        .await?;
-    }
-    Ok(db)
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
+        });
+    Database::connect(opts).await
+}
+
+/// The 503 a busy database answers (`Retry-After: 1`): nothing was changed, retry.
+pub fn busy_problem() -> crate::Problem {
+    crate::Problem::new(
+        actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+        "database-busy",
+        "The database is busy",
+    )
+    .with_detail("the database is busy; nothing was changed: retry in a moment")
+    .with("retry_after", BUSY_RETRY_AFTER_SECS)
 }
 
 fn sqlite_path(url: &str) -> Option<&str> {

@@ -2,11 +2,12 @@
 //! writes the change, its evidence record and its event (outbox) in one transaction.
 
 use std::sync::Arc;
+use zw_platform::db::BeginWrite;
 
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -225,7 +226,7 @@ impl Grid {
             }
         };
 
-        let txn = self.db.begin().await?;
+        let txn = self.db.begin_write().await?;
         // Serialise declarations for the same house, so two at once cannot both take its last
         // place (SQLite already serialises writers).
         crate::locks::lock_row(&txn, "houses", "code", house.code.clone()).await?;
@@ -423,7 +424,7 @@ impl Grid {
             ),
         };
         let now = Utc::now();
-        let txn = self.db.begin().await?;
+        let txn = self.db.begin_write().await?;
         // Close the task only if still open: of two concurrent decisions exactly one wins.
         let closed = task::Entity::update_many()
             .col_expr(

@@ -11,13 +11,14 @@ use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::OpenApi;
 use zw_auth::Principal;
 use zw_domain::{CreditCode, HouseCode, JurisdictionCode};
 use zw_platform::Problem;
+use zw_platform::db::BeginWrite;
 use zw_platform::page::{Page, PageQuery};
 
 use crate::declarations::Grid;
@@ -229,7 +230,7 @@ pub async fn create_op(
     let house = house_in_use(&grid.db, &house_code).await?;
     let dest = grid_of(&house.grid_code)?;
     authorize_change(principal, DATASET, &[], &dest)?;
-    let txn = grid.db.begin().await?;
+    let txn = grid.db.begin_write().await?;
     lock_row(
         &txn,
         "legal_entities",
@@ -442,7 +443,7 @@ pub async fn change_op(
         None => None,
     };
     let dest = house.as_ref().map(|h| grid_of(&h.grid_code)).transpose()?;
-    let txn = grid.db.begin().await?;
+    let txn = grid.db.begin_write().await?;
     let e = locked_current(
         &txn,
         &code,
@@ -543,7 +544,7 @@ pub async fn deregister_op(
     let input: Deregistration = parse_json(body, "reason")?;
     let code = parse_code(&code)?;
     let reason = clean_text("reason", Some(input.reason), 500)?.unwrap_or_default();
-    let txn = grid.db.begin().await?;
+    let txn = grid.db.begin_write().await?;
     let e = locked_current(&txn, &code, input.expected_version, principal, None).await?;
     let version = e.version + 1;
     let mut am: legal_entity::ActiveModel = e.into();

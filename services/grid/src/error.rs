@@ -53,6 +53,10 @@ pub enum ApiError {
     /// 415: the content type is not one this route takes.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// 503 `database-busy` with `Retry-After`: the database could not be had in time; nothing
+    /// was changed.
+    #[error("the database is busy")]
+    Busy,
     /// 500: logged with its cause chain; the client learns nothing.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -60,6 +64,10 @@ pub enum ApiError {
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
+        if zw_platform::db::is_busy(&e) {
+            tracing::warn!(error = %e, "database busy");
+            return ApiError::Busy;
+        }
         ApiError::Unexpected(e.into())
     }
 }
@@ -69,6 +77,7 @@ impl From<zw_evidence::EvidenceError> for ApiError {
         use zw_evidence::EvidenceError as E;
         match e {
             E::InvalidInput(m) => ApiError::InvalidInput(m),
+            E::Database(e) => ApiError::from(e),
             e @ (E::RecordNotFound { .. } | E::TreeHeadNotFound { .. }) => {
                 ApiError::NotFound(e.to_string())
             }
@@ -134,6 +143,7 @@ impl ApiError {
                 "Unsupported media type",
             )
             .with_detail(m.clone()),
+            ApiError::Busy => zw_platform::db::busy_problem(),
             ApiError::Unexpected(e) => zw_platform::problem::internal_error(e),
         }
     }

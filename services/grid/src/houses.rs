@@ -36,7 +36,7 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::OpenApi;
@@ -45,6 +45,7 @@ use zw_auth::{MaybePrincipal, Principal, Role};
 use zw_contracts::DeclarationStatus;
 use zw_domain::{HouseCode, JurisdictionCode, Level, Phone};
 use zw_platform::Problem;
+use zw_platform::db::BeginWrite;
 use zw_platform::page::{Page, PageQuery};
 
 use crate::declarations::{Grid, STAFF};
@@ -543,7 +544,7 @@ async fn create_house(
     let mut attempt = 0;
     let h = loop {
         attempt += 1;
-        let txn = grid.db.begin().await?;
+        let txn = grid.db.begin_write().await?;
         lock(
             &txn,
             "SELECT code FROM grids WHERE code = $1 FOR UPDATE",
@@ -786,7 +787,7 @@ pub async fn patch_house_op(
         .as_deref()
         .map(|n| check_landlord_phone(Some(n)))
         .transpose()?;
-    let txn = grid.db.begin().await?;
+    let txn = grid.db.begin_write().await?;
     let h = locked(&txn, &code).await?;
     may_change(principal, &stored_grid(&h.grid_code)?)?;
     not_demolished(&h)?;
@@ -904,7 +905,7 @@ pub async fn transition_op(
             "reason must be at most 500 characters".into(),
         ));
     }
-    let txn = grid.db.begin().await?;
+    let txn = grid.db.begin_write().await?;
     let h = locked(&txn, &code).await?;
     may_change(principal, &stored_grid(&h.grid_code)?)?;
     not_demolished(&h)?;
@@ -1003,7 +1004,7 @@ async fn reclassify(
     let mut cursor: Option<String> = None;
     // A page per transaction, so a large district does not hold one transaction for long.
     loop {
-        let txn = grid.db.begin().await?;
+        let txn = grid.db.begin_write().await?;
         let mut q = house::Entity::find()
             .filter(house::Column::GridCode.starts_with(under.as_str()))
             .filter(house::Column::Status.ne("demolished"));
@@ -1148,7 +1149,7 @@ async fn open_census(
     code: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let g = census_grid(&grid.db, &principal, &code).await?;
-    let txn = grid.db.begin().await?;
+    let txn = grid.db.begin_write().await?;
     lock(
         &txn,
         "SELECT code FROM grids WHERE code = $1 FOR UPDATE",
@@ -1214,7 +1215,7 @@ async fn close_census(
 ) -> Result<HttpResponse, ApiError> {
     let (code, id) = path.into_inner();
     let g = census_grid(&grid.db, &principal, &code).await?;
-    let txn = grid.db.begin().await?;
+    let txn = grid.db.begin_write().await?;
     lock(
         &txn,
         "SELECT code FROM grids WHERE code = $1 FOR UPDATE",
@@ -1328,7 +1329,7 @@ pub async fn sighting_op(
         parse_json::<Option<VersionOnly>>(body, "expected_version (or no body)")?
             .unwrap_or_default()
     };
-    let txn = grid.db.begin().await?;
+    let txn = grid.db.begin_write().await?;
     let h = locked(&txn, &code).await?;
     principal.authorize(&stored_grid(&h.grid_code)?)?;
     not_demolished(&h)?;

@@ -15,6 +15,7 @@
 //!   reported) to resolve it.
 
 use std::time::Duration;
+use zw_platform::db::BeginWrite;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -22,7 +23,6 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
     DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::OpenApi;
@@ -657,7 +657,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    let txn = grid.db.begin().await?;
+    let txn = grid.db.begin_write().await?;
     let written: Result<(), ApiError> = async {
         let am: incident::ActiveModel = model.clone().into_active_model().reset_all();
         am.insert(&txn).await?;
@@ -821,7 +821,7 @@ pub async fn move_on(
     req: TransitionRequest,
 ) -> Result<incident::Model, ApiError> {
     let step = Move::parse(req)?;
-    let txn = grid.db.begin().await?;
+    let txn = grid.db.begin_write().await?;
     let result = move_in(&txn, principal, source, id, step).await;
     let after = finish(txn, result).await?;
     grid.relay.notify();
@@ -944,7 +944,7 @@ pub async fn escalate_by_hand(
     if reason.is_empty() {
         return Err(ApiError::InvalidInput("reason is required".into()));
     }
-    let txn = grid.db.begin().await?;
+    let txn = grid.db.begin_write().await?;
     let result: Result<incident::Model, ApiError> = async {
         let m = lock(&txn, id)
             .await?
@@ -1012,7 +1012,7 @@ pub async fn escalate_overdue(
     let source = Source::system("escalation");
     let mut changed = Vec::new();
     for id in due {
-        let txn = db.begin().await?;
+        let txn = db.begin_write().await?;
         let result = escalate_one(&txn, &source, id, now).await;
         match result {
             Ok(true) => {

@@ -11,12 +11,13 @@
 //! omitted coordinates or worker leave the stored ones alone.
 
 use std::collections::{HashMap, HashSet};
+use zw_platform::db::BeginWrite;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryOrder, QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -224,7 +225,7 @@ async fn import(
     let sha256 = hex::encode(Sha256::digest(&body));
     let dry_run = query.dry_run.unwrap_or(false);
 
-    let txn = grid.db.begin().await?;
+    let txn = grid.db.begin_write().await?;
     // One import at a time: each compares the file with what is stored.
     lock(&txn, "SELECT pg_advisory_xact_lock(hashtext($1))", "import").await?;
     let known = jurisdiction::Entity::find()
@@ -969,7 +970,7 @@ async fn assign_worker(
     // Checks the code, the scope and that the grid exists.
     detail(&grid.db, &principal, &code).await?;
     let code = code.into_inner();
-    let txn = grid.db.begin().await?;
+    let txn = grid.db.begin_write().await?;
     lock(
         &txn,
         "SELECT code FROM grids WHERE code = $1 FOR UPDATE",

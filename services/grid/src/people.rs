@@ -16,7 +16,7 @@ use actix_web::{HttpResponse, web};
 use chrono::{Datelike, Months, NaiveDate, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::OpenApi;
@@ -24,6 +24,7 @@ use uuid::Uuid;
 use zw_auth::{Principal, Role};
 use zw_domain::{HouseCode, IdNumber, JurisdictionCode, Phone};
 use zw_platform::Problem;
+use zw_platform::db::BeginWrite;
 use zw_platform::page::{Page, PageQuery};
 
 use crate::declarations::Grid;
@@ -719,7 +720,7 @@ pub async fn create_op(
     let house = house_in_use(&grid.db, &house_code).await?;
     let dest = grid_of(&house.grid_code)?;
     authorize_change(principal, DATASET, &[], &dest)?;
-    let txn = grid.db.begin().await?;
+    let txn = grid.db.begin_write().await?;
     lock_row(
         &txn,
         "houses",
@@ -928,7 +929,7 @@ pub async fn moves_op(
     let to =
         HouseCode::parse(input.to_house.trim()).map_err(|e| ApiError::invalid("to_house", e))?;
     let house = house_in_use(&grid.db, &to).await?;
-    let txn = grid.db.begin().await?;
+    let txn = grid.db.begin_write().await?;
     lock_row(
         &txn,
         "houses",
@@ -1005,7 +1006,7 @@ pub async fn move_out_op(
 ) -> Result<(StatusCode, serde_json::Value), ApiError> {
     let input: MoveOutRequest = parse_json(body, "expected_version and reason")?;
     let reason = clean_text("reason", input.reason, 500)?;
-    let txn = grid.db.begin().await?;
+    let txn = grid.db.begin_write().await?;
     let p = locked(&txn, id).await?;
     let g = grid_of(&p.grid_code)?;
     authorize_change(principal, DATASET, &[&g], &g)?;
@@ -1072,7 +1073,7 @@ pub async fn death_op(
     body: &[u8],
 ) -> Result<(StatusCode, serde_json::Value), ApiError> {
     let input: DeathRequest = parse_json(body, "date (YYYY-MM-DD)")?;
-    let txn = grid.db.begin().await?;
+    let txn = grid.db.begin_write().await?;
     let p = locked(&txn, id).await?;
     let g = grid_of(&p.grid_code)?;
     authorize_change(principal, DATASET, &[&g], &g)?;

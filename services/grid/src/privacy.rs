@@ -7,13 +7,14 @@
 //! (`policy/masking.json`).
 
 use std::collections::BTreeMap;
+use zw_platform::db::BeginWrite;
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::OpenApi;
@@ -401,7 +402,7 @@ async fn put_policy(
     document.validate()?;
     let previous = current(&grid.db).await?;
     let version = previous.version + 1;
-    let txn = grid.db.begin().await?;
+    let txn = grid.db.begin_write().await?;
     let stored = masking_policy::Entity::insert(masking_policy::ActiveModel {
         version: Set(version),
         document: Set(serde_json::to_value(&document).unwrap_or_default()),
@@ -536,7 +537,7 @@ async fn unmask(
     }
     let role = role.map(|r| r.as_str()).unwrap_or("unknown");
     let names: Vec<&str> = fields.iter().map(|f| f.as_str()).collect();
-    let txn = grid.db.begin().await?;
+    let txn = grid.db.begin_write().await?;
     let evidence = zw_evidence::append(
         &txn,
         &principal.subject,
@@ -688,6 +689,7 @@ mod tests {
             datasets: datasets.iter().map(|d| (*d).to_owned()).collect(),
             token_id: "t".into(),
             name: None,
+            id_number: None,
         }
     }
 

@@ -27,13 +27,14 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
+use zw_platform::db::BeginWrite;
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -571,7 +572,7 @@ async fn put_rule_set(
     let document = set.document().clone();
     let digest = digest_of(&document);
 
-    let txn = grid.db.begin().await?;
+    let txn = grid.db.begin_write().await?;
     // The defaults are version 1 even when an operator replaces them before their first use.
     ensure_default(&txn, kind).await?;
     let version = head(&txn, kind).await?.map_or(0, |(v, _)| v) + 1;
@@ -925,7 +926,7 @@ async fn close_case(
         return Err(ApiError::invalid("note", "at most 500 characters"));
     }
 
-    let txn = grid.db.begin().await?;
+    let txn = grid.db.begin_write().await?;
     crate::locks::lock_row(&txn, "cases", "id", id).await?;
     let row = case::Entity::find_by_id(id)
         .one(&txn)
@@ -1057,6 +1058,7 @@ mod tests {
             ],
             token_id: "t".into(),
             name: None,
+            id_number: None,
         };
         assert_eq!(entitled_recipients(&p), ["civil_affairs"]);
     }

@@ -2,13 +2,11 @@
 //! them, and seeding the demo accounts.
 
 use std::fmt;
+use zw_platform::db::BeginWrite;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
-    TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 use serde::Serialize;
 use uuid::Uuid;
 use zw_auth::{Role, TokenRequest};
@@ -134,6 +132,7 @@ pub fn user_token_request(m: &user::Model) -> anyhow::Result<TokenRequest> {
         scope: scope_of(&m.scope)?,
         datasets: Vec::new(),
         name: Some(m.name.clone().unwrap_or_else(|| m.username.clone())),
+        id_number: None,
     })
 }
 
@@ -145,6 +144,7 @@ pub fn client_token_request(m: &service_account::Model) -> anyhow::Result<TokenR
         scope: scope_of(&m.scope)?,
         datasets: strings_of(&m.datasets)?,
         name: Some(m.name.clone().unwrap_or_else(|| m.client_id.clone())),
+        id_number: None,
     })
 }
 
@@ -157,7 +157,7 @@ pub async fn create_user(
 ) -> Result<user::Model, ApiError> {
     let hash = passwords.hash(new.password.expose()).await?;
     let username = new.username.as_str().to_owned();
-    let txn = db.begin().await?;
+    let txn = db.begin_write().await?;
     let row = user::ActiveModel {
         id: Set(new.id.unwrap_or_else(Uuid::now_v7)),
         username: Set(username.clone()),
@@ -224,7 +224,7 @@ pub async fn create_service_account(
 ) -> Result<service_account::Model, ApiError> {
     let hash = passwords.hash(secret).await?;
     let client_id = new.client_id.as_str().to_owned();
-    let txn = db.begin().await?;
+    let txn = db.begin_write().await?;
     let row =
         service_account::ActiveModel {
             id: Set(Uuid::now_v7()),

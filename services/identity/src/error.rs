@@ -52,6 +52,10 @@ pub enum ApiError {
     /// 409 `active-key`: the key that signs new tokens cannot be retired; rotate first.
     #[error("key {0} is the active signing key: rotate first, then retire it")]
     ActiveKey(String),
+    /// 503 `database-busy` with `Retry-After`: the database could not be had in time; nothing
+    /// was changed.
+    #[error("the database is busy")]
+    Busy,
     /// 500: logged with its cause chain; the body says nothing.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -59,6 +63,10 @@ pub enum ApiError {
 
 impl From<DbErr> for ApiError {
     fn from(e: DbErr) -> Self {
+        if zw_platform::db::is_busy(&e) {
+            tracing::warn!(error = %e, "database busy");
+            return ApiError::Busy;
+        }
         ApiError::Unexpected(e.into())
     }
 }
@@ -99,6 +107,7 @@ impl ApiError {
             ApiError::NotFound(m) => Problem::not_found(m.clone()),
             ApiError::Conflict { code, detail } => Problem::conflict(code, detail.clone()),
             ApiError::ActiveKey(_) => Problem::conflict("active-key", self.to_string()),
+            ApiError::Busy => zw_platform::db::busy_problem(),
             ApiError::Unexpected(e) => zw_platform::problem::internal_error(e),
         }
     }

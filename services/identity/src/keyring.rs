@@ -9,12 +9,13 @@
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
+use zw_platform::db::BeginWrite;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, Set, TransactionTrait,
+    QueryOrder, Set,
 };
 use serde::Serialize;
 use zw_auth::{Issuer, KeyPair, SigningAlgorithm, Verifier};
@@ -105,7 +106,7 @@ impl KeyRing {
     /// Generate a new active key; the previous keys stay published.
     pub async fn rotate(&self, db: &DatabaseConnection, actor: &str) -> Result<KeyInfo, ApiError> {
         let key = generate(self.alg).await?;
-        let txn = db.begin().await?;
+        let txn = db.begin_write().await?;
         let row = insert(&txn, &key).await?;
         key_evidence(&txn, actor, "signing_key.rotate", &row).await?;
         txn.commit().await?;
@@ -137,7 +138,7 @@ impl KeyRing {
         }
         let mut active = row.into_active_model();
         active.retired_at = Set(Some(Utc::now()));
-        let txn = db.begin().await?;
+        let txn = db.begin_write().await?;
         let row = active.update(&txn).await?;
         key_evidence(&txn, actor, "signing_key.retire", &row).await?;
         txn.commit().await?;

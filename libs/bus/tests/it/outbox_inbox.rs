@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use zw_domain::db::BeginWrite;
 
 use async_trait::async_trait;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 use sea_orm_migration::MigratorTrait;
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -108,7 +109,7 @@ async fn outbox_rows(db: &DatabaseConnection) -> (i64, i64) {
 }
 
 async fn commit_events(db: &DatabaseConnection, envs: &[Envelope]) {
-    let txn = db.begin().await.expect("begin");
+    let txn = db.begin_write().await.expect("begin");
     for env in envs {
         outbox::enqueue(&txn, env, &[]).await.expect("enqueue");
     }
@@ -146,7 +147,7 @@ async fn events_of_a_rolled_back_transaction_are_never_published() {
     let relay = Relay::new(db.conn.clone(), bus.clone()).spawn(signal);
 
     let rolled_back = event_in("440304008001003");
-    let txn = db.conn.begin().await.expect("begin");
+    let txn = db.conn.begin_write().await.expect("begin");
     outbox::enqueue(&txn, &rolled_back, &[])
         .await
         .expect("enqueue");
@@ -154,7 +155,7 @@ async fn events_of_a_rolled_back_transaction_are_never_published() {
 
     let kept = event_in("440304008001003");
     let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned();
-    let txn = db.conn.begin().await.expect("begin");
+    let txn = db.conn.begin_write().await.expect("begin");
     // The trace context of the request that caused the change follows the event.
     zw_bus::trace::scope(Some(tp.clone()), outbox::enqueue(&txn, &kept, &[]))
         .await

@@ -1,8 +1,8 @@
 //! Appending: the chain, its atomicity with the caller's transaction, and concurrency.
 
 use std::collections::HashSet;
+use zw_domain::db::BeginWrite;
 
-use sea_orm::TransactionTrait;
 use serde_json::json;
 use zw_evidence::{EvidenceError, EvidenceSigner, GENESIS_PREV_HASH};
 
@@ -49,7 +49,7 @@ async fn an_append_rolled_back_with_its_transaction_leaves_no_trace_and_no_gap(b
     let db = fresh(backend).await;
     append_n(&db, 2).await;
 
-    let txn = db.conn.begin().await.expect("begin");
+    let txn = db.conn.begin_write().await.expect("begin");
     let doomed = zw_evidence::append(
         &txn,
         "user/1",
@@ -91,7 +91,7 @@ async fn appends_in_concurrent_transactions_form_one_gapless_unforked_chain(back
         handles.push(tokio::spawn(async move {
             let mut committed = 0;
             for i in 0..EACH {
-                let txn = conn.begin().await.expect("begin");
+                let txn = conn.begin_write().await.expect("begin");
                 zw_evidence::append(
                     &txn,
                     &format!("user/{task}"),
@@ -199,7 +199,7 @@ async fn many_appended_at_once_chain_prove_and_verify_as_one_by_one(backend: Bac
             payload,
         })
         .collect();
-    let txn = db.conn.begin().await.expect("begin");
+    let txn = db.conn.begin_write().await.expect("begin");
     let many = zw_evidence::append_many(&txn, &entries)
         .await
         .expect("append many");

@@ -3,6 +3,8 @@
 // Helpers outside #[test] functions may unwrap too: a failure is a test failure.
 #![allow(clippy::unwrap_used)]
 
+mod sqlite;
+
 use actix_web::{HttpResponse, web};
 use reqwest::StatusCode;
 use serde_json::{Value, json};

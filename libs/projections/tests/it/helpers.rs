@@ -1,10 +1,10 @@
 //! A migrated tally database; the codes of the small district and its declaration events come
 //! from `zw_testkit::codes` and `zw_testkit::events`.
 
-use sea_orm::TransactionTrait;
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use zw_bus::{EventHandler, HandlerError};
 use zw_contracts::Envelope;
+use zw_platform::db::BeginWrite;
 use zw_projections::{DeclarationCounts, DeclarationTally};
 use zw_testkit::TestDb;
 use zw_testkit::codes::code;
@@ -46,7 +46,7 @@ impl Tally {
 
     /// Apply one event; on error the transaction is rolled back.
     pub async fn try_apply(&self, env: &Envelope) -> Result<(), HandlerError> {
-        let txn = self.db.conn.begin().await.expect("begin");
+        let txn = self.db.conn.begin_write().await.expect("begin");
         match DeclarationTally.handle(&txn, env).await {
             Ok(()) => {
                 txn.commit().await.expect("commit");

@@ -3,11 +3,11 @@
 //! (`zw_testkit::centres::StatsSuite`), read by the district's own officer — and what only the
 //! district's tests show: late events, and events coming from a grid's outbox through its relay.
 
-use sea_orm::TransactionTrait;
 use sea_orm_migration::MigratorTrait;
 use tokio::sync::oneshot;
 use zw_auth::Role;
 use zw_contracts::DeclarationStatus::{Accepted, Pending, Rejected};
+use zw_platform::db::BeginWrite;
 use zw_testkit::TestDb;
 use zw_testkit::centres::counts;
 use zw_testkit::codes::{COMMUNITY, DISTRICT, GRID, NEIGHBOUR_GRID};
@@ -52,7 +52,7 @@ async fn events_a_grid_commits_to_its_outbox_reach_the_district_through_the_rela
     });
 
     let decl = Declaration::in_grid(GRID);
-    let txn = grid_db.conn.begin().await.expect("begin");
+    let txn = grid_db.conn.begin_write().await.expect("begin");
     zw_bus::outbox::enqueue(&txn, &decl.submitted(Pending), &[])
         .await
         .expect("enqueue");
@@ -63,7 +63,7 @@ async fn events_a_grid_commits_to_its_outbox_reach_the_district_through_the_rela
     relay.notify();
     d.counts_reach(GRID, counts(1, 1, 0)).await;
 
-    let txn = grid_db.conn.begin().await.expect("begin");
+    let txn = grid_db.conn.begin_write().await.expect("begin");
     zw_bus::outbox::enqueue(&txn, &decl.changed(Pending, Rejected, 2), &[])
         .await
         .expect("enqueue");

@@ -30,6 +30,7 @@ fn good_claims(gw: &TestGateway) -> Claims {
         scope: JurisdictionCode::parse("440304").expect("code"),
         datasets: Vec::new(),
         name: None,
+        id_number: None,
     }
 }
 

@@ -21,13 +21,14 @@
 pub mod client;
 
 use std::collections::{HashMap, HashSet};
+use zw_platform::db::BeginWrite;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, QueryFilter, QuerySelect, Set, TransactionTrait,
+    IntoActiveModel, QueryFilter, QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -606,7 +607,7 @@ async fn existing_keys<E: EntityTrait>(
 /// small or never analysed (a district's first load, or autovacuum off), is a sequential scan
 /// that makes every chunk slower than the one before.
 async fn begin(db: &sea_orm::DatabaseConnection) -> Result<DatabaseTransaction, ApiError> {
-    let txn = db.begin().await?;
+    let txn = db.begin_write().await?;
     if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
         txn.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan")
             .await?;

@@ -471,6 +471,7 @@ async fn only_the_handler_of_the_level_acts_and_citizens_see_only_their_own() {
         scope: w.demo.code.clone(),
         datasets: vec!["incidents".into()],
         name: None,
+        id_number: None,
     });
     let (s, list) = w.get(&entitled, "/api/v1/grid/incidents").await;
     assert_eq!(s, StatusCode::OK, "{list}");

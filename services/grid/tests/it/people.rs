@@ -43,6 +43,7 @@ pub fn department(w: &World, datasets: &[&str]) -> String {
         scope: w.demo.code.clone(),
         datasets: datasets.iter().map(|d| (*d).to_owned()).collect(),
         name: None,
+        id_number: None,
     })
 }
 

@@ -2,9 +2,10 @@
 //! `zw_grid::rules::on_change` raises, seen by the departments entitled to them.
 
 use std::time::Duration;
+use zw_platform::db::BeginWrite;
 
 use reqwest::StatusCode;
-use sea_orm::{EntityTrait, PaginatorTrait, TransactionTrait};
+use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 use uuid::Uuid;
 use zw_auth::{Role, TokenRequest};
@@ -44,6 +45,7 @@ impl World {
             scope: self.demo.code.clone(),
             datasets: datasets.iter().map(|d| d.to_string()).collect(),
             name: None,
+            id_number: None,
         })
     }
 
@@ -52,7 +54,7 @@ impl World {
     async fn person_moves_in(&self, person: &str, grid: &str, age: i64) -> usize {
         let db = zw_grid::connect(&self.grid_settings).await.unwrap();
         let grid = JurisdictionCode::parse(grid).unwrap();
-        let txn = db.begin().await.unwrap();
+        let txn = db.begin_write().await.unwrap();
         let outcomes = on_change(
             &txn,
             &Source::system("test"),
@@ -418,7 +420,7 @@ async fn on_sqlite_rules_raise_one_open_case_and_classify_houses() {
     let grid = JurisdictionCode::parse("440304001001001").unwrap();
     let house = "house-over-limit";
     for expected in [1, 0] {
-        let txn = db.conn.begin().await.unwrap();
+        let txn = db.conn.begin_write().await.unwrap();
         let outcomes = on_change(
             &txn,
             &Source::system("test"),
