@@ -77,6 +77,21 @@ impl LocalPlatform {
         }
     }
 
+    /// The gateway's merged OpenAPI document once it holds every service's (a service slow to
+    /// answer while the machine is busy is left out for a few seconds, then fetched again).
+    pub async fn merged_document(&self) -> serde_json::Value {
+        let url = format!("{}/api/openapi.json", self.base);
+        zw_testkit::eventually(
+            Duration::from_secs(60),
+            "a merged document with every service",
+            || async {
+                let doc: serde_json::Value = reqwest::get(&url).await.ok()?.json().await.ok()?;
+                doc.get("x-zhiwang-unavailable").is_none().then_some(doc)
+            },
+        )
+        .await
+    }
+
     /// The token the banner exports as `ZW_TOKEN_<NAME>`.
     pub fn banner_token(&self, name: &str) -> String {
         let prefix = format!("export ZW_TOKEN_{name}=");
