@@ -81,11 +81,31 @@ async fn the_banner_is_one_block_with_no_log_line_inside() {
     assert_eq!(res.status(), 200);
 }
 
+fn readme() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md")
+}
+
+/// The token variables the README's "log in yourself" sets (`NAME=$(…)`).
+fn readme_assigned_token_variables() -> BTreeSet<String> {
+    let readme = readme();
+    readme
+        .match_indices("=$(")
+        .map(|(at, _)| {
+            let name: String = readme[..at]
+                .chars()
+                .rev()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            name.chars().rev().collect::<String>()
+        })
+        .filter(|name| name.contains("TOKEN"))
+        .collect()
+}
+
 /// The `$ZW_TOKEN_…` variables the README's shell commands use.
 fn readme_token_variables() -> BTreeSet<String> {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
-        .expect("README.md");
-    readme
+    readme()
         .split("$ZW_TOKEN_")
         .skip(1)
         .map(|rest| {
@@ -99,7 +119,7 @@ fn readme_token_variables() -> BTreeSet<String> {
 }
 
 #[tokio::test]
-async fn every_token_the_readme_uses_is_one_the_banner_exports() {
+async fn every_token_the_readme_uses_is_one_its_login_sets_and_the_banner_exports() {
     let platform = LocalPlatform::start(&[]).await;
     let exported: BTreeSet<String> = platform
         .output
@@ -111,6 +131,12 @@ async fn every_token_the_readme_uses_is_one_the_banner_exports() {
     let used = readme_token_variables();
 
     assert!(used.contains("ZW_TOKEN_CITIZEN"), "{used:?}");
+    // Logging in yourself sets the very variables the commands use.
+    let assigned = readme_assigned_token_variables();
+    assert_eq!(
+        assigned, used,
+        "the README's login sets {assigned:?}, its commands use {used:?}"
+    );
     let missing: Vec<&String> = used.difference(&exported).collect();
     assert!(
         missing.is_empty(),
