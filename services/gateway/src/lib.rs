@@ -20,7 +20,8 @@
 //! Authentication happens at the edge *and* in each service: a request with
 //! `Authorization: Bearer` is forwarded only when its token verifies (401 otherwise, and the
 //! service sees nothing); the header is forwarded unchanged so the service verifies it again and
-//! decides what the principal may do. A request without a token is forwarded as anonymous. The
+//! decides what the principal may do. A request without a token is forwarded as anonymous (and
+//! so is one with `Basic` client credentials, which only identity's token endpoint takes). The
 //! gateway never sends a principal in a header of its own, and removes any such header a client
 //! sends.
 
