@@ -3,6 +3,7 @@
 //! (or Redis when `redis.url` is set), the demo district seeded, and the gateway in front.
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -161,7 +162,21 @@ async fn login(base: &str, username: &str) -> Option<String> {
     body["access_token"].as_str().map(str::to_owned)
 }
 
+/// The accounts whose tokens the banner prints: those the README's examples use.
+const BANNER_TOKENS: [&str; 4] = ["citizen", "citizen-2", "grid-worker", "district-officer"];
+
+/// Print the banner as one block, after everything it needs (the demo tokens) is fetched: the
+/// start-up log lines come before it, none inside it, so a user can copy it whole.
 async fn print_banner(settings: &Settings, base: &str, demo: &DemoDistrict, seeded: bool) {
+    let banner = banner(settings, base, demo, seeded).await;
+    let mut out = std::io::stdout().lock();
+    // One write under the lock: log lines (also written to stdout) wait for the whole block.
+    let _ = out.write_all(banner.as_bytes());
+    let _ = out.flush();
+}
+
+/// The banner's text (it logs in as the demo accounts for their tokens).
+async fn banner(settings: &Settings, base: &str, demo: &DemoDistrict, seeded: bool) -> String {
     let bus = match settings.bus_url() {
         Some(url) => format!("NATS at {url}"),
         None => "in-process".to_owned(),
@@ -170,68 +185,95 @@ async fn print_banner(settings: &Settings, base: &str, demo: &DemoDistrict, seed
         Some(_) => "Redis",
         None => "in-memory",
     };
-    println!();
-    println!("Zhiwang (织网) is up: {} ({})", demo.name, demo.code);
-    println!("  API gateway   {base}/api/v1/<service>/…");
-    println!("  API docs      {base}/api/docs");
-    println!("  OpenAPI       {base}/api/openapi.json");
-    println!(
+    let mut lines = Vec::new();
+    lines.push(String::new());
+    lines.push(format!(
+        "Zhiwang (织网) is up: {} ({})",
+        demo.name, demo.code
+    ));
+    lines.push(format!("  API gateway   {base}/api/v1/<service>/…"));
+    lines.push(format!("  API docs      {base}/api/docs"));
+    lines.push(format!("  OpenAPI       {base}/api/openapi.json"));
+    lines.push(format!(
         "  data folder   {}   bus: {bus}   rate limits: {limits}",
         settings.database.data_dir.display()
-    );
+    ));
     if seeded {
-        println!();
-        println!("Demo accounts (password \"{DEMO_PASSWORD}\"):");
-        for a in demo.accounts() {
-            println!(
+        let accounts = demo.accounts();
+        lines.push(String::new());
+        lines.push(format!("Demo accounts (password \"{DEMO_PASSWORD}\"):"));
+        for a in &accounts {
+            lines.push(format!(
                 "  {:<18} {:<18} scope {}",
                 a.username,
                 a.roles.join(","),
                 a.scope
-            );
+            ));
         }
-        println!();
-        println!(
+        lines.push(String::new());
+        lines.push(format!(
             "Demo tokens (valid {} s; log in again for fresh ones, see README.md):",
             settings.identity.access_token_ttl_secs
-        );
-        for user in ["citizen", "grid-worker", "district-officer"] {
+        ));
+        let users = BANNER_TOKENS
+            .into_iter()
+            .filter(|user| accounts.iter().any(|a| a.username == *user));
+        for user in users {
             match login(base, user).await {
-                Some(t) => println!(
-                    "  export ZW_TOKEN_{}={t}",
-                    user.to_uppercase().replace('-', "_")
-                ),
-                None => println!("  ({user}: login failed; see the log)"),
+                Some(t) => lines.push(format!("  export {}={t}", token_variable(user))),
+                None => lines.push(format!("  ({user}: login failed; see the log)")),
             }
         }
         if let Some((house, resident)) = example(demo) {
-            let post = format!(
-                "curl -s -X POST {base}/api/v1/grid/declarations -H \"Authorization: Bearer $ZW_TOKEN_CITIZEN\" -H 'Content-Type: application/json'"
-            );
-            println!();
-            println!(
+            let post = |user: &str| {
+                format!(
+                    "curl -s -X POST {base}/api/v1/grid/declarations -H \"Authorization: Bearer ${}\" -H 'Content-Type: application/json'",
+                    token_variable(user)
+                )
+            };
+            // The second citizen (when the demo has one) declares a person the register does
+            // not know; the first is the register's resident of the example house.
+            let stranger = if accounts.iter().any(|a| a.username == "citizen-2") {
+                "citizen-2"
+            } else {
+                "citizen"
+            };
+            lines.push(String::new());
+            lines.push(format!(
                 "Try it (house {house} is the first house of grid {}):",
                 &house[..15]
+            ));
+            lines.push(
+                "  accepted at once (the register has this person at this house):".to_owned(),
             );
-            println!("  accepted at once (the register has this person at this house):");
-            println!("    {post} -d '{{\"id_number\":\"{resident}\",\"house_code\":\"{house}\"}}'");
-            println!(
+            lines.push(format!(
+                "    {} -d '{{\"id_number\":\"{resident}\",\"house_code\":\"{house}\"}}'",
+                post("citizen")
+            ));
+            lines.push(
                 "  pending, with a task for the grid worker (an ID the register does not know):"
+                    .to_owned(),
             );
-            println!(
-                "    {post} -d '{{\"id_number\":\"11010519491231002X\",\"house_code\":\"{house}\"}}'"
-            );
-            println!(
-                "  the grid worker's tasks:  curl -s {base}/api/v1/grid/tasks -H \"Authorization: Bearer $ZW_TOKEN_GRID_WORKER\""
-            );
-            println!(
-                "  counts at the district:   curl -s '{base}/api/v1/district/stats?under={}' -H \"Authorization: Bearer $ZW_TOKEN_DISTRICT_OFFICER\"",
+            lines.push(format!(
+                "    {} -d '{{\"id_number\":\"11010519491231002X\",\"house_code\":\"{house}\"}}'",
+                post(stranger)
+            ));
+            lines.push(format!("  the grid worker's tasks:  curl -s {base}/api/v1/grid/tasks -H \"Authorization: Bearer $ZW_TOKEN_GRID_WORKER\""
+            ));
+            lines.push(format!("  counts at the district:   curl -s '{base}/api/v1/district/stats?under={}' -H \"Authorization: Bearer $ZW_TOKEN_DISTRICT_OFFICER\"",
                 &house[..9]
-            );
+            ));
         }
     }
-    println!();
-    println!("Press Ctrl-C to stop.");
+    lines.push(String::new());
+    lines.push("Press Ctrl-C to stop.".to_owned());
+    lines.push(String::new());
+    lines.join("\n")
+}
+
+/// `citizen-2` → `ZW_TOKEN_CITIZEN_2`.
+fn token_variable(user: &str) -> String {
+    format!("ZW_TOKEN_{}", user.to_uppercase().replace('-', "_"))
 }
 
 /// The README's example: the first house of the first grid and the person the register has

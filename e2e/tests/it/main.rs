@@ -4,8 +4,11 @@
 #![allow(clippy::unwrap_used)]
 
 mod cluster;
+mod local;
 
 mod bad_input;
+mod banner;
+mod contract;
 mod fault;
 mod flow;
 mod grid_tier;

@@ -41,6 +41,11 @@ impl Readiness {
         self
     }
 
+    /// Whether a check of this name is listed (e.g. [`DatabaseCheck::NAME`]).
+    pub fn includes(&self, name: &str) -> bool {
+        self.checks.iter().any(|c| c.name() == name)
+    }
+
     pub async fn check(&self) -> ReadinessReport {
         let mut checks = Vec::with_capacity(self.checks.len());
         for c in &self.checks {
@@ -63,10 +68,15 @@ impl Readiness {
 /// The service's database.
 pub struct DatabaseCheck(pub sea_orm::DatabaseConnection);
 
+impl DatabaseCheck {
+    /// The check's name in the readiness report.
+    pub const NAME: &'static str = "database";
+}
+
 #[async_trait::async_trait]
 impl ReadinessCheck for DatabaseCheck {
     fn name(&self) -> &str {
-        "database"
+        Self::NAME
     }
     async fn check(&self) -> Result<(), String> {
         self.0.ping().await.map_err(|e| e.to_string())

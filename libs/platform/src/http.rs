@@ -1,6 +1,7 @@
 //! The HTTP server every service runs: the same middleware (request id, trace span, metrics,
 //! problem+json for every error), `/healthz`, `/readyz`, `/metrics`, body limits, and graceful
-//! shutdown. A service supplies only its routes.
+//! shutdown. A service supplies only its routes and its OpenAPI document, which is served
+//! completed with the problems the platform answers ([`crate::openapi::complete`]).
 
 use std::future::Future;
 use std::net::TcpListener;
@@ -232,7 +233,7 @@ pub struct Application {
     listener: TcpListener,
     common: HttpCommon,
     configure: Configure,
-    openapi: Option<(String, utoipa::openapi::OpenApi)>,
+    openapi: Option<(String, serde_json::Value)>,
     stop: tokio_util::sync::CancellationToken,
     background: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -253,10 +254,25 @@ impl Application {
         }
     }
 
-    /// Serve `doc` at `path` (e.g. `/api/v1/grid/openapi.json`).
+    /// Serve `doc` at `path` (e.g. `/api/v1/grid/openapi.json`), completed with the problems
+    /// the platform answers for each operation (a service with a database check in its
+    /// readiness may answer 503 `database-busy` anywhere).
     pub fn with_openapi(mut self, path: &str, doc: utoipa::openapi::OpenApi) -> Self {
+        let backing = crate::openapi::Backing {
+            database: self
+                .common
+                .readiness
+                .includes(crate::health::DatabaseCheck::NAME),
+        };
+        let mut doc = serde_json::to_value(doc).unwrap_or(serde_json::Value::Null);
+        crate::openapi::complete(&mut doc, backing);
         self.openapi = Some((path.to_owned(), doc));
         self
+    }
+
+    /// The OpenAPI document as it is served (see [`Application::with_openapi`]).
+    pub fn openapi(&self) -> Option<&serde_json::Value> {
+        self.openapi.as_ref().map(|(_, doc)| doc)
     }
 
     /// The token background tasks watch; cancelled when the application stops.

@@ -12,14 +12,16 @@
 //!   browsable at `/api/docs`.
 //! - [`error`]: [`ApiError`], the one error type, mapped to problem+json in one place.
 //!
-//! Routes: `GET /` (a landing page), `GET /declare` (the citizen's declaration page a house QR code opens), `GET /api/openapi.json`, `GET /api/docs/`,
+//! Routes: `GET /` (a landing page), `GET /declare` (the citizen's declaration page a house QR code opens), `GET /api/openapi.json`, `GET /api/docs` (the docs
+//! page; its assets under `/api/docs/`),
 //! `GET /api/v1/gateway/openapi.json` (the gateway's own small document), and any method on
 //! `/api/v1/<service>` and below.
 //!
 //! Authentication happens at the edge *and* in each service: a request with
 //! `Authorization: Bearer` is forwarded only when its token verifies (401 otherwise, and the
 //! service sees nothing); the header is forwarded unchanged so the service verifies it again and
-//! decides what the principal may do. A request without a token is forwarded as anonymous. The
+//! decides what the principal may do. A request without a token is forwarded as anonymous (and
+//! so is one with `Basic` client credentials, which only identity's token endpoint takes). The
 //! gateway never sends a principal in a header of its own, and removes any such header a client
 //! sends.
 
@@ -108,7 +110,7 @@ impl Gateway {
         title = "Zhiwang gateway",
         description = "The one public entry: token verification, routing, rate limits and the merged API document."
     ),
-    paths(merged_openapi, landing, declare_page)
+    paths(merged_openapi, docs_page, landing, declare_page)
 )]
 pub struct ApiDoc;
 
@@ -201,21 +203,23 @@ pub async fn build_with(
         workers: settings.http.workers,
     };
     let openapi_path = format!("/api/v1/{NAME}/openapi.json");
-    Ok(
-        Application::new(listener, common, move |cfg| configure(cfg, gateway.clone()))
-            .with_openapi(&openapi_path, ApiDoc::openapi()),
-    )
+    let docs = web::Data::new(DocsPage(docs_page_html()?));
+    Ok(Application::new(listener, common, move |cfg| {
+        configure(cfg, gateway.clone(), docs.clone())
+    })
+    .with_openapi(&openapi_path, ApiDoc::openapi()))
 }
 
 /// The routes. The gateway's own `/api/v1/gateway/openapi.json` is registered before these by
 /// [`Application`], so it wins over the proxy route.
-fn configure(cfg: &mut web::ServiceConfig, gateway: web::Data<Gateway>) {
+fn configure(cfg: &mut web::ServiceConfig, gateway: web::Data<Gateway>, docs: web::Data<DocsPage>) {
     cfg.app_data(gateway)
+        .app_data(docs)
         .route("/", web::get().to(landing))
         .route("/declare", web::get().to(declare_page))
         .route(OPENAPI_PATH, web::get().to(merged_openapi))
-        .route("/api/docs", web::get().to(docs_redirect))
-        .service(SwaggerUi::new("/api/docs/{_:.*}").config(Config::new([OPENAPI_PATH])))
+        .route(DOCS_PATH, web::get().to(docs_page))
+        .service(SwaggerUi::new(format!("{DOCS_PATH}/{{_:.*}}")).config(docs_config()))
         .route("/api/v1/{service}", web::route().to(proxy::forward))
         .route(
             "/api/v1/{service}/{rest:.*}",
@@ -259,10 +263,46 @@ async fn merged_openapi(gateway: web::Data<Gateway>) -> HttpResponse {
     HttpResponse::Ok().json(&*doc)
 }
 
-async fn docs_redirect() -> HttpResponse {
-    HttpResponse::PermanentRedirect()
-        .insert_header(("Location", "/api/docs/"))
-        .finish()
+/// Where the docs page is served (its assets under `/api/docs/`).
+pub const DOCS_PATH: &str = "/api/docs";
+
+fn docs_config() -> Config<'static> {
+    Config::new([OPENAPI_PATH])
+}
+
+/// The docs page's HTML, made once at build.
+struct DocsPage(String);
+
+/// Swagger UI's own page, served at `/api/docs` itself: its links to its assets are relative
+/// (`./swagger-ui.css`), so a `<base>` anchors them under `/api/docs/`, where they are served.
+fn docs_page_html() -> anyhow::Result<String> {
+    let file = utoipa_swagger_ui::serve("index.html", std::sync::Arc::new(docs_config()))
+        .map_err(|e| anyhow::anyhow!("the Swagger UI page: {e}"))?
+        .ok_or_else(|| anyhow::anyhow!("the Swagger UI page is not built in"))?;
+    anyhow::ensure!(!file.gzpipped, "the Swagger UI page is compressed");
+    let html = String::from_utf8(file.bytes.into_owned())?;
+    let head = html
+        .find("<head>")
+        .map(|at| at + "<head>".len())
+        .ok_or_else(|| anyhow::anyhow!("the Swagger UI page has no <head>"))?;
+    Ok(format!(
+        "{}\n    <base href=\"{DOCS_PATH}/\">{}",
+        &html[..head],
+        &html[head..]
+    ))
+}
+
+/// The browsable documentation of every service (Swagger UI over the merged document).
+#[utoipa::path(
+    get,
+    path = "/api/docs",
+    tag = "gateway",
+    responses((status = 200, description = "The Swagger UI page showing `/api/openapi.json`; its scripts and styles are under `/api/docs/`", content_type = "text/html"))
+)]
+async fn docs_page(page: web::Data<DocsPage>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(page.0.clone())
 }
 
 /// A landing page linking the API documentation.
@@ -284,13 +324,23 @@ async fn landing() -> HttpResponse {
     get,
     path = "/declare",
     tag = "gateway",
-    params(("house" = Option<String>, Query, description = "The house code from the QR label")),
+    params(DeclareQuery),
     responses((status = 200, description = "The declaration page", content_type = "text/html"))
 )]
-async fn declare_page() -> HttpResponse {
+async fn declare_page(_query: web::Query<DeclareQuery>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .body(DECLARE_HTML)
+}
+
+/// The declaration page's query: the page's script reads it and fills in the house code.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct DeclareQuery {
+    /// The house code from the QR label.
+    #[allow(dead_code)]
+    // read by the page's script in the browser; parsed here only to refuse garbage
+    house: Option<String>,
 }
 
 const DECLARE_HTML: &str = include_str!("pages/declare.html");
@@ -311,7 +361,7 @@ const LANDING_HTML: &str = r#"<!doctype html>
 <h1>Zhiwang 织网</h1>
 <p>The grid-based social governance platform of the district: one gateway to every service.</p>
 <ul>
-  <li><a href="/api/docs/">API documentation</a> (browsable)</li>
+  <li><a href="/api/docs">API documentation</a> (browsable)</li>
   <li><a href="/api/openapi.json">OpenAPI 3.1 document</a> of every service</li>
   <li><a href="/declare">Declare where you live</a> (what a house's QR code opens)</li>
 </ul>

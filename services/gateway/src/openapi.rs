@@ -5,6 +5,11 @@
 //! rewritten). A service that is down or answers garbage is left out and named in the
 //! description (and in `x-zhiwang-unavailable`) instead of failing the whole document.
 //!
+//! Every operation the gateway forwards also gets the statuses the gateway answers itself
+//! ([`forwarded_problems`], from `proxy`): 429 (the rate limit), 401 and 503 (a token that does
+//! not verify, keys that cannot be fetched), 413 (a body over the limit), 400 (`.`/`..` path
+//! segments), 502 and 504 (the service unreachable or too slow).
+//!
 //! The merged document is cached: [`MergedDocs::get`] refetches after `ttl`, or sooner
 //! (`degraded_ttl`) while some service is missing, and only one refetch runs at a time.
 
@@ -13,6 +18,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
+use zw_platform::openapi::{
+    METHODS, ProblemResponse, add_problems, ensure_bearer_scheme, ensure_problem_schema,
+    has_parameters,
+};
 
 /// One service's document, or why it could not be had.
 #[derive(Debug, Clone)]
@@ -23,9 +32,60 @@ pub struct Source {
     pub doc: Result<Value, String>,
 }
 
-const METHODS: [&str; 8] = [
-    "get", "put", "post", "delete", "options", "head", "patch", "trace",
-];
+const RATE_LIMITED: ProblemResponse = ProblemResponse {
+    status: 429,
+    description: "Too many requests from this caller (`gateway.rate_limit_per_minute`, per token subject or client address): retry after `Retry-After` seconds",
+    retry_after: true,
+};
+const DOT_SEGMENTS: ProblemResponse = ProblemResponse {
+    status: 400,
+    description: "The path has `.` or `..` segments",
+    retry_after: false,
+};
+const TOO_LARGE: ProblemResponse = ProblemResponse {
+    status: 413,
+    description: "The body is larger than the gateway's limit (`http.max_body_bytes`, or `http.max_upload_bytes` for uploads)",
+    retry_after: false,
+};
+const BAD_TOKEN: ProblemResponse = ProblemResponse {
+    status: 401,
+    description: "A bearer token was sent and does not verify (the gateway refuses it before the service sees it)",
+    retry_after: false,
+};
+const KEYS_UNAVAILABLE: ProblemResponse = ProblemResponse {
+    status: 503,
+    description: "The token signing keys cannot be fetched (`unavailable`); nothing was forwarded",
+    retry_after: false,
+};
+const UNREACHABLE: ProblemResponse = ProblemResponse {
+    status: 502,
+    description: "The service is unreachable (`bad-gateway`); the request may be retried",
+    retry_after: false,
+};
+const TIMED_OUT: ProblemResponse = ProblemResponse {
+    status: 504,
+    description: "The service did not answer in time (`gateway-timeout`)",
+    retry_after: false,
+};
+
+/// The statuses the gateway itself may answer for a forwarded operation `op` (see `proxy`).
+pub fn forwarded_problems(op: &Map<String, Value>) -> Vec<ProblemResponse> {
+    let mut out = Vec::new();
+    if has_parameters(op, &["path"]) {
+        out.push(DOT_SEGMENTS);
+    }
+    if op.contains_key("requestBody") {
+        out.push(TOO_LARGE);
+    }
+    out.extend([
+        BAD_TOKEN,
+        RATE_LIMITED,
+        UNREACHABLE,
+        KEYS_UNAVAILABLE,
+        TIMED_OUT,
+    ]);
+    out
+}
 
 /// Merge `sources` into one OpenAPI 3.1 document titled "Zhiwang API" with `version`.
 pub fn merge(sources: &[Source], version: &str) -> Value {
@@ -113,6 +173,9 @@ pub fn merge(sources: &[Source], version: &str) -> Value {
                             continue;
                         };
                         op.insert("tags".to_owned(), json!([service]));
+                        if service != crate::NAME {
+                            add_problems(op, &forwarded_problems(op));
+                        }
                         if let Some(security) = &security {
                             op.entry("security").or_insert_with(|| security.clone());
                         }
@@ -161,19 +224,17 @@ pub fn merge(sources: &[Source], version: &str) -> Value {
 
     let mut doc = Map::new();
     doc.insert("openapi".to_owned(), json!("3.1.0"));
+    // The forwarded problems refer to these, whatever the services brought.
+    let mut shared = json!({ "components": components_value(components) });
+    ensure_problem_schema(&mut shared);
+    ensure_bearer_scheme(&mut shared);
+    let components = shared["components"].take();
     doc.insert(
         "info".to_owned(),
         json!({ "title": "Zhiwang API", "version": version, "description": description }),
     );
     doc.insert("paths".to_owned(), Value::Object(paths));
-    let components: Map<String, Value> = components
-        .into_iter()
-        .filter(|(_, entries)| !entries.is_empty())
-        .map(|(section, entries)| (section, Value::Object(entries)))
-        .collect();
-    if !components.is_empty() {
-        doc.insert("components".to_owned(), Value::Object(components));
-    }
+    doc.insert("components".to_owned(), components);
     doc.insert("tags".to_owned(), Value::Array(tags));
     if !unavailable.is_empty() {
         doc.insert(
@@ -187,6 +248,16 @@ pub fn merge(sources: &[Source], version: &str) -> Value {
         );
     }
     Value::Object(doc)
+}
+
+fn components_value(components: BTreeMap<String, Map<String, Value>>) -> Value {
+    Value::Object(
+        components
+            .into_iter()
+            .filter(|(_, entries)| !entries.is_empty())
+            .map(|(section, entries)| (section, Value::Object(entries)))
+            .collect(),
+    )
 }
 
 fn rewrite_refs(value: &mut Value, renames: &HashMap<String, String>) {
@@ -424,5 +495,62 @@ mod tests {
             "{description}"
         );
         assert_eq!(merged["x-zhiwang-unavailable"], json!(["credit"]));
+    }
+
+    #[test]
+    fn every_forwarded_operation_documents_what_the_gateway_answers_itself() {
+        let mut upstream = doc("grid", json!({"type": "string"}));
+        upstream["paths"]["/api/v1/grid/things/{id}"] = json!({ "post": {
+            "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
+            "requestBody": { "content": { "application/json": { "schema": { "type": "object" } } } },
+            "responses": { "401": { "description": "the service's own words" } },
+        }});
+        let own = json!({ "openapi": "3.1.0", "info": { "title": "gw", "version": "1" },
+            "paths": { "/": { "get": { "responses": { "200": { "description": "page" } } } } } });
+        let merged = merge(
+            &[
+                Source {
+                    service: crate::NAME.into(),
+                    doc: Ok(own),
+                },
+                Source {
+                    service: "grid".into(),
+                    doc: Ok(upstream),
+                },
+            ],
+            "0.1.0",
+        );
+        let statuses = |path: &str, method: &str| -> Vec<String> {
+            merged["paths"][path][method]["responses"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect()
+        };
+        assert_eq!(
+            statuses("/api/v1/grid/things", "get"),
+            ["200", "401", "429", "502", "503", "504"]
+        );
+        assert_eq!(
+            statuses("/api/v1/grid/things/{id}", "post"),
+            ["400", "401", "413", "429", "502", "503", "504"]
+        );
+        let op = &merged["paths"]["/api/v1/grid/things/{id}"]["post"];
+        assert_eq!(
+            op["responses"]["401"]["description"],
+            "the service's own words"
+        );
+        assert!(op["responses"]["429"]["headers"]["Retry-After"].is_object());
+        assert_eq!(
+            op["responses"]["502"]["content"]["application/problem+json"]["schema"]["$ref"],
+            "#/components/schemas/Problem"
+        );
+        assert_eq!(
+            statuses("/", "get"),
+            ["200"],
+            "the gateway's own page is not forwarded"
+        );
+        assert!(merged["components"]["securitySchemes"]["bearer"].is_object());
     }
 }

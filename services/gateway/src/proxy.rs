@@ -6,7 +6,10 @@
 //! 2. a declared `Content-Length` over the limit is refused (413) before anything else is read;
 //! 3. an `Authorization` header must be `Bearer <token>` and the token must verify; the rate limit is then counted against the verified `sub`, or
 //!    against the client address when there is no token *or the token failed* (so guessing
-//!    tokens is rate limited too); only then does a bad token get its 401;
+//!    tokens is rate limited too); only then does a bad token get its 401. `Basic` client
+//!    credentials are no token: they pass to the service as they are (the identity service's
+//!    token endpoint takes them, OAuth's `client_secret_basic`; every other service refuses
+//!    them), counted against the client address;
 //! 4. the body is read up to the limit (413 past it), so an oversized body never reaches a
 //!    service, even when it was sent chunked or with a lying `Content-Length`;
 //! 5. the request is sent with a timeout (504) and connection failures answer 502; the
@@ -111,6 +114,7 @@ pub(crate) async fn forward(
     let verified = match zw_auth::bearer_token(&req) {
         Ok(None) => Ok(None),
         Ok(Some(token)) => gateway.verifier.verify(&token).await.map(Some),
+        Err(_) if has_basic_credentials(&req) => Ok(None),
         Err(e) => Err(e),
     };
     let key = match &verified {
@@ -180,6 +184,15 @@ pub(crate) async fn forward(
     };
     gateway.count(&service, upstream.status().as_str());
     Ok(downstream_response(upstream))
+}
+
+/// Whether the request carries `Authorization: Basic …` (client credentials, not a token).
+fn has_basic_credentials(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(actix_header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
 }
 
 fn whole_secs(d: Duration) -> u64 {

@@ -146,7 +146,7 @@ async fn a_malformed_authorization_header_is_refused_and_the_service_sees_nothin
     let res = gw
         .client
         .get(gw.at("/api/v1/grid/me"))
-        .header("authorization", "Basic YWxpY2U6c2VjcmV0")
+        .header("authorization", "Token YWxpY2U6c2VjcmV0")
         .send()
         .await
         .expect("answer");
@@ -154,4 +154,22 @@ async fn a_malformed_authorization_header_is_refused_and_the_service_sees_nothin
     assert_eq!(res.status(), 401);
     assert_eq!(problem(res).await["reason"], "not_bearer");
     assert!(gw.grid.seen().is_empty());
+}
+
+#[tokio::test]
+async fn basic_client_credentials_pass_to_the_service_which_decides() {
+    let gw = spawn_gateway().await;
+
+    // What a department's OAuth library sends to the token endpoint (client_secret_basic).
+    let res = gw
+        .client
+        .post(gw.at("/api/v1/grid/token"))
+        .header("authorization", "Basic YWxpY2U6c2VjcmV0")
+        .send()
+        .await
+        .expect("answer");
+
+    assert_eq!(res.status(), 200);
+    let seen = gw.grid.only_request();
+    assert_eq!(seen.header("authorization"), Some("Basic YWxpY2U6c2VjcmV0"));
 }
