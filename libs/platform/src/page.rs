@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Query parameters of a paginated list.
 #[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// At most this many items (1–200, default 50).
     pub limit: Option<u64>,
