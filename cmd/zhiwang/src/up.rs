@@ -97,8 +97,11 @@ pub async fn run(mut settings: Settings, args: UpArgs) -> anyhow::Result<ExitCod
         running.push(spawn(m, app, &stop));
     }
     let gateway = Module::Gateway
-        .build(&settings, bus.clone(), verifier, gateway_listener)
+        .build(&settings, bus.clone(), verifier.clone(), gateway_listener)
         .await?;
+    // The one verifier of this process (every service's and the gateway's) follows identity's
+    // revocations for as long as the gateway runs.
+    let gateway = crate::modules::follow_revocations(gateway, &verifier, bus.clone(), &settings);
     let base = format!("http://{}:{}", display_host(&args.host), gateway.port());
     running.push(spawn(Module::Gateway, gateway, &stop));
 
@@ -195,7 +198,7 @@ async fn print_banner(settings: &Settings, base: &str, demo: &DemoDistrict, seed
             "Demo tokens (valid {} s; log in again for fresh ones, see README.md):",
             settings.identity.access_token_ttl_secs
         );
-        for user in ["citizen", "grid-worker", "district-officer"] {
+        for user in ["citizen", "citizen-2", "grid-worker", "district-officer"] {
             match login(base, user).await {
                 Some(t) => println!(
                     "  export ZW_TOKEN_{}={t}",
