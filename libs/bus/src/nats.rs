@@ -387,22 +387,38 @@ impl NatsSubscription {
                     .map(|i| u64::try_from(i.delivered).unwrap_or(1))
                     .unwrap_or(1);
                 let (m, acker) = msg.split();
-                let id = m
-                    .headers
-                    .as_ref()
-                    .and_then(|h| h.get(NATS_MESSAGE_ID))
-                    .map(|v| v.as_str().to_owned())
-                    .unwrap_or_default();
-                Ok(Delivery {
-                    id,
-                    subject: subject::without_prefix(&self.prefix, m.subject.as_str()).to_owned(),
-                    headers: user_headers(m.headers.as_ref()),
-                    payload: m.payload,
+                Ok(delivery(
+                    m,
+                    &self.prefix,
                     deliveries,
-                    acker: message::Acker::Nats(Box::new(acker)),
-                })
+                    message::Acker::Nats(Box::new(acker)),
+                ))
             }
         })
+    }
+}
+
+/// A received message as a [`Delivery`]: its id (`Nats-Msg-Id`), contract subject and user
+/// headers.
+fn delivery(
+    m: async_nats::Message,
+    prefix: &str,
+    deliveries: u64,
+    acker: message::Acker,
+) -> Delivery {
+    let id = m
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(NATS_MESSAGE_ID))
+        .map(|v| v.as_str().to_owned())
+        .unwrap_or_default();
+    Delivery {
+        id,
+        subject: subject::without_prefix(prefix, m.subject.as_str()).to_owned(),
+        headers: user_headers(m.headers.as_ref()),
+        payload: m.payload,
+        deliveries,
+        acker,
     }
 }
 
@@ -418,21 +434,8 @@ impl NatsFanout {
         Some(match item {
             Err(e) => Err(BusError::Consume(e.to_string())),
             Ok(msg) => {
-                let (m, _acker) = msg.split();
-                let id = m
-                    .headers
-                    .as_ref()
-                    .and_then(|h| h.get(NATS_MESSAGE_ID))
-                    .map(|v| v.as_str().to_owned())
-                    .unwrap_or_default();
-                Ok(Delivery {
-                    id,
-                    subject: subject::without_prefix(&self.prefix, m.subject.as_str()).to_owned(),
-                    headers: user_headers(m.headers.as_ref()),
-                    payload: m.payload,
-                    deliveries: 1,
-                    acker: message::Acker::Fanout,
-                })
+                let (m, _no_acks) = msg.split();
+                Ok(delivery(m, &self.prefix, 1, message::Acker::Fanout))
             }
         })
     }

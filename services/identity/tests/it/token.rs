@@ -182,15 +182,7 @@ async fn the_service_signs_with_rs256_when_configured_to() {
 #[tokio::test]
 async fn the_openapi_document_describes_the_token_endpoint() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .client
-        .get(app.at("/openapi.json"))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let doc = openapi(&app).await;
     assert_eq!(doc["info"]["title"], "Zhiwang identity");
     assert!(doc["paths"]["/api/v1/identity/token"]["post"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
@@ -199,15 +191,7 @@ async fn the_openapi_document_describes_the_token_endpoint() {
 #[tokio::test]
 async fn the_openapi_document_puts_query_parameters_in_the_query_and_documents_the_new_routes() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .client
-        .get(app.at("/openapi.json"))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("json");
+    let doc = openapi(&app).await;
     let list = &doc["paths"]["/api/v1/identity/users"]["get"];
     let params: Vec<(String, String)> = list["parameters"]
         .as_array()
@@ -270,4 +254,15 @@ async fn the_openapi_document_puts_query_parameters_in_the_query_and_documents_t
     );
     assert!(doc["paths"]["/api/v1/identity/revocations"]["get"].is_object());
     assert!(doc["components"]["schemas"]["RevocationList"].is_object());
+}
+
+async fn openapi(app: &TestApp) -> Value {
+    app.client
+        .get(app.at("/openapi.json"))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json")
 }
