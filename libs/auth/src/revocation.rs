@@ -211,10 +211,19 @@ impl Verifier {
                         next = sub.next() => next,
                     };
                     match next {
-                        Some(Ok(delivery)) => verifier.apply_delivery(&delivery),
-                        // The subscription recovers by itself (a lost connection).
+                        Some(Ok(delivery)) => {
+                            backoff = MIN_BACKOFF;
+                            verifier.apply_delivery(&delivery);
+                        }
+                        // The subscription recovers by itself (a lost connection); meanwhile
+                        // the key-set refresh is the fallback.
                         Some(Err(e)) => {
-                            tracing::warn!(error = %e, "receiving revocation events failed")
+                            tracing::warn!(error = %e, retry_in = ?backoff, "receiving revocation events failed");
+                            tokio::select! {
+                                _ = stop.cancelled() => return,
+                                _ = tokio::time::sleep(backoff) => {}
+                            }
+                            backoff = (backoff * 2).min(MAX_BACKOFF);
                         }
                         None => {
                             tracing::warn!(
