@@ -21,6 +21,7 @@ pub async fn run(settings: &Settings, username: &str) -> anyhow::Result<ExitCode
         roles: vec![Role::Admin],
         scope: settings.district.code.clone(),
         name: Some("Administrator".to_owned()),
+        id_number: None,
         id: None,
     };
     let existed = zw_identity::accounts::find_user(&db, &username.to_lowercase())

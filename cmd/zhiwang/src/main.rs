@@ -41,8 +41,10 @@ struct Cli {
 enum Command {
     /// Run every service in one process on SQLite files, with a seeded demo district.
     Up(up::UpArgs),
-    /// Run one service (as a container does). Needs a NATS URL (ZW__BUS__URL) and the
-    /// service's database URL (ZW__DATABASE__URL).
+    /// Run one service (as a container does). Needs a NATS URL (ZW__BUS__URL): the services
+    /// talk over it, and every verifier (the gateway's too) applies identity's token
+    /// revocations from it at once. Each service but the gateway needs its database URL
+    /// (ZW__DATABASE__URL).
     Serve {
         /// The service to run.
         service: Module,

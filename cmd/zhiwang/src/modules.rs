@@ -8,6 +8,20 @@ use clap::ValueEnum;
 use zw_platform::Settings;
 use zw_platform::http::Application;
 
+/// Let `verifier` apply identity's revocation events from `bus` for as long as `app` runs: every
+/// process that verifies tokens with a remote verifier (the gateway, every service; identity
+/// follows with its own) refuses a retired key's, a revoked token's or a signed-out user's
+/// tokens as soon as the event arrives, not at its next key-set refresh.
+pub fn follow_revocations(
+    app: Application,
+    verifier: &zw_auth::Verifier,
+    bus: zw_bus::Bus,
+    settings: &Settings,
+) -> Application {
+    let follower = verifier.follow(bus, &settings.district.code, app.stop_token());
+    app.with_task(follower)
+}
+
 /// A Zhiwang service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Module {

@@ -30,6 +30,7 @@ pub async fn seed(settings: &Settings, module: Module, demo: &DemoDistrict) -> a
                         id,
                         scope: a.scope,
                         name: Some(a.name),
+                        id_number: a.id_number,
                     })
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;

@@ -98,8 +98,11 @@ pub async fn run(mut settings: Settings, args: UpArgs) -> anyhow::Result<ExitCod
         running.push(spawn(m, app, &stop));
     }
     let gateway = Module::Gateway
-        .build(&settings, bus.clone(), verifier, gateway_listener)
+        .build(&settings, bus.clone(), verifier.clone(), gateway_listener)
         .await?;
+    // The one verifier of this process (every service's and the gateway's) follows identity's
+    // revocations for as long as the gateway runs.
+    let gateway = crate::modules::follow_revocations(gateway, &verifier, bus.clone(), &settings);
     let base = format!("http://{}:{}", display_host(&args.host), gateway.port());
     running.push(spawn(Module::Gateway, gateway, &stop));
 
@@ -224,7 +227,8 @@ async fn banner(settings: &Settings, base: &str, demo: &DemoDistrict, seeded: bo
                 None => lines.push(format!("  ({user}: login failed; see the log)")),
             }
         }
-        if let Some((house, resident)) = example(demo) {
+        if let Some((house, resident)) = demo.example_resident() {
+            let house = house.to_string();
             let post = |user: &str| {
                 format!(
                     "curl -s -X POST {base}/api/v1/grid/declarations -H \"Authorization: Bearer ${}\" -H 'Content-Type: application/json'",
@@ -255,8 +259,9 @@ async fn banner(settings: &Settings, base: &str, demo: &DemoDistrict, seeded: bo
                     .to_owned(),
             );
             lines.push(format!(
-                "    {} -d '{{\"id_number\":\"11010519491231002X\",\"house_code\":\"{house}\"}}'",
-                post(stranger)
+                "    {} -d '{{\"id_number\":\"{}\",\"house_code\":\"{house}\"}}'",
+                post(stranger),
+                zw_demo::UNREGISTERED_ID_NUMBER
             ));
             lines.push(format!("  the grid worker's tasks:  curl -s {base}/api/v1/grid/tasks -H \"Authorization: Bearer $ZW_TOKEN_GRID_WORKER\""
             ));
@@ -274,16 +279,4 @@ async fn banner(settings: &Settings, base: &str, demo: &DemoDistrict, seeded: bo
 /// `citizen-2` → `ZW_TOKEN_CITIZEN_2`.
 fn token_variable(user: &str) -> String {
     format!("ZW_TOKEN_{}", user.to_uppercase().replace('-', "_"))
-}
-
-/// The README's example: the first house of the first grid and the person the register has
-/// there.
-fn example(demo: &DemoDistrict) -> Option<(String, String)> {
-    let grid = demo.grids().next()?.code.clone();
-    let house = demo.houses(&grid).into_iter().next()?.code;
-    let person = demo
-        .register()
-        .into_iter()
-        .find(|p| p.registered_house.as_ref() == Some(&house))?;
-    Some((house.to_string(), person.id_number.to_string()))
 }

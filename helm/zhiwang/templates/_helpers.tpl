@@ -141,6 +141,15 @@ migration Job's environment (a pre-install hook runs before the ConfigMap exists
 {{- $_ := set $env "ZW__AUTH__JWKS_REFRESH_SECS" (toString $v.auth.jwksRefreshSecs) -}}
 {{- end -}}
 {{- $_ := set $env "ZW__AUTH__LEEWAY_SECS" (toString $v.auth.leewaySecs) -}}
+{{- /* Every component is on the bus: the services talk over it, and every verifier (the
+gateway's too) applies identity's token revocations from it at once. */ -}}
+{{- if not $v.bus.existingSecret.name -}}
+{{- $_ := set $env "ZW__BUS__URL" (include "zhiwang.busUrl" $ctx) -}}
+{{- end -}}
+{{- if $v.bus.prefix -}}
+{{- $_ := set $env "ZW__BUS__PREFIX" $v.bus.prefix -}}
+{{- end -}}
+{{- $_ := set $env "ZW__BUS__STREAM_REPLICAS" (toString $v.bus.streamReplicas) -}}
 {{- if eq .component "gateway" -}}
 {{- $_ := set $env "ZW__GATEWAY__RATE_LIMIT_PER_MINUTE" (toString $v.rateLimits.perMinute) -}}
 {{- $_ := set $env "ZW__REDIS__KEY_PREFIX" $v.rateLimits.redis.keyPrefix -}}
@@ -150,13 +159,6 @@ migration Job's environment (a pre-install hook runs before the ConfigMap exists
 {{- end -}}
 {{- end -}}
 {{- else -}}
-{{- if not $v.bus.existingSecret.name -}}
-{{- $_ := set $env "ZW__BUS__URL" (include "zhiwang.busUrl" $ctx) -}}
-{{- end -}}
-{{- if $v.bus.prefix -}}
-{{- $_ := set $env "ZW__BUS__PREFIX" $v.bus.prefix -}}
-{{- end -}}
-{{- $_ := set $env "ZW__BUS__STREAM_REPLICAS" (toString $v.bus.streamReplicas) -}}
 {{- if eq .component "grid" -}}
 {{- $publicUrl := $v.gridTier.publicUrl -}}
 {{- if and (not $publicUrl) $v.ingress.enabled -}}
@@ -209,13 +211,6 @@ resource attributes.
       name: {{ $svc.database.secretName | default $v.database.secretName | required "database.secretName: the Secret that holds each service's PostgreSQL URL" }}
       key: {{ $svc.database.secretKey | default .component }}
 {{- end }}
-{{- if $v.bus.existingSecret.name }}
-- name: ZW__BUS__URL
-  valueFrom:
-    secretKeyRef:
-      name: {{ $v.bus.existingSecret.name }}
-      key: {{ $v.bus.existingSecret.key }}
-{{- end }}
 {{- else if $v.rateLimits.redis.enabled -}}
 {{- if $v.redis.enabled }}
 - name: ZW_REDIS_PASSWORD
@@ -232,6 +227,13 @@ resource attributes.
       name: {{ $v.rateLimits.redis.secretName | required "rateLimits.redis.secretName: the Secret that holds the gateway's Redis URL" }}
       key: {{ $v.rateLimits.redis.secretKey }}
 {{- end }}
+{{- end }}
+{{- if $v.bus.existingSecret.name }}
+- name: ZW__BUS__URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.bus.existingSecret.name }}
+      key: {{ $v.bus.existingSecret.key }}
 {{- end }}
 {{- end -}}
 

@@ -27,6 +27,10 @@ pub enum AuthError {
     /// 401: the header's `alg` is not EdDSA or RS256 (this includes `none` and HMAC).
     #[error("the token algorithm {0:?} is not accepted (only EdDSA and RS256)")]
     UnsupportedAlgorithm(String),
+    /// 401: the header's `typ` is not `at+jwt` (RFC 9068): an ID token, a legacy `JWT`, or any
+    /// other JWT is not an access token.
+    #[error("the token type {0:?} is not an access token (typ must be at+jwt)")]
+    NotAnAccessToken(String),
     /// 401: the header has no `kid`.
     #[error("the token header has no key id (kid)")]
     MissingKeyId,
@@ -50,6 +54,21 @@ pub enum AuthError {
     /// 401: `nbf` is in the future (beyond the allowed clock skew).
     #[error("the token is not valid yet")]
     NotYetValid,
+    /// 401: `iat` is in the future (beyond the allowed clock skew).
+    #[error("the token claims to be issued in the future")]
+    IssuedInFuture,
+    /// 401: `exp - iat` or `exp - nbf` is longer than `auth.max_token_lifetime_secs`.
+    #[error("the token's lifetime of {lifetime} s is longer than the {max} s accepted")]
+    LifetimeTooLong {
+        /// The token's lifetime in seconds.
+        lifetime: i64,
+        /// The longest accepted.
+        max: u64,
+    },
+    /// 401: the token was revoked, or its subject signed out (or was disabled) after it was
+    /// issued.
+    #[error("the token has been revoked: log in again")]
+    Revoked,
     /// 401: `iss` is not the configured issuer.
     #[error("the token was issued by another issuer")]
     WrongIssuer,
@@ -59,8 +78,8 @@ pub enum AuthError {
     /// 401: a claim is missing or does not parse (e.g. an unknown role, a bad scope code).
     #[error("the token claims are not valid: {0}")]
     InvalidClaims(String),
-    /// 503: the key set cannot be fetched and none is cached.
-    #[error("the signing keys are unavailable: {0}")]
+    /// 503: the key set or the revocation list cannot be fetched and none is cached.
+    #[error("the signing keys or the revocations are unavailable: {0}")]
     KeysUnavailable(String),
     /// 500: the service registered no `Verifier` (a wiring bug, logged).
     #[error("no token verifier is configured")]
@@ -112,12 +131,16 @@ impl AuthError {
             AuthError::NotBearer => "not_bearer",
             AuthError::Malformed(_) => "malformed",
             AuthError::UnsupportedAlgorithm(_) => "unsupported_algorithm",
+            AuthError::NotAnAccessToken(_) => "not_an_access_token",
             AuthError::MissingKeyId => "missing_key_id",
             AuthError::UnknownKey(_) => "unknown_key",
             AuthError::AlgorithmMismatch { .. } => "algorithm_mismatch",
             AuthError::BadSignature => "bad_signature",
             AuthError::Expired => "expired",
             AuthError::NotYetValid => "not_yet_valid",
+            AuthError::IssuedInFuture => "issued_in_future",
+            AuthError::LifetimeTooLong { .. } => "lifetime_too_long",
+            AuthError::Revoked => "revoked",
             AuthError::WrongIssuer => "wrong_issuer",
             AuthError::WrongAudience => "wrong_audience",
             AuthError::InvalidClaims(_) => "invalid_claims",

@@ -5,6 +5,7 @@ use std::time::Duration;
 use jsonwebtoken::Header;
 use serde::{Deserialize, Serialize};
 
+use crate::verifier::ACCESS_TOKEN_TYPE;
 use crate::{AuthError, Claims, Jwks, KeyPair, TokenRequest};
 
 /// An issued access token, as the token endpoint returns it (RFC 6749 §5.1).
@@ -49,15 +50,21 @@ impl Issuer {
 
     /// Sign a token for an authenticated subject, valid from now for the configured lifetime.
     pub fn issue(&self, req: &TokenRequest) -> Result<IssuedToken, AuthError> {
-        let now = chrono::Utc::now().timestamp();
+        self.issue_at(req, chrono::Utc::now().timestamp())
+    }
+
+    /// Sign a token issued at `iat` (seconds since the Unix epoch), valid from then for the
+    /// configured lifetime. Identity issues a token a second ahead when its subject signed out
+    /// earlier in this very second, so that the new token is younger than the sign-out.
+    pub fn issue_at(&self, req: &TokenRequest, iat: i64) -> Result<IssuedToken, AuthError> {
         let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2);
         let claims = Claims {
             iss: self.issuer.clone(),
             sub: req.subject.clone(),
             aud: self.audience.clone(),
-            exp: now.saturating_add(ttl),
-            nbf: now,
-            iat: now,
+            exp: iat.saturating_add(ttl),
+            nbf: iat,
+            iat,
             jti: uuid::Uuid::now_v7().to_string(),
             roles: req.roles.clone(),
             scope: req.scope.clone(),
@@ -73,11 +80,12 @@ impl Issuer {
         })
     }
 
-    /// Sign arbitrary claims with the active key (tests build expired or foreign tokens this way).
+    /// Sign arbitrary claims with the active key, as an access token (`typ: at+jwt`, RFC 9068).
+    /// Tests build expired or foreign tokens this way.
     pub fn sign(&self, claims: &Claims) -> Result<String, AuthError> {
         let mut header = Header::new(self.active.alg().jwt());
         header.kid = Some(self.active.kid().to_owned());
-        header.typ = Some("JWT".to_owned());
+        header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
         jsonwebtoken::encode(&header, claims, self.active.encoding_key())
             .map_err(|e| AuthError::Key(format!("signing with key {}: {e}", self.active.kid())))
     }

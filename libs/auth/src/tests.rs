@@ -58,10 +58,23 @@ fn sign_raw(header: &jsonwebtoken::Header, payload: &serde_json::Value, key: &Ke
     jsonwebtoken::encode(header, payload, key.encoding_key()).expect("sign")
 }
 
+/// An access token's header for `key`: its alg and kid, `typ: at+jwt`.
 fn header_for(key: &KeyPair) -> jsonwebtoken::Header {
     let mut h = jsonwebtoken::Header::new(key.alg().jwt());
     h.kid = Some(key.kid().to_owned());
+    h.typ = Some("at+jwt".to_owned());
     h
+}
+
+/// Claims with these offsets from now (seconds) for `iat`, `nbf` and `exp`.
+fn claims_at(issuer: &Issuer, iat: i64, nbf: i64, exp: i64) -> Claims {
+    let now = chrono::Utc::now().timestamp();
+    Claims {
+        iat: now + iat,
+        nbf: now + nbf,
+        exp: now + exp,
+        ..claims_for(issuer, 0, 0)
+    }
 }
 
 #[tokio::test]
@@ -299,11 +312,9 @@ async fn a_token_without_kid_or_exp_or_with_bad_claims_is_refused() {
     let key = t.issuer.active();
     let claims = serde_json::to_value(claims_for(&t.issuer, 600, 0)).expect("json");
 
-    let no_kid = sign_raw(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA),
-        &claims,
-        key,
-    );
+    let mut header = header_for(key);
+    header.kid = None;
+    let no_kid = sign_raw(&header, &claims, key);
     assert_eq!(
         t.verifier.verify(&no_kid).await,
         Err(AuthError::MissingKeyId)
@@ -378,31 +389,48 @@ async fn the_key_set_publishes_previous_keys_so_old_tokens_verify_after_rotation
     ));
 }
 
-/// A JWKS endpoint whose key set the test can change, counting its hits.
+/// A JWKS endpoint whose key set the test can change, counting its hits, and a revocation list
+/// beside it (`None`: 404).
 struct JwksServer {
     url: String,
     jwks: Arc<Mutex<Jwks>>,
+    revocations: Arc<Mutex<Option<RevocationList>>>,
     hits: Arc<AtomicUsize>,
     handle: actix_web::dev::ServerHandle,
 }
 
 async fn jwks_server(jwks: Jwks) -> JwksServer {
     let shared = Arc::new(Mutex::new(jwks));
+    let list = Arc::new(Mutex::new(Some(RevocationList::default())));
     let hits = Arc::new(AtomicUsize::new(0));
-    let (s, h) = (shared.clone(), hits.clone());
+    let (s, h, r) = (shared.clone(), hits.clone(), list.clone());
     let server = HttpServer::new(move || {
-        let (s, h) = (s.clone(), h.clone());
-        App::new().route(
-            "/jwks.json",
-            web::get().to(move || {
-                let (s, h) = (s.clone(), h.clone());
-                async move {
-                    h.fetch_add(1, Ordering::SeqCst);
-                    let body = s.lock().expect("lock").clone();
-                    HttpResponse::Ok().json(body)
-                }
-            }),
-        )
+        let (s, h, revocations) = (s.clone(), h.clone(), r.clone());
+        let (l, h2) = (revocations.clone(), h.clone());
+        App::new()
+            .route(
+                "/.well-known/jwks.json",
+                web::get().to(move || {
+                    let (s, h) = (s.clone(), h.clone());
+                    async move {
+                        h.fetch_add(1, Ordering::SeqCst);
+                        let body = s.lock().expect("lock").clone();
+                        HttpResponse::Ok().json(body)
+                    }
+                }),
+            )
+            .route(
+                "/revocations",
+                web::get().to(move || {
+                    let (l, _h) = (l.clone(), h2.clone());
+                    async move {
+                        match l.lock().expect("lock").clone() {
+                            Some(list) => HttpResponse::Ok().json(list),
+                            None => HttpResponse::NotFound().finish(),
+                        }
+                    }
+                }),
+            )
     })
     .workers(1)
     .disable_signals()
@@ -413,8 +441,9 @@ async fn jwks_server(jwks: Jwks) -> JwksServer {
     let handle = server.handle();
     tokio::spawn(server);
     JwksServer {
-        url: format!("http://127.0.0.1:{port}/jwks.json"),
+        url: format!("http://127.0.0.1:{port}/.well-known/jwks.json"),
         jwks: shared,
+        revocations: list,
         hits,
         handle,
     }
@@ -483,7 +512,7 @@ async fn a_remote_verifier_fetches_once_and_refreshes_at_once_on_an_unknown_kid(
 async fn a_remote_verifier_without_reachable_keys_answers_503() {
     let mut s = settings();
     // Port 1 is privileged and unused: nothing answers there.
-    s.jwks_url = "http://127.0.0.1:1/jwks.json".to_owned();
+    s.jwks_url = "http://127.0.0.1:1/.well-known/jwks.json".to_owned();
     let verifier = Verifier::remote(&s);
     let token = TestIssuer::new(&s).token(Role::Admin, "440304", "a");
     let err = verifier.verify(&token).await.expect_err("no keys");
@@ -492,6 +521,183 @@ async fn a_remote_verifier_without_reachable_keys_answers_503() {
         err.status(),
         actix_web::http::StatusCode::SERVICE_UNAVAILABLE
     );
+}
+
+#[tokio::test]
+async fn a_remote_verifier_knows_the_revocations_in_force_when_it_starts() {
+    let mut s = settings();
+    let t = TestIssuer::new(&s);
+    let revoked = t.token(Role::Citizen, "440304", "c1");
+    let kept = t.token(Role::Citizen, "440304", "c2");
+    let revoked_jti = t.verifier.verify(&revoked).await.expect("valid").token_id;
+    let server = jwks_server(t.issuer.jwks()).await;
+    *server.revocations.lock().expect("lock") = Some(RevocationList {
+        tokens: vec![zw_contracts::events::AccessTokenRevoked {
+            jti_sha256: fingerprint(&revoked_jti),
+            until: chrono::Utc::now().timestamp() + 900,
+        }],
+        ..RevocationList::default()
+    });
+    s.jwks_url = server.url.clone();
+    let verifier = Verifier::remote(&s);
+    assert_eq!(verifier.verify(&revoked).await, Err(AuthError::Revoked));
+    assert!(verifier.verify(&kept).await.is_ok());
+    server.handle.stop(false).await;
+}
+
+#[tokio::test]
+async fn a_remote_verifier_that_cannot_get_the_revocations_accepts_nothing() {
+    let mut s = settings();
+    let t = TestIssuer::new(&s);
+    let server = jwks_server(t.issuer.jwks()).await;
+    *server.revocations.lock().expect("lock") = None;
+    s.jwks_url = server.url.clone();
+    let verifier = Verifier::remote(&s);
+    let err = verifier
+        .verify(&t.token(Role::Citizen, "440304", "c1"))
+        .await
+        .expect_err("no revocation list, no verdict");
+    assert!(matches!(err, AuthError::KeysUnavailable(_)), "{err:?}");
+    assert!(verifier.key_ids().is_empty(), "not even the keys are taken");
+    server.handle.stop(false).await;
+}
+
+#[tokio::test]
+async fn a_token_whose_typ_is_not_an_access_token_is_refused() {
+    let t = TestIssuer::new(&settings());
+    let key = t.issuer.active();
+    let claims = serde_json::to_value(claims_for(&t.issuer, 600, 0)).expect("json");
+    for typ in [
+        Some("JWT"),
+        None,
+        Some("id+jwt"),
+        Some("application/jwt"),
+        Some(""),
+    ] {
+        let mut header = header_for(key);
+        header.typ = typ.map(str::to_owned);
+        let token = sign_raw(&header, &claims, key);
+        assert_eq!(
+            t.verifier.verify(&token).await,
+            Err(AuthError::NotAnAccessToken(
+                typ.unwrap_or_default().to_owned()
+            )),
+            "{typ:?}"
+        );
+    }
+    for typ in ["at+jwt", "application/at+jwt", "AT+JWT"] {
+        let mut header = header_for(key);
+        header.typ = Some(typ.to_owned());
+        let token = sign_raw(&header, &claims, key);
+        assert!(t.verifier.verify(&token).await.is_ok(), "{typ}");
+    }
+    let issued = t.token(Role::Citizen, "440304", "c1");
+    let header = issued.split('.').next().expect("header");
+    let header: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).expect("b64")).expect("json");
+    assert_eq!(header["typ"], "at+jwt", "the issuer writes what it demands");
+}
+
+#[tokio::test]
+async fn a_token_issued_in_the_future_beyond_the_leeway_is_refused() {
+    let t = TestIssuer::new(&settings());
+    // Only iat is off: nbf now, a 10-minute lifetime from nbf.
+    let future = t
+        .issuer
+        .sign(&claims_at(&t.issuer, 3600, 0, 600))
+        .expect("sign");
+    assert_eq!(
+        t.verifier.verify(&future).await,
+        Err(AuthError::IssuedInFuture)
+    );
+    let skewed = t
+        .issuer
+        .sign(&claims_at(&t.issuer, 20, 0, 600))
+        .expect("sign");
+    assert!(
+        t.verifier.verify(&skewed).await.is_ok(),
+        "20 s of clock skew is within the 30 s leeway"
+    );
+}
+
+#[tokio::test]
+async fn a_token_living_longer_than_the_maximum_is_refused() {
+    let s = settings();
+    assert_eq!(s.max_token_lifetime_secs, 960);
+    let t = TestIssuer::new(&s);
+    let longest = t
+        .issuer
+        .sign(&claims_at(&t.issuer, 0, 0, 960))
+        .expect("sign");
+    assert!(t.verifier.verify(&longest).await.is_ok());
+    let too_long = t
+        .issuer
+        .sign(&claims_at(&t.issuer, 0, 0, 961))
+        .expect("sign");
+    assert_eq!(
+        t.verifier.verify(&too_long).await,
+        Err(AuthError::LifetimeTooLong {
+            lifetime: 961,
+            max: 960
+        })
+    );
+    // A short exp - iat, but valid since long before (nbf): the lifetime counts from nbf.
+    let early_nbf = t
+        .issuer
+        .sign(&claims_at(&t.issuer, 0, -500, 600))
+        .expect("sign");
+    assert_eq!(
+        t.verifier.verify(&early_nbf).await,
+        Err(AuthError::LifetimeTooLong {
+            lifetime: 1100,
+            max: 960
+        })
+    );
+}
+
+#[tokio::test]
+async fn revocations_take_effect_in_a_verifier_at_once() {
+    let t = TestIssuer::new(&settings());
+    let now = chrono::Utc::now().timestamp();
+    let token = t.token(Role::Citizen, "440304", "alice");
+    let other = t.token(Role::Citizen, "440304", "bob");
+    let jti = t.verifier.verify(&token).await.expect("valid").token_id;
+    t.verifier.revoke(&Revocation::Token(
+        zw_contracts::events::AccessTokenRevoked {
+            jti_sha256: fingerprint(&jti),
+            until: now + 900,
+        },
+    ));
+    assert_eq!(t.verifier.verify(&token).await, Err(AuthError::Revoked));
+    assert!(t.verifier.verify(&other).await.is_ok());
+
+    // Bob signs out everywhere: his tokens issued before now are refused, a new one passes.
+    t.verifier
+        .revoke(&Revocation::Subject(zw_contracts::events::SubjectRevoked {
+            sub_sha256: fingerprint("bob"),
+            issued_before: now + 1,
+            until: now + 960,
+        }));
+    assert_eq!(t.verifier.verify(&other).await, Err(AuthError::Revoked));
+    let bob = TokenRequest {
+        subject: "bob".into(),
+        ..request(Role::Citizen, "440304")
+    };
+    let fresh = t.issuer.issue_at(&bob, now + 1).expect("issue");
+    assert!(t.verifier.verify(&fresh.access_token).await.is_ok());
+
+    // The key is retired: every token it signed is refused as from an unknown key.
+    let kid = t.issuer.active().kid().to_owned();
+    t.verifier
+        .revoke(&Revocation::Key(zw_contracts::events::SigningKeyRetired {
+            kid: kid.clone(),
+            until: now + 990,
+        }));
+    assert_eq!(
+        t.verifier.verify(&fresh.access_token).await,
+        Err(AuthError::UnknownKey(kid))
+    );
+    assert!(t.verifier.key_ids().is_empty());
 }
 
 async fn whoami(p: Principal) -> HttpResponse {

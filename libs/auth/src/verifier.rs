@@ -1,13 +1,20 @@
 //! [`Verifier`]: checks access tokens against a JWK set — a fixed one (tests, the identity service
 //! itself) or one fetched from `auth.jwks_url`, cached, refreshed every `jwks_refresh_secs` and at
 //! once when a token names an unknown `kid` (at most once per [`FORCED_REFRESH_INTERVAL`], so a
-//! flood of tokens with made-up key ids cannot turn into a flood of fetches).
+//! flood of tokens with made-up key ids cannot turn into a flood of fetches). A remote verifier
+//! fetches identity's [`RevocationList`] (`auth.revocations_url`) with every key set, and accepts
+//! no token before it has both; every verifier also applies revocations as they happen
+//! ([`crate::revocation`]).
 //!
 //! The rules, in order: a compact JWS of at most [`MAX_TOKEN_BYTES`]; header `alg` EdDSA or RS256
-//! (never `none`, never HMAC); a `kid` naming a published key whose type matches `alg` (so a
-//! public key can never be used as an HMAC secret); a valid signature; `iss` and `aud` as
-//! configured; `exp` required and not passed, `nbf` not in the future (both with `leeway_secs`);
-//! then the Zhiwang claims must parse (known roles, a valid scope code).
+//! (never `none`, never HMAC); header `typ` [`ACCESS_TOKEN_TYPE`] (RFC 9068: an ID token or any
+//! other JWT signed by the same key is not an access token; the legacy `JWT` is refused too); a
+//! `kid` naming a published key, not retired, whose type matches `alg` (so a public key can never
+//! be used as an HMAC secret); a valid signature; `iss` and `aud` as configured; `exp` required
+//! and not passed, `nbf` and `iat` not in the future (all with `leeway_secs`); a lifetime
+//! (`exp - iat` and `exp - nbf`) of at most `max_token_lifetime_secs`; the Zhiwang claims must
+//! parse (known roles, a valid scope code); and neither the token nor its subject's tokens of
+//! its age are revoked.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -20,7 +27,11 @@ use jsonwebtoken::{DecodingKey, Validation};
 use serde::Deserialize;
 use zw_platform::config::AuthSettings;
 
+use crate::revocation::{RevocationList, Revoked};
 use crate::{AuthError, Claims, Jwk, Jwks, Principal, SigningAlgorithm};
+
+/// The JOSE `typ` of an access token (RFC 9068 §2.1); `application/at+jwt` is accepted too.
+pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 
 /// Longest token accepted, in bytes.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -34,7 +45,7 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Verifies access tokens into [`Principal`]s. Cheap to clone (an `Arc` inside).
 #[derive(Clone)]
 pub struct Verifier {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -50,17 +61,20 @@ impl std::fmt::Debug for Verifier {
     }
 }
 
-struct Inner {
+pub(crate) struct Inner {
     issuer: String,
     audience: String,
-    leeway_secs: u64,
+    pub(crate) leeway_secs: u64,
+    pub(crate) max_lifetime_secs: u64,
     keys: RwLock<Arc<KeyRing>>,
+    revoked: RwLock<Revoked>,
     remote: Option<Remote>,
 }
 
-/// Where a remote verifier fetches its keys, and when it last did.
+/// Where a remote verifier fetches its keys and revocations, and when it last did.
 struct Remote {
     url: String,
+    revocations_url: String,
     client: reqwest::Client,
     refresh_every: Duration,
     /// Held while fetching, so concurrent callers wait for one fetch instead of each starting one.
@@ -147,6 +161,8 @@ impl VerifyKey {
 struct RawHeader {
     alg: String,
     #[serde(default)]
+    typ: Option<String>,
+    #[serde(default)]
     kid: Option<String>,
     #[serde(default)]
     crit: Option<serde_json::Value>,
@@ -179,6 +195,42 @@ fn read_header(token: &str) -> Result<RawHeader, AuthError> {
     Ok(header)
 }
 
+/// `Ok` for `at+jwt` or `application/at+jwt` (media types compare case-insensitively).
+fn check_type(typ: Option<&str>) -> Result<(), AuthError> {
+    let typ = typ.unwrap_or_default();
+    let bare = if typ.len() > 12 && typ[..12].eq_ignore_ascii_case("application/") {
+        &typ[12..]
+    } else {
+        typ
+    };
+    if bare.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE) {
+        Ok(())
+    } else {
+        Err(AuthError::NotAnAccessToken(typ.to_owned()))
+    }
+}
+
+/// The checks on the registered claims that jsonwebtoken does not make: `iat` not in the
+/// future, and a lifetime no longer than the maximum.
+fn check_times(claims: &Claims, now: i64, leeway: u64, max_lifetime: u64) -> Result<(), AuthError> {
+    let leeway = i64::try_from(leeway).unwrap_or(i64::MAX / 4);
+    let max = i64::try_from(max_lifetime).unwrap_or(i64::MAX / 4);
+    if claims.iat > now.saturating_add(leeway) {
+        return Err(AuthError::IssuedInFuture);
+    }
+    let lifetime = claims
+        .exp
+        .saturating_sub(claims.iat)
+        .max(claims.exp.saturating_sub(claims.nbf));
+    if lifetime > max {
+        return Err(AuthError::LifetimeTooLong {
+            lifetime,
+            max: max_lifetime,
+        });
+    }
+    Ok(())
+}
+
 fn map_jwt_error(err: jsonwebtoken::errors::Error) -> AuthError {
     match err.into_kind() {
         ErrorKind::InvalidSignature => AuthError::BadSignature,
@@ -204,15 +256,18 @@ impl Verifier {
                 issuer: settings.issuer.clone(),
                 audience: settings.audience.clone(),
                 leeway_secs: settings.leeway_secs,
+                max_lifetime_secs: settings.max_token_lifetime_secs,
                 keys: RwLock::new(Arc::new(keys)),
+                revoked: RwLock::new(Revoked::default()),
                 remote,
             }),
         }
     }
 
-    /// A verifier that fetches the key set from `settings.jwks_url` on first use, caches it,
-    /// refreshes it every `jwks_refresh_secs`, and at once when a token names an unknown `kid`.
-    /// A failed refresh keeps the cached keys.
+    /// A verifier that fetches the key set from `settings.jwks_url` and the revocation list
+    /// from `settings.revocations_url()` on first use, caches them, refreshes them every
+    /// `jwks_refresh_secs`, and at once when a token names an unknown `kid`. A failed refresh
+    /// keeps what it has; until the first fetch of both succeeds, every token is refused (503).
     pub fn remote(settings: &AuthSettings) -> Verifier {
         let client = reqwest::Client::builder()
             .timeout(FETCH_TIMEOUT)
@@ -224,6 +279,7 @@ impl Verifier {
             });
         let remote = Remote {
             url: settings.jwks_url.clone(),
+            revocations_url: settings.revocations_url(),
             client,
             refresh_every: Duration::from_secs(settings.jwks_refresh_secs.max(1)),
             state: tokio::sync::Mutex::new(RemoteState::default()),
@@ -243,11 +299,26 @@ impl Verifier {
         *self.inner.keys.write().unwrap_or_else(|p| p.into_inner()) = ring;
     }
 
-    /// The key ids it currently trusts (sorted).
+    /// The key ids it currently trusts (sorted): published and not retired.
     pub fn key_ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self.ring().keys.keys().cloned().collect();
+        let revoked = self.revoked();
+        let mut ids: Vec<String> = (self.ring().keys.keys())
+            .filter(|kid| !revoked.key_retired(kid))
+            .cloned()
+            .collect();
         ids.sort();
         ids
+    }
+
+    fn revoked(&self) -> std::sync::RwLockReadGuard<'_, Revoked> {
+        self.inner.revoked.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn revoked_mut(&self) -> std::sync::RwLockWriteGuard<'_, Revoked> {
+        self.inner
+            .revoked
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     fn ring(&self) -> Arc<KeyRing> {
@@ -262,10 +333,15 @@ impl Verifier {
     pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         let header = read_header(token)?;
         let alg: SigningAlgorithm = header.alg.parse()?;
+        check_type(header.typ.as_deref())?;
         let kid = header
             .kid
             .filter(|k| !k.is_empty())
             .ok_or(AuthError::MissingKeyId)?;
+        // A retired key is gone, whatever a cached or stale key set says; no refresh needed.
+        if self.revoked().key_retired(&kid) {
+            return Err(AuthError::UnknownKey(kid));
+        }
         let ring = self.ring_for(&kid).await?;
         let key = ring
             .keys
@@ -286,7 +362,15 @@ impl Verifier {
         validation.leeway = self.inner.leeway_secs;
         let data =
             jsonwebtoken::decode::<Claims>(token, &key.key, &validation).map_err(map_jwt_error)?;
-        Ok(Principal::from(data.claims))
+        let claims = data.claims;
+        check_times(
+            &claims,
+            chrono::Utc::now().timestamp(),
+            self.inner.leeway_secs,
+            self.inner.max_lifetime_secs,
+        )?;
+        self.revoked().check(&claims)?;
+        Ok(Principal::from(claims))
     }
 
     /// The key ring to verify a token naming `kid`, refreshed as the rules say.
@@ -335,35 +419,45 @@ impl Verifier {
 
     async fn fetch(&self, remote: &Remote, state: &mut RemoteState) -> Result<(), ()> {
         state.last_attempt = Some(Instant::now());
+        // The key set and the revocations in force, both or neither: a verifier that knows the
+        // keys but not what was revoked would accept revoked tokens.
         let result = async {
-            let res = remote
-                .client
-                .get(&remote.url)
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            if !res.status().is_success() {
-                return Err(format!("{} answered {}", remote.url, res.status()));
-            }
-            res.json::<Jwks>()
-                .await
-                .map_err(|e| format!("not a JWK set: {e}"))
+            let jwks: Jwks = get_json(&remote.client, &remote.url, "a JWK set").await?;
+            let list: RevocationList =
+                get_json(&remote.client, &remote.revocations_url, "a revocation list").await?;
+            Ok::<_, String>((jwks, list))
         }
         .await;
         match result {
-            Ok(jwks) => {
+            Ok((jwks, list)) => {
                 let ring = KeyRing::from_jwks(&jwks);
-                tracing::debug!(keys = ring.keys.len(), url = %remote.url, "JWKS refreshed");
+                tracing::debug!(keys = ring.keys.len(), url = %remote.url, "JWKS and revocations refreshed");
+                self.revoke_all(&list);
                 *self.inner.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ring);
                 state.fetched_at = Some(Instant::now());
                 state.last_error = None;
                 Ok(())
             }
             Err(e) => {
-                tracing::warn!(error = %e, url = %remote.url, "JWKS refresh failed; keeping cached keys");
+                tracing::warn!(error = %e, url = %remote.url, "JWKS or revocations refresh failed; keeping what is cached");
                 state.last_error = Some(e);
                 Err(())
             }
         }
     }
+}
+
+/// GET `url` and decode its JSON body as `T` (`what` names it in the error).
+async fn get_json<T: serde::de::DeserializeOwned>(
+    client: &reqwest::Client,
+    url: &str,
+    what: &str,
+) -> Result<T, String> {
+    let res = client.get(url).send().await.map_err(|e| e.to_string())?;
+    if !res.status().is_success() {
+        return Err(format!("{url} answered {}", res.status()));
+    }
+    res.json::<T>()
+        .await
+        .map_err(|e| format!("{url}: not {what}: {e}"))
 }

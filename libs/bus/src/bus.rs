@@ -14,7 +14,7 @@ use zw_contracts::rpc::{Operation, RpcError};
 
 use crate::error::BusError;
 use crate::memory::MemoryTransport;
-use crate::message::{self, ConsumerSpec, OutgoingMessage, Subscription};
+use crate::message::{self, ConsumerSpec, FanoutSpec, OutgoingMessage, StreamKind, Subscription};
 use crate::nats::NatsTransport;
 use crate::{limits, subject, trace};
 
@@ -86,6 +86,7 @@ pub(crate) trait Transport: Send + Sync {
         spec: &ConsumerSpec,
         ack_wait: Duration,
     ) -> Result<Subscription, BusError>;
+    async fn subscribe_fanout(&self, spec: &FanoutSpec) -> Result<Subscription, BusError>;
     async fn request(
         &self,
         subject: &str,
@@ -239,6 +240,17 @@ impl Bus {
             subject::validate_filter(spec.kind, f)?;
         }
         self.transport.subscribe(&spec, self.ack_wait).await
+    }
+
+    /// Subscribe to events as a fan-out ([`FanoutSpec`]): this subscription gets every matching
+    /// event, whatever other subscriptions (of this process or any other) get; it starts at
+    /// `spec.since` (or now) and ends when dropped. A NATS subscription survives a lost
+    /// connection (it resumes after the last event it delivered).
+    pub async fn subscribe_fanout(&self, spec: FanoutSpec) -> Result<Subscription, BusError> {
+        for f in &spec.filter_subjects {
+            subject::validate_filter(StreamKind::Events, f)?;
+        }
+        self.transport.subscribe_fanout(&spec).await
     }
 
     /// Send a request to whoever serves `O::SUBJECT` and wait for the reply (at most the

@@ -9,17 +9,21 @@
 //!    with an `inbox` row (consumer, event id), then acknowledged. A redelivered event finds its
 //!    inbox row and is only acknowledged. Nothing is lost when a process dies, nothing is applied
 //!    twice.
-//! 4. Synchronous queries: [`Bus::request`] / [`Bus::serve`] with the operations of
+//! 4. State every process keeps for itself (token revocations) follows events with
+//!    [`Bus::subscribe_fanout`]: each subscription receives every event, no acks, no inbox.
+//! 5. Synchronous queries: [`Bus::request`] / [`Bus::serve`] with the operations of
 //!    [`zw_contracts::rpc`].
 //!
 //! What lives where:
 //! - [`bus`] — [`Bus`], [`BusConfig`]; the transport trait both implementations fill in.
-//! - `nats` (private) — JetStream streams, durable pull consumers, core request/reply;
+//! - `nats` (private) — JetStream streams, durable pull consumers, ordered consumers for
+//!   fan-out, core request/reply;
 //!   refuses servers older than 2.10.
 //! - `memory` (private) — the in-process transport for `zhiwang up`, with the same
-//!   semantics (durable cursors, ack wait, nak, dedup window, work queue, round-robin servers).
-//! - [`message`] — [`OutgoingMessage`], [`ConsumerSpec`], [`Subscription`], [`Delivery`],
-//!   [`StreamKind`].
+//!   semantics (durable cursors, fan-out cursors, ack wait, nak, dedup window, work queue,
+//!   round-robin servers).
+//! - [`message`] — [`OutgoingMessage`], [`ConsumerSpec`], [`FanoutSpec`], [`Subscription`],
+//!   [`Delivery`], [`StreamKind`].
 //! - [`subject`] — NATS wildcard matching and subject rules, implemented once.
 //! - [`outbox`], [`inbox`], [`migration`] — the tables and the code around them.
 //! - [`trace`] — the W3C `traceparent` carried in headers.
@@ -44,6 +48,6 @@ pub use bus::{Bus, BusConfig};
 pub use error::BusError;
 pub use inbox::{EventHandler, HandlerError};
 pub use memory::MAX_IN_MEMORY_EVENTS;
-pub use message::{ConsumerSpec, Delivery, OutgoingMessage, StreamKind, Subscription};
+pub use message::{ConsumerSpec, Delivery, FanoutSpec, OutgoingMessage, StreamKind, Subscription};
 pub use migration::Migration;
 pub use outbox::{Relay, RelayHandle};

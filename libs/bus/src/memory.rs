@@ -7,6 +7,8 @@
 //!   messages. A delivery not acknowledged within the ack wait, or negatively acknowledged, is
 //!   delivered again (to any subscription of that durable) once its time comes.
 //! - Publishing the same id twice within the duplicate window stores it once.
+//! - A fan-out subscription is a cursor of its own on the events log (from a start time or from
+//!   now), delivering without acknowledgements, removed when the subscription is dropped.
 //! - Request/reply goes to registered handlers, round-robin among the servers of a subject.
 //!
 //! Everything lives in the value, so two buses never share anything, and nothing survives the
@@ -25,7 +27,8 @@ use tokio::time::Instant;
 use crate::bus::{RawHandler, RawRequest, Transport};
 use crate::error::BusError;
 use crate::message::{
-    Acker, ConsumerSpec, Delivery, OutgoingMessage, StreamKind, Subscription, SubscriptionInner,
+    Acker, ConsumerSpec, Delivery, FanoutSpec, OutgoingMessage, StreamKind, Subscription,
+    SubscriptionInner,
 };
 use crate::{limits, subject};
 
@@ -103,6 +106,8 @@ struct Log {
 
 struct Consumer {
     filters: Vec<String>,
+    /// A fan-out subscription's cursor: nothing pending, nothing redelivered.
+    fanout: bool,
     ack_wait: Duration,
     /// The next sequence to consider for a first delivery.
     cursor: u64,
@@ -234,6 +239,16 @@ impl Log {
             cons.pending.remove(&seq);
             return Next::Wait(Some(now));
         };
+        if cons.fanout {
+            return Next::Deliver(Box::new(Delivery {
+                id: m.id.clone(),
+                subject: m.subject.clone(),
+                headers: m.headers.clone(),
+                payload: m.payload.clone(),
+                deliveries: 1,
+                acker: Acker::Fanout,
+            }));
+        }
         let entry = cons.pending.entry(seq).or_insert(Pending {
             deliveries: 0,
             ready_at: now,
@@ -263,11 +278,25 @@ struct Responders {
     servers: Vec<mpsc::Sender<MemoryRequest>>,
 }
 
-/// A subscription to an in-process durable consumer.
+/// A subscription to an in-process durable consumer, or a fan-out cursor.
 pub(crate) struct MemorySubscription {
     shared: Arc<Shared>,
     kind: StreamKind,
     durable: String,
+    fanout: bool,
+}
+
+impl Drop for MemorySubscription {
+    /// A fan-out cursor lives exactly as long as its subscription.
+    fn drop(&mut self) {
+        if self.fanout {
+            self.shared
+                .state()
+                .log(self.kind)
+                .consumers
+                .remove(&self.durable);
+        }
+    }
 }
 
 impl MemorySubscription {
@@ -394,6 +423,7 @@ impl Transport for MemoryTransport {
                 .entry(spec.durable.clone())
                 .or_insert_with(|| Consumer {
                     filters: Vec::new(),
+                    fanout: false,
                     ack_wait,
                     cursor: first,
                     pending: BTreeMap::new(),
@@ -407,6 +437,47 @@ impl Transport for MemoryTransport {
                 shared: self.shared.clone(),
                 kind: spec.kind,
                 durable: spec.durable.clone(),
+                fanout: false,
+            }),
+        })
+    }
+
+    async fn subscribe_fanout(&self, spec: &FanoutSpec) -> Result<Subscription, BusError> {
+        // A name no durable can have (durable names have no `:`).
+        let name = format!("fanout:{}", uuid::Uuid::new_v4().simple());
+        {
+            let mut state = self.shared.state();
+            let log = state.log(StreamKind::Events);
+            let now = Instant::now();
+            log.expire(now);
+            let cursor = match spec.since {
+                None => log.next_seq,
+                Some(since) => {
+                    let ago = (chrono::Utc::now() - since).to_std().unwrap_or_default();
+                    let since = now.checked_sub(ago).unwrap_or(now);
+                    log.messages
+                        .iter()
+                        .find(|(_, m)| m.stored_at >= since)
+                        .map_or(log.next_seq, |(seq, _)| *seq)
+                }
+            };
+            log.consumers.insert(
+                name.clone(),
+                Consumer {
+                    filters: spec.filter_subjects.clone(),
+                    fanout: true,
+                    ack_wait: Duration::ZERO,
+                    cursor,
+                    pending: BTreeMap::new(),
+                },
+            );
+        }
+        Ok(Subscription {
+            inner: SubscriptionInner::Memory(MemorySubscription {
+                shared: self.shared.clone(),
+                kind: StreamKind::Events,
+                durable: name,
+                fanout: true,
             }),
         })
     }

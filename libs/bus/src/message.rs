@@ -117,13 +117,44 @@ impl ConsumerSpec {
     }
 }
 
-/// A live subscription to a durable consumer.
+/// A fan-out subscription to the events stream: unlike a durable consumer, every subscription
+/// receives every matching event (each process sees them all, replicas included), nothing is
+/// shared between subscriptions and nothing outlives one, and deliveries need no
+/// acknowledgement. For state every process keeps in memory (e.g. token revocations), where a
+/// queue shared by replicas would leave all but one of them behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FanoutSpec {
+    /// Contract event filters (`*`, `>` allowed); empty means every event.
+    pub filter_subjects: Vec<String>,
+    /// Deliver the events stored since this time first (those still in the stream), then the
+    /// new ones; `None`: only events stored from now on.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl FanoutSpec {
+    /// Every event matching `filter_subjects` from now on.
+    pub fn new(filter_subjects: Vec<String>) -> Self {
+        Self {
+            filter_subjects,
+            since: None,
+        }
+    }
+
+    /// The same, starting with the events stored since `since`.
+    pub fn since(mut self, since: chrono::DateTime<chrono::Utc>) -> Self {
+        self.since = Some(since);
+        self
+    }
+}
+
+/// A live subscription to a durable consumer, or a fan-out subscription ([`FanoutSpec`]).
 pub struct Subscription {
     pub(crate) inner: SubscriptionInner,
 }
 
 pub(crate) enum SubscriptionInner {
     Nats(Box<nats::NatsSubscription>),
+    NatsFanout(Box<nats::NatsFanout>),
     Memory(memory::MemorySubscription),
 }
 
@@ -133,6 +164,7 @@ impl Subscription {
     pub async fn next(&mut self) -> Option<Result<Delivery, BusError>> {
         match &mut self.inner {
             SubscriptionInner::Nats(s) => s.next().await,
+            SubscriptionInner::NatsFanout(s) => s.next().await,
             SubscriptionInner::Memory(s) => s.next().await,
         }
     }
@@ -142,6 +174,7 @@ impl std::fmt::Debug for Subscription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.inner {
             SubscriptionInner::Nats(_) => f.write_str("Subscription(nats)"),
+            SubscriptionInner::NatsFanout(_) => f.write_str("Subscription(nats, fan-out)"),
             SubscriptionInner::Memory(_) => f.write_str("Subscription(in-process)"),
         }
     }
@@ -149,7 +182,8 @@ impl std::fmt::Debug for Subscription {
 
 /// One delivery of a message to a durable consumer. It must be acknowledged ([`Delivery::ack`]),
 /// or it is delivered again after the ack wait; [`Delivery::nak`] asks for a redelivery after a
-/// delay, [`Delivery::term`] drops it for good.
+/// delay, [`Delivery::term`] drops it for good. A fan-out delivery is never redelivered: all
+/// three do nothing.
 pub struct Delivery {
     /// The message id (`Nats-Msg-Id`; for events the envelope id).
     pub id: String,
@@ -166,6 +200,8 @@ pub struct Delivery {
 pub(crate) enum Acker {
     Nats(Box<async_nats::jetstream::message::Acker>),
     Memory(memory::MemoryAcker),
+    /// A fan-out delivery: nothing to acknowledge.
+    Fanout,
 }
 
 impl Delivery {
@@ -177,6 +213,7 @@ impl Delivery {
                 a.ack();
                 Ok(())
             }
+            Acker::Fanout => Ok(()),
         }
     }
 
@@ -188,6 +225,7 @@ impl Delivery {
                 a.nak(delay);
                 Ok(())
             }
+            Acker::Fanout => Ok(()),
         }
     }
 
@@ -199,6 +237,7 @@ impl Delivery {
                 a.term();
                 Ok(())
             }
+            Acker::Fanout => Ok(()),
         }
     }
 

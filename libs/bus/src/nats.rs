@@ -6,6 +6,8 @@
 //! - Publishing sets `Nats-Msg-Id` to the message id and waits for the JetStream ack.
 //! - Consumers are durable pull consumers with `filter_subjects` (the reason for NATS 2.10+),
 //!   explicit ack, unlimited redeliveries, deliver-all.
+//! - Fan-out subscriptions are ordered consumers (ephemeral, no acks, recreated by the client
+//!   after a gap or a lost connection) on the events stream, from a start time or from now.
 //! - Request/reply is core NATS; servers join a queue group named after the subject.
 
 use std::str::FromStr;
@@ -26,7 +28,8 @@ use tokio::task::JoinHandle;
 use crate::bus::{BusConfig, RawHandler, RawRequest, Transport};
 use crate::error::BusError;
 use crate::message::{
-    self, ConsumerSpec, Delivery, OutgoingMessage, StreamKind, Subscription, SubscriptionInner,
+    self, ConsumerSpec, Delivery, FanoutSpec, OutgoingMessage, StreamKind, Subscription,
+    SubscriptionInner,
 };
 use crate::{limits, subject};
 
@@ -243,6 +246,45 @@ impl Transport for NatsTransport {
         })
     }
 
+    async fn subscribe_fanout(&self, spec: &FanoutSpec) -> Result<Subscription, BusError> {
+        let stream = subject::stream_name(&self.prefix, StreamKind::Events);
+        let deliver_policy = match spec.since {
+            None => DeliverPolicy::New,
+            Some(since) => {
+                let nanos = since.timestamp_nanos_opt().unwrap_or(0);
+                let start_time = async_nats::datetime::from_nanos(i128::from(nanos))
+                    .map_err(|e| BusError::Setup(format!("fan-out start time: {e}")))?;
+                DeliverPolicy::ByStartTime { start_time }
+            }
+        };
+        let config = pull::OrderedConfig {
+            filter_subjects: spec
+                .filter_subjects
+                .iter()
+                .map(|f| subject::with_prefix(&self.prefix, f))
+                .collect(),
+            deliver_policy,
+            ..Default::default()
+        };
+        let setup = |e: &dyn std::fmt::Display| {
+            self.unreachable_or(BusError::Setup(format!(
+                "fan-out subscription on stream {stream}: {e}"
+            )))
+        };
+        let consumer = self
+            .js
+            .create_consumer_on_stream(config, &stream)
+            .await
+            .map_err(|e| setup(&e))?;
+        let messages = consumer.messages().await.map_err(|e| setup(&e))?;
+        Ok(Subscription {
+            inner: SubscriptionInner::NatsFanout(Box::new(NatsFanout {
+                messages,
+                prefix: self.prefix.clone(),
+            })),
+        })
+    }
+
     async fn request(
         &self,
         subject: &str,
@@ -345,20 +387,55 @@ impl NatsSubscription {
                     .map(|i| u64::try_from(i.delivered).unwrap_or(1))
                     .unwrap_or(1);
                 let (m, acker) = msg.split();
-                let id = m
-                    .headers
-                    .as_ref()
-                    .and_then(|h| h.get(NATS_MESSAGE_ID))
-                    .map(|v| v.as_str().to_owned())
-                    .unwrap_or_default();
-                Ok(Delivery {
-                    id,
-                    subject: subject::without_prefix(&self.prefix, m.subject.as_str()).to_owned(),
-                    headers: user_headers(m.headers.as_ref()),
-                    payload: m.payload,
+                Ok(delivery(
+                    m,
+                    &self.prefix,
                     deliveries,
-                    acker: message::Acker::Nats(Box::new(acker)),
-                })
+                    message::Acker::Nats(Box::new(acker)),
+                ))
+            }
+        })
+    }
+}
+
+/// A received message as a [`Delivery`]: its id (`Nats-Msg-Id`), contract subject and user
+/// headers.
+fn delivery(
+    m: async_nats::Message,
+    prefix: &str,
+    deliveries: u64,
+    acker: message::Acker,
+) -> Delivery {
+    let id = m
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(NATS_MESSAGE_ID))
+        .map(|v| v.as_str().to_owned())
+        .unwrap_or_default();
+    Delivery {
+        id,
+        subject: subject::without_prefix(prefix, m.subject.as_str()).to_owned(),
+        headers: user_headers(m.headers.as_ref()),
+        payload: m.payload,
+        deliveries,
+        acker,
+    }
+}
+
+/// A fan-out subscription: an ordered consumer of the events stream.
+pub(crate) struct NatsFanout {
+    messages: pull::Ordered,
+    prefix: String,
+}
+
+impl NatsFanout {
+    pub(crate) async fn next(&mut self) -> Option<Result<Delivery, BusError>> {
+        let item = self.messages.next().await?;
+        Some(match item {
+            Err(e) => Err(BusError::Consume(e.to_string())),
+            Ok(msg) => {
+                let (m, _no_acks) = msg.split();
+                Ok(delivery(m, &self.prefix, 1, message::Acker::Fanout))
             }
         })
     }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use zw_domain::JurisdictionCode;
 
-use crate::events::Event;
+use crate::events::{Event, REVOCATION_EVENTS};
 
 /// Who caused an event: the subject of the verified token, or a system component.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +114,14 @@ pub fn event_type_filter(district: &JurisdictionCode, aggregate: &str, event: &s
     format!("zw.evt.{}.*.*.*.{aggregate}.{event}", district.district())
 }
 
+/// Subject filters for the token revocation events of a district ([`REVOCATION_EVENTS`]).
+pub fn revocation_filters(district: &JurisdictionCode) -> Vec<String> {
+    REVOCATION_EVENTS
+        .iter()
+        .map(|(aggregate, event)| event_type_filter(district, aggregate, event))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,5 +146,28 @@ mod tests {
         assert_eq!(back.event().expect("typed"), ev);
         let street = JurisdictionCode::parse("440304008").expect("valid");
         assert_eq!(events_under(&street), "zw.evt.440304.008.>");
+    }
+
+    #[test]
+    fn revocation_events_travel_at_the_district_level_and_match_their_filters() {
+        use crate::events::SubjectRevoked;
+        let district = JurisdictionCode::parse("440304").expect("valid");
+        let ev = Event::SubjectRevoked(SubjectRevoked {
+            sub_sha256: "ab".repeat(32),
+            issued_before: 1_700_000_000,
+            until: 1_700_000_960,
+        });
+        let env = Envelope::new(&ev, district.clone(), Actor::system("test"));
+        assert_eq!(env.subject(), "zw.evt.440304._._._.subject.revoked");
+        assert_eq!(
+            revocation_filters(&district),
+            vec![
+                "zw.evt.440304.*.*.*.signing_key.retired",
+                "zw.evt.440304.*.*.*.access_token.revoked",
+                "zw.evt.440304.*.*.*.subject.revoked",
+            ]
+        );
+        let back = Envelope::from_bytes(&env.to_bytes().expect("encode")).expect("decode");
+        assert_eq!(back.event().expect("typed"), ev);
     }
 }

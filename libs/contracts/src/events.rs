@@ -109,6 +109,49 @@ pub struct CaseRaised {
     pub subject_key: String,
 }
 
+/// A signing key was retired (identity): every token it signed is refused from now on, by every
+/// verifier, whatever its cached key set says. Published at the district's level.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SigningKeyRetired {
+    /// The key id (`kid`), as in token headers and the JWKS.
+    pub kid: String,
+    /// Until when a verifier must remember it, seconds since the Unix epoch: the retirement plus
+    /// the longest token lifetime and the clock leeway, after which no token it signed is valid
+    /// anyway.
+    pub until: i64,
+}
+
+/// One access token was revoked (identity, RFC 7009): refused from now on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AccessTokenRevoked {
+    /// Lower-case hex SHA-256 of the token's `jti` (the list of revocations is public, so it
+    /// names tokens only by a fingerprint their holders can compute).
+    pub jti_sha256: String,
+    /// The token's expiry plus the clock leeway (seconds since the Unix epoch): after that the
+    /// revocation can be forgotten.
+    pub until: i64,
+}
+
+/// Every token of one subject (user or service account) issued before `issued_before` was
+/// revoked (identity): the account was disabled, or signed out everywhere.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SubjectRevoked {
+    /// Lower-case hex SHA-256 of the subject (`sub`).
+    pub sub_sha256: String,
+    /// Tokens with an `iat` before this (seconds since the Unix epoch) are refused.
+    pub issued_before: i64,
+    /// When the last such token has expired (seconds since the Unix epoch): after that the
+    /// revocation can be forgotten.
+    pub until: i64,
+}
+
+/// The event types of token revocation, as `(aggregate, event)`: what every verifier follows.
+pub const REVOCATION_EVENTS: [(&str, &str); 3] = [
+    ("signing_key", "retired"),
+    ("access_token", "revoked"),
+    ("subject", "revoked"),
+];
+
 /// Every event in the system.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -119,6 +162,9 @@ pub enum Event {
     EntityChanged(RecordChanged),
     IncidentChanged(IncidentChanged),
     CaseRaised(CaseRaised),
+    SigningKeyRetired(SigningKeyRetired),
+    AccessTokenRevoked(AccessTokenRevoked),
+    SubjectRevoked(SubjectRevoked),
 }
 
 impl Event {
@@ -131,6 +177,9 @@ impl Event {
             Event::EntityChanged(_) => "entity.changed",
             Event::IncidentChanged(_) => "incident.changed",
             Event::CaseRaised(_) => "case.raised",
+            Event::SigningKeyRetired(_) => "signing_key.retired",
+            Event::AccessTokenRevoked(_) => "access_token.revoked",
+            Event::SubjectRevoked(_) => "subject.revoked",
         }
     }
 
@@ -148,6 +197,9 @@ impl Event {
             }
             Event::IncidentChanged(p) => serde_json::to_value(p),
             Event::CaseRaised(p) => serde_json::to_value(p),
+            Event::SigningKeyRetired(p) => serde_json::to_value(p),
+            Event::AccessTokenRevoked(p) => serde_json::to_value(p),
+            Event::SubjectRevoked(p) => serde_json::to_value(p),
         }
         .unwrap_or(serde_json::Value::Null)
     }
@@ -165,6 +217,9 @@ impl Event {
             "entity.changed" => Event::EntityChanged(serde_json::from_value(payload)?),
             "incident.changed" => Event::IncidentChanged(serde_json::from_value(payload)?),
             "case.raised" => Event::CaseRaised(serde_json::from_value(payload)?),
+            "signing_key.retired" => Event::SigningKeyRetired(serde_json::from_value(payload)?),
+            "access_token.revoked" => Event::AccessTokenRevoked(serde_json::from_value(payload)?),
+            "subject.revoked" => Event::SubjectRevoked(serde_json::from_value(payload)?),
             other => return Err(EnvelopeError::UnknownType(other.to_owned())),
         })
     }

@@ -8,7 +8,10 @@
 //! - [`DemoDistrict::houses`]: the houses of a grid, mostly in use, a few planned or demolished.
 //! - [`DemoDistrict::register`]: the historical population register (synthetic people with
 //!   valid ID numbers), most registered at a house, a few at none.
-//! - [`DemoDistrict::accounts`]: the demo accounts, one per role (password [`DEMO_PASSWORD`]).
+//! - [`DemoDistrict::accounts`]: the demo accounts, one per role (password [`DEMO_PASSWORD`]),
+//!   and a second citizen; each citizen bound to his ID number: `citizen` to the one resident the
+//!   register has at the README's example house ([`DemoDistrict::example_resident`]),
+//!   `citizen-2` to [`UNREGISTERED_ID_NUMBER`], which the register does not know.
 //!
 //! Nothing here is real personal data: names are drawn from syllable lists and ID numbers are
 //! built with valid check digits from synthetic birth dates and sequences.
@@ -18,6 +21,10 @@ use zw_domain::{HouseCode, IdNumber, JurisdictionCode};
 
 /// The password of every demo account.
 pub const DEMO_PASSWORD: &str = "zhiwang-demo";
+
+/// The ID number `citizen-2` is bound to: valid (GB 11643) but issued in Beijing (110105), so
+/// the register of a Shenzhen demo district never knows it — the README's "pending" example.
+pub const UNREGISTERED_ID_NUMBER: &str = "11010519491231002X";
 
 pub const STREETS: u16 = 10;
 pub const COMMUNITIES_PER_STREET: u16 = 10;
@@ -84,6 +91,8 @@ pub struct DemoAccount {
     pub roles: Vec<&'static str>,
     pub scope: JurisdictionCode,
     pub name: String,
+    /// A citizen's resident ID number (identity binds his account to it); `None` for staff.
+    pub id_number: Option<IdNumber>,
 }
 
 impl DemoAccount {
@@ -336,65 +345,90 @@ impl DemoDistrict {
         })
     }
 
+    /// The README's example: the first house of the first grid, and the ID number of the one
+    /// person the register has there (the demo `citizen` is bound to it).
+    pub fn example_resident(&self) -> Option<(HouseCode, IdNumber)> {
+        let grid = self.grids().next()?.code.clone();
+        let house = self.houses(&grid).into_iter().next()?.code;
+        let person = self
+            .register()
+            .into_iter()
+            .find(|p| p.registered_house.as_ref() == Some(&house))?;
+        Some((house, person.id_number))
+    }
+
     /// One account per role: `admin`, `district-officer`, `street-officer` (street 001),
     /// `community-officer` (community 001001), `grid-worker` (grid 001001001), a second
-    /// `grid-worker-2` (grid 001001002) to show scoping, and `citizen`.
+    /// `grid-worker-2` (grid 001001002) to show scoping, `citizen` (bound to the resident of the
+    /// example house) and `citizen-2` (bound to [`UNREGISTERED_ID_NUMBER`]).
     pub fn accounts(&self) -> Vec<DemoAccount> {
         let street = self.streets.first().map(|s| s.code.clone());
         let community = self.communities().next().map(|c| c.code.clone());
         let mut grids = self.grids().map(|g| g.code.clone());
         let (grid1, grid2) = (grids.next(), grids.next());
+        let staff =
+            |username: &str, role: &'static str, scope: JurisdictionCode, name: &str| DemoAccount {
+                username: username.into(),
+                roles: vec![role],
+                scope,
+                name: name.into(),
+                id_number: None,
+            };
+        let citizen = |username: &str, name: &str, id_number: Option<IdNumber>| DemoAccount {
+            username: username.into(),
+            roles: vec!["citizen"],
+            scope: self.code.clone(),
+            name: name.into(),
+            id_number,
+        };
         let mut out = vec![
-            DemoAccount {
-                username: "admin".into(),
-                roles: vec!["admin"],
-                scope: self.code.clone(),
-                name: "Platform administrator".into(),
-            },
-            DemoAccount {
-                username: "district-officer".into(),
-                roles: vec!["district_officer"],
-                scope: self.code.clone(),
-                name: "District centre officer".into(),
-            },
-            DemoAccount {
-                username: "citizen".into(),
-                roles: vec!["citizen"],
-                scope: self.code.clone(),
-                name: "Demo citizen".into(),
-            },
+            staff(
+                "admin",
+                "admin",
+                self.code.clone(),
+                "Platform administrator",
+            ),
+            staff(
+                "district-officer",
+                "district_officer",
+                self.code.clone(),
+                "District centre officer",
+            ),
         ];
+        if let Some((_, id)) = self.example_resident() {
+            out.push(citizen("citizen", "Demo citizen", Some(id)));
+        }
+        out.push(citizen(
+            "citizen-2",
+            "Demo citizen (not in the register)",
+            IdNumber::parse(UNREGISTERED_ID_NUMBER).ok(),
+        ));
         if let Some(s) = street {
-            out.push(DemoAccount {
-                username: "street-officer".into(),
-                roles: vec!["street_officer"],
-                scope: s,
-                name: "Street centre officer".into(),
-            });
+            out.push(staff(
+                "street-officer",
+                "street_officer",
+                s,
+                "Street centre officer",
+            ));
         }
         if let Some(c) = community {
-            out.push(DemoAccount {
-                username: "community-officer".into(),
-                roles: vec!["community_officer"],
-                scope: c,
-                name: "Community officer".into(),
-            });
+            out.push(staff(
+                "community-officer",
+                "community_officer",
+                c,
+                "Community officer",
+            ));
         }
         if let Some(g) = grid1 {
-            out.push(DemoAccount {
-                username: "grid-worker".into(),
-                roles: vec!["grid_worker"],
-                scope: g,
-                name: "Grid worker".into(),
-            });
+            out.push(staff("grid-worker", "grid_worker", g, "Grid worker"));
         }
         if let Some(g) = grid2 {
-            out.push(DemoAccount {
-                username: "grid-worker-2".into(),
-                roles: vec!["grid_worker"],
-                scope: g,
-                name: "Grid worker (neighbouring grid)".into(),
-            });
+            out.push(staff(
+                "grid-worker-2",
+                "grid_worker",
+                g,
+                "Grid worker (neighbouring grid)",
+            ));
         }
         out
     }
@@ -540,6 +574,28 @@ mod tests {
                 .iter()
                 .any(|p| p.id_number.as_str() == "440304200412180010"
                     && p.registered_house.as_ref() == Some(&house.code))
+        );
+        let bound = |username: &str| {
+            d.accounts()
+                .into_iter()
+                .find(|a| a.username == username)
+                .and_then(|a| a.id_number)
+                .map(|id| id.as_str().to_owned())
+        };
+        assert_eq!(bound("citizen").as_deref(), Some("440304200412180010"));
+        assert_eq!(bound("citizen-2").as_deref(), Some(UNREGISTERED_ID_NUMBER));
+        assert!(
+            d.register()
+                .iter()
+                .all(|p| p.id_number.as_str() != UNREGISTERED_ID_NUMBER),
+            "citizen-2 declares a number the register does not know"
+        );
+        assert!(
+            d.accounts()
+                .iter()
+                .filter(|a| !a.roles.contains(&"citizen"))
+                .all(|a| a.id_number.is_none()),
+            "staff are not bound to ID numbers"
         );
     }
 }

@@ -82,8 +82,30 @@ pub struct AuthSettings {
     pub issuer: String,
     pub audience: String,
     pub jwks_url: String,
+    /// Where verifiers fetch the revocations in force; empty: next to `jwks_url`
+    /// ([`AuthSettings::revocations_url`]).
+    #[serde(default)]
+    pub revocations_url: String,
     pub jwks_refresh_secs: u64,
     pub leeway_secs: u64,
+    /// The longest lifetime (`exp - iat`, `exp - nbf`) a token may claim; longer ones are
+    /// refused, and revocations are kept this long.
+    pub max_token_lifetime_secs: u64,
+}
+
+impl AuthSettings {
+    /// The URL of identity's revocation list: `revocations_url`, or by default the JWKS URL with
+    /// its `.well-known/jwks.json` replaced by `revocations`
+    /// (`…/api/v1/identity/.well-known/jwks.json` → `…/api/v1/identity/revocations`).
+    pub fn revocations_url(&self) -> String {
+        if !self.revocations_url.is_empty() {
+            return self.revocations_url.clone();
+        }
+        match self.jwks_url.strip_suffix(".well-known/jwks.json") {
+            Some(base) => format!("{base}revocations"),
+            None => format!("{}/revocations", self.jwks_url.trim_end_matches('/')),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -171,6 +193,13 @@ impl Settings {
                 "http.workers must be at least 1".into(),
             ));
         }
+        if self.identity.access_token_ttl_secs > self.auth.max_token_lifetime_secs {
+            return Err(ConfigError::Invalid(format!(
+                "identity.access_token_ttl_secs ({}) is longer than auth.max_token_lifetime_secs \
+                 ({}): every verifier would refuse the tokens identity issues",
+                self.identity.access_token_ttl_secs, self.auth.max_token_lifetime_secs
+            )));
+        }
         if !matches!(self.identity.algorithm.as_str(), "EdDSA" | "RS256") {
             return Err(ConfigError::Invalid(format!(
                 "identity.algorithm must be EdDSA or RS256, not {:?}",
@@ -246,6 +275,44 @@ mod tests {
             Some("http://grid:8080")
         );
         assert!(s.database_url("grid").ends_with("grid.db?mode=rwc"));
+    }
+
+    #[test]
+    fn the_revocation_list_lives_next_to_the_jwks_unless_configured() {
+        let s = Settings::load_with(
+            None,
+            [(
+                "ZW__AUTH__JWKS_URL".to_owned(),
+                "http://identity:8080/api/v1/identity/.well-known/jwks.json".to_owned(),
+            )],
+        )
+        .expect("loads");
+        assert_eq!(
+            s.auth.revocations_url(),
+            "http://identity:8080/api/v1/identity/revocations"
+        );
+        let s = Settings::load_with(
+            None,
+            [(
+                "ZW__AUTH__REVOCATIONS_URL".to_owned(),
+                "http://elsewhere/revoked".to_owned(),
+            )],
+        )
+        .expect("loads");
+        assert_eq!(s.auth.revocations_url(), "http://elsewhere/revoked");
+    }
+
+    #[test]
+    fn tokens_longer_than_the_verifiers_accept_are_refused_at_start() {
+        let err = Settings::load_with(
+            None,
+            [(
+                "ZW__IDENTITY__ACCESS_TOKEN_TTL_SECS".to_owned(),
+                "3600".to_owned(),
+            )],
+        )
+        .expect_err("refused");
+        assert!(err.to_string().contains("max_token_lifetime_secs"), "{err}");
     }
 
     #[test]

@@ -1,19 +1,28 @@
 //! Users and service accounts in the database: creating them, finding them for login, showing
-//! them, and seeding the demo accounts.
+//! them, disabling and enabling users, and seeding the demo accounts.
+//!
+//! A citizen's account carries his resident ID number (one account per number): it goes into his
+//! tokens, in full, so that he may declare himself; it is shown masked everywhere else and never
+//! logged (the model's `Debug` masks it; nothing here formats it).
 
 use std::fmt;
 use zw_platform::db::BeginWrite;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
+};
 use serde::Serialize;
 use uuid::Uuid;
 use zw_auth::{Role, TokenRequest};
-use zw_domain::{JurisdictionCode, Level, Phone};
+use zw_domain::{IdNumber, JurisdictionCode, Level, Phone};
 
-use crate::domain::{Assignment, ClientId, Datasets, DisplayName, Password, Username};
-use crate::error::{ApiError, CLIENT_ID_KEY, OnUnique, USERNAME_KEY};
+use crate::domain::{
+    Assignment, ClientId, Datasets, DisplayName, Password, Username, bound_id_number,
+};
+use crate::error::{ApiError, CLIENT_ID_KEY, ID_NUMBER_KEY, OnUnique, USERNAME_KEY};
 use crate::model::{service_account, user};
 use crate::password::Passwords;
 
@@ -30,6 +39,9 @@ pub struct NewUser {
     pub name: Option<DisplayName>,
     /// Mobile number.
     pub phone: Option<Phone>,
+    /// A citizen's resident ID number ([`bound_id_number`]: required for citizens, absent for
+    /// everyone else).
+    pub id_number: Option<IdNumber>,
     /// A fixed user id (seeded demo accounts, which other services' seeds name); a new one
     /// otherwise.
     pub id: Option<Uuid>,
@@ -52,7 +64,11 @@ pub struct UserView {
     /// Mobile number, masked (`138****5678`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
-    /// A disabled user cannot log in.
+    /// A citizen's resident ID number, masked (`440304********001X`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "440304********0010")]
+    pub id_number: Option<String>,
+    /// A disabled user cannot log in, and his tokens were revoked.
     pub disabled: bool,
     /// When it was created.
     pub created_at: DateTime<Utc>,
@@ -119,6 +135,7 @@ pub fn user_view(m: &user::Model) -> anyhow::Result<UserView> {
             .as_deref()
             .and_then(|p| Phone::parse(p).ok())
             .map(|p| p.masked()),
+        id_number: m.id_number.as_ref().map(IdNumber::masked),
         disabled: m.disabled,
         created_at: m.created_at,
     })
@@ -132,7 +149,7 @@ pub fn user_token_request(m: &user::Model) -> anyhow::Result<TokenRequest> {
         scope: scope_of(&m.scope)?,
         datasets: Vec::new(),
         name: Some(m.name.clone().unwrap_or_else(|| m.username.clone())),
-        id_number: None,
+        id_number: m.id_number.clone(),
     })
 }
 
@@ -148,7 +165,8 @@ pub fn client_token_request(m: &service_account::Model) -> anyhow::Result<TokenR
     })
 }
 
-/// Store a new user; a taken username is 409 `username-taken`.
+/// Store a new user; a taken username is 409 `username-taken`, an ID number bound to another
+/// account 409 `id-number-taken` (which account is not said).
 pub async fn create_user(
     db: &DatabaseConnection,
     passwords: &Passwords,
@@ -168,25 +186,115 @@ pub async fn create_user(
         phone: Set(new.phone.map(|p| p.as_str().to_owned())),
         disabled: Set(false),
         created_at: Set(Utc::now()),
+        id_number: Set(new.id_number),
     }
     .insert(&txn)
     .await
-    .on_unique(USERNAME_KEY, || ApiError::Conflict {
-        code: "username-taken",
-        detail: format!("the username {username} is taken"),
-    })?;
-    zw_evidence::append(
-        &txn,
-        actor,
-        "user.create",
-        &format!("user/{}", row.id),
-        &serde_json::json!({"username": row.username, "roles": row.roles, "scope": row.scope}),
-    )
-    .await
-    .context("evidence of the new user")?;
+    .map_err(|e| user_conflict(e, &username))?;
+    user_evidence(&txn, actor, "user.create", &row).await?;
     txn.commit().await?;
     tracing::info!(user = %row.id, username = %row.username, "user created");
     Ok(row)
+}
+
+/// A violated unique key of a new user as its 409; any other error as it is. The ID number's
+/// conflict does not say whose account holds it.
+fn user_conflict(e: sea_orm::DbErr, username: &str) -> ApiError {
+    if USERNAME_KEY.violated_by(&e) {
+        ApiError::Conflict {
+            code: "username-taken",
+            detail: format!("the username {username} is taken"),
+        }
+    } else if ID_NUMBER_KEY.violated_by(&e) {
+        ApiError::Conflict {
+            code: "id-number-taken",
+            detail: "an account is already bound to this ID number (one account per person): \
+                     the hall can recover it"
+                .into(),
+        }
+    } else {
+        ApiError::from(e)
+    }
+}
+
+/// The evidence of a change to a user: its id, name, roles, scope, state, and (hashed with the
+/// rest, never stored) the ID number it is bound to.
+pub async fn user_evidence(
+    txn: &DatabaseTransaction,
+    actor: &str,
+    action: &str,
+    row: &user::Model,
+) -> Result<(), ApiError> {
+    zw_evidence::append(
+        txn,
+        actor,
+        action,
+        &format!("user/{}", row.id),
+        &serde_json::json!({
+            "username": row.username,
+            "roles": row.roles,
+            "scope": row.scope,
+            "disabled": row.disabled,
+            "id_number": row.id_number.as_ref().map(IdNumber::as_str),
+        }),
+    )
+    .await
+    .context("evidence of the user change")?;
+    Ok(())
+}
+
+/// The user with this id (404 without one).
+pub async fn find_user_by_id(db: &DatabaseConnection, id: Uuid) -> Result<user::Model, ApiError> {
+    user::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no user {id}")))
+}
+
+/// Users whose scope lies under `under`, by id, after `after`: at most `limit`.
+pub async fn list_users(
+    db: &DatabaseConnection,
+    under: &JurisdictionCode,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<user::Model>, sea_orm::DbErr> {
+    let mut q = user::Entity::find().filter(user::Column::Scope.starts_with(under.as_str()));
+    if let Some(after) = after {
+        q = q.filter(user::Column::Id.gt(after));
+    }
+    q.order_by_asc(user::Column::Id).limit(limit).all(db).await
+}
+
+/// Disable (`true`) or enable a user, with its evidence, in the caller's transaction; `None`
+/// when he already was (nothing written).
+pub async fn set_disabled(
+    txn: &DatabaseTransaction,
+    id: Uuid,
+    disabled: bool,
+    actor: &str,
+) -> Result<Option<user::Model>, ApiError> {
+    use sea_orm::sea_query::Expr;
+    let changed = user::Entity::update_many()
+        .col_expr(user::Column::Disabled, Expr::value(disabled))
+        .filter(user::Column::Id.eq(id))
+        .filter(user::Column::Disabled.eq(!disabled))
+        .exec(txn)
+        .await?
+        .rows_affected;
+    if changed == 0 {
+        return Ok(None);
+    }
+    let row = user::Entity::find_by_id(id)
+        .one(txn)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no user {id}")))?;
+    let action = if disabled {
+        "user.disable"
+    } else {
+        "user.enable"
+    };
+    user_evidence(txn, actor, action, &row).await?;
+    Ok(Some(row))
 }
 
 /// The user with this (canonical) username.
@@ -300,6 +408,8 @@ pub struct SeedAccount {
     pub scope: JurisdictionCode,
     /// Display name.
     pub name: Option<String>,
+    /// A citizen's resident ID number (required for a citizen, see [`bound_id_number`]).
+    pub id_number: Option<IdNumber>,
     /// A fixed user id (see [`NewUser::id`]).
     pub id: Option<Uuid>,
 }
@@ -312,6 +422,7 @@ impl fmt::Debug for SeedAccount {
             .field("roles", &self.roles)
             .field("scope", &self.scope)
             .field("name", &self.name)
+            .field("id_number", &self.id_number)
             .field("id", &self.id)
             .finish()
     }
@@ -369,6 +480,12 @@ pub async fn seed_accounts(
                 .map_err(invalid)?,
             name: DisplayName::parse_optional(a.name.as_deref()).map_err(invalid)?,
             phone: None,
+            id_number: bound_id_number(
+                &a.roles,
+                a.id_number.as_ref().map(IdNumber::as_str),
+                Utc::now().date_naive(),
+            )
+            .map_err(invalid)?,
             username,
             id: a.id,
         };

@@ -1,5 +1,6 @@
 //! Inputs parsed once at the edge: usernames, passwords, display names, client ids, data-set
-//! names, and the rule that a role's scope has the level of its office.
+//! names, the rule that a role's scope has the level of its office, and the rule that a citizen's
+//! account is bound to his own resident ID number.
 //!
 //! Each type has a private field and is built only by `parse`; its error is a sentence fit for a
 //! 400 response.
@@ -8,7 +9,7 @@ use std::fmt;
 
 use secrecy::{ExposeSecret, SecretString};
 use zw_auth::Role;
-use zw_domain::JurisdictionCode;
+use zw_domain::{IdNumber, JurisdictionCode};
 
 /// A login name: 3–64 characters of `a-z 0-9 . _ -`, starting with a letter or digit. Upper-case
 /// letters are folded to lower case, so `Alice` and `alice` are one user.
@@ -222,6 +223,32 @@ impl Assignment {
     }
 }
 
+/// The resident ID number an account is bound to (real-name registration, 实名): required for a
+/// citizen — it is who he may declare himself to be — and refused for every other account (staff
+/// and departments act in their office, not as residents). Checked with GB 11643 (check
+/// character, region, a birth date that is a date) and the holder must be born by `today`.
+pub fn bound_id_number(
+    roles: &[Role],
+    id_number: Option<&str>,
+    today: chrono::NaiveDate,
+) -> Result<Option<IdNumber>, String> {
+    let id_number = id_number.map(str::trim).filter(|s| !s.is_empty());
+    match (roles.contains(&Role::Citizen), id_number) {
+        (false, None) => Ok(None),
+        (false, Some(_)) => Err("only a citizen's account is bound to an ID number".into()),
+        (true, None) => Err(
+            "a citizen's account is bound to his resident ID number: id_number is required".into(),
+        ),
+        (true, Some(s)) => {
+            let id = IdNumber::parse(s).map_err(|e| e.to_string())?;
+            if !id.is_born_by(today) {
+                return Err("the birth date in this ID number lies in the future".into());
+            }
+            Ok(Some(id))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,6 +300,37 @@ mod tests {
         );
         assert!(Assignment::parse(&[], &district, &district).is_err());
         assert!(Assignment::parse(&[Role::Admin], &code("440305"), &district).is_err());
+    }
+
+    #[test]
+    fn a_citizen_needs_a_valid_id_number_and_nobody_else_may_have_one() {
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 10).expect("date");
+        let id = bound_id_number(&[Role::Citizen], Some(" 11010519491231002x "), today)
+            .expect("valid")
+            .expect("bound");
+        assert_eq!(id.as_str(), "11010519491231002X");
+        for bad in [
+            None,
+            Some(""),
+            Some("110105194912310021"),
+            Some("11010519491231"),
+        ] {
+            assert!(
+                bound_id_number(&[Role::Citizen], bad, today).is_err(),
+                "{bad:?}"
+            );
+        }
+        let unborn = IdNumber::from_parts(
+            "440304",
+            chrono::NaiveDate::from_ymd_opt(2030, 1, 1).expect("date"),
+            10,
+        )
+        .expect("well-formed");
+        assert!(bound_id_number(&[Role::Citizen], Some(unborn.as_str()), today).is_err());
+        assert_eq!(bound_id_number(&[Role::GridWorker], None, today), Ok(None));
+        assert!(
+            bound_id_number(&[Role::StreetOfficer], Some("11010519491231002X"), today).is_err()
+        );
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub enum ApiError {
     /// `client_credentials` only.
     #[error("grant_type {0:?} is not supported: use password or client_credentials")]
     UnsupportedGrantType(String),
-    /// 415 `unsupported-media-type`: the token endpoint takes JSON or a form.
+    /// 415 `unsupported-media-type`: the token and revocation endpoints take JSON or a form.
     #[error("send application/json or application/x-www-form-urlencoded")]
     UnsupportedMediaType,
     /// 401 `invalid-credentials`: the same answer for an unknown name, a wrong password and a
@@ -41,7 +41,8 @@ pub enum ApiError {
     /// 404 `not-found`.
     #[error("{0}")]
     NotFound(String),
-    /// 409 with a specific code (`username-taken`, `client-id-taken`).
+    /// 409 with a specific code (`username-taken`, `id-number-taken`, `client-id-taken`,
+    /// `own-account`).
     #[error("{detail}")]
     Conflict {
         /// The stable problem code.
@@ -148,6 +149,11 @@ pub struct UniqueKey {
 pub const USERNAME_KEY: UniqueKey = UniqueKey {
     index: "users_username_key",
     column: "users.username",
+};
+/// `users.id_number`: one account per resident ID number.
+pub const ID_NUMBER_KEY: UniqueKey = UniqueKey {
+    index: "users_id_number_key",
+    column: "users.id_number",
 };
 /// `service_accounts.client_id`.
 pub const CLIENT_ID_KEY: UniqueKey = UniqueKey {

@@ -4,8 +4,12 @@
 //!
 //! The ring in memory is an [`Issuer`] plus a fixed [`Verifier`] over the same key set, which the
 //! identity service's own endpoints use (it never calls itself over HTTP). Both are replaced
-//! after a rotation or retirement, and reloaded from the database every [`RELOAD_EVERY`] so
-//! replicas pick up each other's rotations.
+//! after a rotation or retirement, and reloaded from the database every [`RELOAD_EVERY`] (with
+//! the revocations in force) so replicas pick up each other's changes; the verifier also follows
+//! the revocation events, so another replica's retirement takes effect here at once.
+//!
+//! Every key change leaves evidence, the first key generated on a fresh database included; a
+//! retirement is also published as an event every verifier applies at once.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -23,9 +27,13 @@ use zw_platform::Settings;
 
 use crate::error::ApiError;
 use crate::model::signing_key;
+use crate::revocations::{self, Revoker};
 
 /// How often each replica reloads the key ring from the database.
 pub const RELOAD_EVERY: Duration = Duration::from_secs(30);
+
+/// The actor of the evidence of the first key, which no one asked for.
+pub const FIRST_KEY_ACTOR: &str = "system:identity";
 
 /// A signing key as the admin endpoints show it (never the private key).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -64,12 +72,16 @@ impl KeyRing {
         let mut published = published_keys(db).await?;
         if published.is_empty() {
             let key = generate(alg).await?;
-            insert(db, &key).await?;
+            let txn = db.begin_write().await?;
+            let row = insert(&txn, &key).await?;
+            key_evidence(&txn, FIRST_KEY_ACTOR, "signing_key.create", &row).await?;
+            txn.commit().await?;
             tracing::info!(kid = key.kid(), alg = %alg, "generated the first signing key");
             published = published_keys(db).await?;
         }
         let issuer = build_issuer(settings, published)?;
         let verifier = Verifier::fixed(issuer.jwks(), &settings.auth);
+        verifier.revoke_all(&revocations::in_force(db, &settings.auth).await?);
         Ok(KeyRing {
             issuer: Arc::new(RwLock::new(Arc::new(issuer))),
             verifier,
@@ -98,7 +110,9 @@ impl KeyRing {
             anyhow::bail!("no signing key is published: the database was changed by hand");
         }
         let issuer = build_issuer(&self.settings, published)?;
+        let revoked = revocations::in_force(db, &self.settings.auth).await?;
         self.verifier.replace_keys(&issuer.jwks());
+        self.verifier.revoke_all(&revoked);
         *self.issuer.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(issuer);
         Ok(())
     }
@@ -115,12 +129,13 @@ impl KeyRing {
         Ok(info(&row, true))
     }
 
-    /// Drop a key from the JWKS: its tokens stop verifying. The active key cannot be retired.
+    /// Drop a key from the JWKS: its tokens stop verifying, here at once and everywhere else as
+    /// soon as its event arrives (the caller wakes the relay). The active key cannot be retired.
     pub async fn retire(
         &self,
         db: &DatabaseConnection,
         kid: &str,
-        actor: &str,
+        by: &Revoker,
     ) -> Result<KeyInfo, ApiError> {
         let row = signing_key::Entity::find_by_id(kid.to_owned())
             .one(db)
@@ -140,8 +155,12 @@ impl KeyRing {
         active.retired_at = Set(Some(Utc::now()));
         let txn = db.begin_write().await?;
         let row = active.update(&txn).await?;
-        key_evidence(&txn, actor, "signing_key.retire", &row).await?;
+        key_evidence(&txn, &by.id, "signing_key.retire", &row).await?;
+        let revocation = revocations::key_revocation(&row, &self.settings.auth)
+            .context("a retired key has its retirement time")?;
+        revocations::enqueue(&txn, &revocation, &self.settings.district.code, by).await?;
         txn.commit().await?;
+        self.verifier.revoke(&revocation);
         self.reload(db).await?;
         tracing::info!(kid = %row.kid, "signing key retired");
         Ok(info(&row, false))
@@ -164,7 +183,8 @@ impl KeyRing {
             .collect())
     }
 
-    /// Reload every [`RELOAD_EVERY`] until `stop` is cancelled.
+    /// Reload every [`RELOAD_EVERY`] (and forget revocations no token needs any more) until
+    /// `stop` is cancelled.
     pub fn spawn_reloader(
         &self,
         db: DatabaseConnection,
@@ -180,6 +200,9 @@ impl KeyRing {
                     _ = tick.tick() => {
                         if let Err(e) = ring.reload(&db).await {
                             tracing::warn!(error = ?e, "key ring reload failed; keeping the current keys");
+                        }
+                        if let Err(e) = revocations::purge(&db).await {
+                            tracing::warn!(error = %e, "purging old revocations failed");
                         }
                     }
                 }

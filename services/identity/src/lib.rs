@@ -4,17 +4,25 @@
 //! What lives where:
 //! - [`routes`]: the HTTP endpoints under `/api/v1/identity` and the OpenAPI document
 //!   ([`ApiDoc`]).
-//! - [`accounts`]: users and service accounts in the database, and the idempotent seeding
-//!   ([`seed_accounts`], [`seed_service_accounts`]) that `zhiwang up` uses for demo accounts.
+//! - [`accounts`]: users and service accounts in the database (a citizen bound to his ID
+//!   number), and the idempotent seeding ([`seed_accounts`], [`seed_service_accounts`]) that
+//!   `zhiwang up` uses for demo accounts.
 //! - [`keyring`]: signing keys in the database, the [`zw_auth::Issuer`] and the fixed
-//!   [`zw_auth::Verifier`] this service checks its own admin tokens with (it never calls itself).
-//! - [`domain`]: request fields parsed once (username, password, role/scope fit, …).
+//!   [`zw_auth::Verifier`] this service checks its own tokens with (it never calls itself).
+//! - [`revocations`]: revoked tokens and signed-out subjects in the database, each with its
+//!   evidence and its event (outbox), and the list of what is in force that verifiers fetch.
+//! - [`domain`]: request fields parsed once (username, password, role/scope fit, a citizen's
+//!   ID number, …).
 //! - [`password`]: argon2id hashing off the async executor, with a dummy hash for unknown names.
 //! - [`error`]: [`error::ApiError`], mapped to problem+json in one place.
 //! - [`model`], [`migration`]: tables and their migrations (one per file).
 //!
 //! Seeding uses the same database as the service: call [`connect`] (which migrates), seed, then
 //! [`build_with_db`] with that connection (or [`build`], which connects again to the same URL).
+//!
+//! Besides the HTTP server, [`build`] runs the outbox relay (revocation events), the evidence
+//! sealer, the key-ring reloader, and its verifier's [`zw_auth::Verifier::follow`] (so another
+//! replica's revocations take effect here at once too).
 
 use std::net::TcpListener;
 
@@ -32,6 +40,7 @@ pub mod keyring;
 pub mod migration;
 pub mod model;
 pub mod password;
+pub mod revocations;
 pub mod routes;
 
 pub use accounts::{SeedAccount, SeedServiceAccount, seed_accounts, seed_service_accounts};
@@ -47,7 +56,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> 
 }
 
 /// Build the service on `listener`: connect and migrate its database, load (or create) the
-/// signing keys, check the bus.
+/// signing keys, publish its outbox on the bus and follow the revocation events.
 pub async fn build(
     settings: &Settings,
     bus: zw_bus::Bus,
@@ -67,26 +76,51 @@ pub async fn build_with_db(
     let ring = keyring::KeyRing::open(&db, settings).await?;
     let passwords = password::Passwords::new().await?;
     let evidence_signer = std::sync::Arc::new(zw_evidence::load_or_create_signer(&db).await?);
+    let relay_stop = tokio_util::sync::CancellationToken::new();
+    let relay = zw_bus::outbox::spawn_relay(
+        db.clone(),
+        bus.clone(),
+        relay_stop.clone().cancelled_owned(),
+    );
     let state = web::Data::new(routes::Identity {
         evidence_signer: evidence_signer.clone(),
         db: db.clone(),
         ring: ring.clone(),
         passwords,
         district: settings.district.code.clone(),
+        relay: relay.clone(),
+        auth: settings.auth.clone(),
     });
     let verifier = web::Data::new(ring.verifier());
-    let common = HttpCommon::new(NAME, settings, Readiness::database_and_bus(db.clone(), bus));
+    let common = HttpCommon::new(
+        NAME,
+        settings,
+        Readiness::database_and_bus(db.clone(), bus.clone()),
+    );
     let app = Application::new(listener, common, move |cfg| {
         cfg.app_data(state.clone()).app_data(verifier.clone());
         routes::configure(cfg);
     })
     .with_openapi("/api/v1/identity/openapi.json", ApiDoc::openapi());
+    let stop = app.stop_token();
     let sealer = zw_evidence::spawn_sealer(
         db.clone(),
         evidence_signer,
         std::time::Duration::from_secs(10),
-        app.stop_token(),
+        stop.clone(),
     );
-    let reloader = ring.spawn_reloader(db, app.stop_token());
-    Ok(app.with_task(reloader).with_task(sealer))
+    let follower = ring
+        .verifier()
+        .follow(bus, &settings.district.code, stop.clone());
+    let reloader = ring.spawn_reloader(db, stop.clone());
+    Ok(app
+        .with_task(reloader)
+        .with_task(sealer)
+        .with_task(follower)
+        .with_task(tokio::spawn(async move {
+            // The relay makes its last pass after the server has stopped.
+            stop.cancelled().await;
+            relay_stop.cancel();
+            relay.stopped().await;
+        })))
 }

@@ -18,6 +18,9 @@ pub mod user {
         pub phone: Option<String>,
         pub disabled: bool,
         pub created_at: DateTimeUtc,
+        /// A citizen's real-name resident ID number (unique); personal data, never logged
+        /// (its `Debug` is masked).
+        pub id_number: Option<zw_domain::IdNumber>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -78,6 +81,54 @@ pub mod signing_key {
                 .field("retired_at", &self.retired_at)
                 .finish()
         }
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `revoked_tokens`: access tokens revoked one by one, until they expire.
+pub mod revoked_token {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "revoked_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub jti: String,
+        pub subject: String,
+        /// Seconds since the Unix epoch: the token's expiry plus the leeway.
+        pub until: i64,
+        pub revoked_by: String,
+        pub revoked_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `subject_revocations`: every token of a subject issued before a time.
+pub mod subject_revocation {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "subject_revocations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub subject: String,
+        /// Seconds since the Unix epoch.
+        pub issued_before: i64,
+        /// Seconds since the Unix epoch: when the last such token has expired.
+        pub until: i64,
+        /// `sign_out` or `disabled`.
+        pub reason: String,
+        pub revoked_by: String,
+        pub revoked_at: DateTimeUtc,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::Mutex;
-use zw_bus::{Bus, BusError, ConsumerSpec, OutgoingMessage, StreamKind};
+use zw_bus::{Bus, BusError, ConsumerSpec, FanoutSpec, OutgoingMessage, StreamKind};
 use zw_contracts::rpc::{
     PopulationLookup, PopulationLookupReply, PopulationLookupRequest, PopulationRecord, RpcError,
 };
@@ -53,6 +53,10 @@ conformance!(
     a_request_without_a_reply_times_out,
     subjects_outside_the_contract_are_refused,
     the_bus_is_ready,
+    every_fanout_subscription_gets_every_matching_event,
+    a_fanout_subscription_since_a_time_starts_with_the_events_stored_since,
+    a_fanout_subscription_without_a_start_sees_only_new_events,
+    a_fanout_subscription_outside_the_events_stream_is_refused,
 );
 
 async fn a_filtered_consumer_sees_only_its_subjects(bus: Bus) {
@@ -463,4 +467,124 @@ async fn subjects_outside_the_contract_are_refused(bus: Bus) {
 
 async fn the_bus_is_ready(bus: Bus) {
     bus.check().await.expect("ready");
+}
+
+/// Publish `envs` as events, in order.
+async fn publish_events(bus: &Bus, envs: &[&zw_contracts::Envelope]) {
+    for env in envs {
+        bus.publish(OutgoingMessage::event(env, vec![]).expect("encode"))
+            .await
+            .expect("publish");
+    }
+}
+
+async fn every_fanout_subscription_gets_every_matching_event(bus: Bus) {
+    let filter = vec!["zw.evt.440304.008.>".to_owned()];
+    // Two processes (or two replicas of one service) and a durable consumer of the same events:
+    // a fan-out is not a queue, so nobody takes an event away from anybody else.
+    let mut first = bus
+        .subscribe_fanout(FanoutSpec::new(filter.clone()))
+        .await
+        .expect("fan-out");
+    let mut second = bus
+        .subscribe_fanout(FanoutSpec::new(filter.clone()))
+        .await
+        .expect("fan-out");
+    let mut durable = bus
+        .subscribe(ConsumerSpec::events("fanout-neighbour", filter))
+        .await
+        .expect("durable");
+    let (a, other, b) = (
+        event_in("440304008001003"),
+        event_in("440304009001001"),
+        event_in("440304008002001"),
+    );
+    publish_events(&bus, &[&a, &other, &b]).await;
+
+    for sub in [&mut first, &mut second] {
+        let d = next(sub).await;
+        assert_eq!(d.id, a.id.to_string());
+        assert_eq!(
+            d.subject,
+            a.subject(),
+            "contract subjects, never the prefix"
+        );
+        assert!(!d.redelivered());
+        assert_eq!(
+            zw_contracts::Envelope::from_bytes(&d.payload).expect("envelope"),
+            a
+        );
+        d.ack()
+            .await
+            .expect("acknowledging a fan-out delivery is a no-op");
+        // Not acknowledging it does not bring it back either: the next one is b, and the 009
+        // event in between was filtered out.
+        let d = next(sub).await;
+        assert_eq!(d.id, b.id.to_string());
+    }
+    let d = next(&mut durable).await;
+    assert_eq!(d.id, a.id.to_string(), "the durable consumer still gets a");
+    d.ack().await.expect("ack");
+}
+
+async fn a_fanout_subscription_since_a_time_starts_with_the_events_stored_since(bus: Bus) {
+    let before = event_in("440304008001003");
+    publish_events(&bus, &[&before]).await;
+    // `before` is stored (acknowledged by the stream) before this instant, `after` after it.
+    let cut = chrono::Utc::now();
+    let after = event_in("440304008001004");
+    publish_events(&bus, &[&after]).await;
+
+    // A process starting now, wanting the events of the last few minutes.
+    let mut since_cut = bus
+        .subscribe_fanout(FanoutSpec::new(vec!["zw.evt.>".into()]).since(cut))
+        .await
+        .expect("fan-out");
+    assert_eq!(next(&mut since_cut).await.id, after.id.to_string());
+
+    let mut since_long_ago = bus
+        .subscribe_fanout(
+            FanoutSpec::new(vec!["zw.evt.>".into()]).since(cut - chrono::Duration::minutes(15)),
+        )
+        .await
+        .expect("fan-out");
+    assert_eq!(next(&mut since_long_ago).await.id, before.id.to_string());
+    assert_eq!(next(&mut since_long_ago).await.id, after.id.to_string());
+
+    let live = event_in("440304008001005");
+    publish_events(&bus, &[&live]).await;
+    assert_eq!(
+        next(&mut since_cut).await.id,
+        live.id.to_string(),
+        "after the stored events come the new ones"
+    );
+}
+
+async fn a_fanout_subscription_without_a_start_sees_only_new_events(bus: Bus) {
+    let old = event_in("440304008001003");
+    publish_events(&bus, &[&old]).await;
+    let mut sub = bus
+        .subscribe_fanout(FanoutSpec::new(vec![]))
+        .await
+        .expect("fan-out");
+    let new = event_in("440304008001004");
+    publish_events(&bus, &[&new]).await;
+    assert_eq!(
+        next(&mut sub).await.id,
+        new.id.to_string(),
+        "what was stored before the subscription is not delivered"
+    );
+}
+
+async fn a_fanout_subscription_outside_the_events_stream_is_refused(bus: Bus) {
+    for filter in ["zw.task.>", "zw.evt.>.x", "elsewhere.>"] {
+        assert!(
+            matches!(
+                bus.subscribe_fanout(FanoutSpec::new(vec![filter.into()]))
+                    .await,
+                Err(BusError::InvalidSubject(_))
+            ),
+            "{filter}"
+        );
+    }
 }

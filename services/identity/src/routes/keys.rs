@@ -8,6 +8,7 @@ use zw_platform::Problem;
 use super::{Identity, require_admin};
 use crate::error::ApiError;
 use crate::keyring::{KeyInfo, KeyRing};
+use crate::revocations::Revoker;
 
 /// How long clients may cache the JWKS. Short: verifiers also refetch on an unknown `kid`, and a
 /// retired key should disappear from caches quickly.
@@ -57,6 +58,7 @@ pub async fn list_keys(
         (status = 201, description = "The new active key", body = KeyInfo),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`database-busy`: nothing was changed; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -70,8 +72,10 @@ pub async fn rotate_key(
     Ok(HttpResponse::Created().json(key))
 }
 
-/// Drop a previous key from the JWKS: tokens it signed stop verifying. The active key cannot be
-/// retired (rotate first). Retiring a retired key changes nothing.
+/// Drop a previous key from the JWKS: tokens it signed are refused from now on, by identity at
+/// once and by the gateway and every service as soon as the `signing_key.retired` event reaches
+/// them (they need not wait for their next key-set refresh). The active key cannot be retired
+/// (rotate first). Retiring a retired key changes nothing.
 #[utoipa::path(
     post,
     path = "/api/v1/identity/keys/{kid}/retire",
@@ -82,6 +86,7 @@ pub async fn rotate_key(
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such key", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The key is the active key", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`database-busy`: nothing was changed; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -93,8 +98,9 @@ pub async fn retire_key(
     require_admin(&principal)?;
     let key = state
         .ring
-        .retire(&state.db, &kid, &principal.subject)
+        .retire(&state.db, &kid, &Revoker::from(&principal))
         .await?;
+    state.relay.notify();
     tracing::info!(kid = %key.kid, by = %principal.subject, "key retirement requested");
     Ok(HttpResponse::Ok().json(key))
 }

@@ -41,6 +41,7 @@ pub struct CreateServiceAccount {
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The client id is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`database-busy`: nothing was created; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

@@ -2,11 +2,11 @@
 //! client-credentials grants, as JSON or as a form.
 
 use actix_web::http::header::{AUTHORIZATION, CACHE_CONTROL, PRAGMA};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use zw_platform::Problem;
 
-use super::Identity;
+use super::{Identity, form_or_json};
 use crate::accounts::{client_token_request, find_service_account, find_user, user_token_request};
 use crate::error::{ApiError, Credentials};
 
@@ -92,21 +92,6 @@ fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, ApiE
     Ok(Some((id.to_owned(), secret.to_owned())))
 }
 
-fn read_form(req: &HttpRequest, body: &[u8]) -> Result<TokenForm, ApiError> {
-    let content_type = req.content_type().to_ascii_lowercase();
-    if content_type == "application/x-www-form-urlencoded" {
-        let text = std::str::from_utf8(body)
-            .map_err(|_| ApiError::InvalidInput("the form is not UTF-8".into()))?;
-        web::Query::<TokenForm>::from_query(text)
-            .map(web::Query::into_inner)
-            .map_err(|e| ApiError::InvalidInput(format!("the form is not valid: {e}")))
-    } else if content_type == "application/json" || content_type.ends_with("+json") {
-        super::json_body(body)
-    } else {
-        Err(ApiError::UnsupportedMediaType)
-    }
-}
-
 /// Exchange credentials for an access token. A wrong password, an unknown username and a
 /// disabled account all get the same 401, in the same time. Client credentials may also come as
 /// `Authorization: Basic base64(client_id:client_secret)`.
@@ -132,7 +117,7 @@ pub async fn issue_token(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let mut form = read_form(&req, &body)?;
+    let mut form: TokenForm = form_or_json(&req, &body)?;
     if let Some((client_id, client_secret)) = basic_credentials(&req)? {
         if form.client_secret.is_some() {
             return Err(ApiError::InvalidInput(
@@ -175,7 +160,12 @@ pub async fn issue_token(
             }
         }
     };
-    let issued = state.ring.issuer().issue(&token_request)?;
+    // Younger than the subject's latest sign-out, even one in this very second.
+    let now = chrono::Utc::now().timestamp();
+    let iat = crate::revocations::issued_not_before(&state.db, &token_request.subject)
+        .await?
+        .map_or(now, |earliest| earliest.max(now));
+    let issued = state.ring.issuer().issue_at(&token_request, iat)?;
     tracing::info!(subject = %token_request.subject, "access token issued");
     Ok(HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))

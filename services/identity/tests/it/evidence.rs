@@ -61,3 +61,25 @@ async fn account_and_key_changes_leave_evidence_under_a_published_signed_tree_he
         .await
         .expect("the whole log verifies");
 }
+
+#[tokio::test]
+async fn the_first_signing_key_leaves_evidence_like_every_later_key_change() {
+    let app = spawn_app().await;
+    let first = kid_of(&app.admin_token().await);
+    let records = zw_evidence::records_for_object(&app.db, &format!("signing_key/{first}"))
+        .await
+        .expect("records");
+    let actions: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| (r.actor.as_str(), r.action.as_str()))
+        .collect();
+    assert_eq!(actions, vec![("system:identity", "signing_key.create")]);
+
+    // A restart on the same database finds the key and creates neither a key nor evidence.
+    let second = start(app.settings.clone(), None).await;
+    assert_eq!(second.jwks().await.keys.len(), 1);
+    let again = zw_evidence::records_for_object(&app.db, &format!("signing_key/{first}"))
+        .await
+        .expect("records");
+    assert_eq!(again.len(), 1);
+}

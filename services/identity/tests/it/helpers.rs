@@ -14,6 +14,10 @@ pub const ADMIN: &str = "admin";
 pub const ADMIN_PASSWORD: &str = "admin-password-1";
 pub const OFFICER: &str = "street.officer";
 pub const OFFICER_PASSWORD: &str = "officer-password-1";
+pub const CITIZEN: &str = "citizen.li";
+pub const CITIZEN_PASSWORD: &str = "citizen-password-1";
+/// The seeded citizen's resident ID number.
+pub const CITIZEN_ID_NUMBER: &str = "11010519491231002X";
 
 /// The service under test.
 pub struct TestApp {
@@ -62,18 +66,31 @@ pub async fn spawn_app_on_sqlite() -> TestApp {
     start(settings, Some(database)).await
 }
 
-/// Start the service with `settings` (a second instance on the same database passes `None`:
-/// the first owns it).
-pub async fn start(mut settings: Settings, database: Option<TestDb>) -> TestApp {
+/// Start the service with `settings` on an in-process bus of its own (a second instance on the
+/// same database passes `None`: the first owns it).
+pub async fn start(settings: Settings, database: Option<TestDb>) -> TestApp {
+    start_on(
+        settings,
+        database,
+        zw_bus::Bus::in_process(&zw_bus::BusConfig::in_process()),
+    )
+    .await
+}
+
+/// [`start`] on `bus`.
+pub async fn start_on(
+    mut settings: Settings,
+    database: Option<TestDb>,
+    bus: zw_bus::Bus,
+) -> TestApp {
     let db = zw_identity::connect(&settings)
         .await
         .expect("connect and migrate");
     zw_identity::seed_accounts(&db, &seed())
         .await
         .expect("seed");
-    let bus = zw_bus::Bus::in_process(&zw_bus::BusConfig::in_process());
     let listener = zw_platform::http::bind("127.0.0.1", 0).expect("bind");
-    let app = zw_identity::build(&settings, bus, listener)
+    let app = zw_identity::build(&settings, bus.clone(), listener)
         .await
         .expect("build");
     let url = format!("http://127.0.0.1:{}", app.port());
@@ -99,6 +116,7 @@ pub fn seed() -> Vec<SeedAccount> {
             roles: vec![Role::Admin],
             scope: JurisdictionCode::parse("440304").expect("code"),
             name: Some("Administrator".into()),
+            id_number: None,
             id: None,
         },
         SeedAccount {
@@ -107,6 +125,16 @@ pub fn seed() -> Vec<SeedAccount> {
             roles: vec![Role::StreetOfficer],
             scope: JurisdictionCode::parse("440304008").expect("code"),
             name: None,
+            id_number: None,
+            id: None,
+        },
+        SeedAccount {
+            username: CITIZEN.into(),
+            password: CITIZEN_PASSWORD.into(),
+            roles: vec![Role::Citizen],
+            scope: JurisdictionCode::parse("440304").expect("code"),
+            name: Some("Li Lei".into()),
+            id_number: Some(zw_domain::IdNumber::parse(CITIZEN_ID_NUMBER).expect("valid")),
             id: None,
         },
     ]
@@ -144,6 +172,43 @@ impl TestApp {
 
     pub async fn admin_token(&self) -> String {
         self.login(ADMIN, ADMIN_PASSWORD).await
+    }
+
+    /// The id (token subject) of the user `username`.
+    pub async fn user_id(&self, username: &str) -> String {
+        zw_identity::accounts::find_user(&self.db, username)
+            .await
+            .expect("find")
+            .unwrap_or_else(|| panic!("no user {username}"))
+            .id
+            .to_string()
+    }
+
+    /// POST a form to `path` with a bearer token.
+    pub async fn post_form_as(&self, path: &str, token: &str, form: &[(&str, &str)]) -> Response {
+        self.client
+            .post(self.at(path))
+            .bearer_auth(token)
+            .form(form)
+            .send()
+            .await
+            .expect("post")
+    }
+
+    /// Rows of `table` (to check what was, and was not, written).
+    pub async fn rows(&self, table: &str) -> i64 {
+        use sea_orm::ConnectionTrait;
+        let backend = self.db.get_database_backend();
+        let row = self
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                backend,
+                format!("SELECT COUNT(*) AS n FROM {table}"),
+            ))
+            .await
+            .expect("count")
+            .expect("a row");
+        row.try_get::<i64>("", "n").expect("n")
     }
 
     pub async fn get_as(&self, path: &str, token: &str) -> Response {

@@ -182,16 +182,87 @@ async fn the_service_signs_with_rs256_when_configured_to() {
 #[tokio::test]
 async fn the_openapi_document_describes_the_token_endpoint() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .client
+    let doc = openapi(&app).await;
+    assert_eq!(doc["info"]["title"], "Zhiwang identity");
+    assert!(doc["paths"]["/api/v1/identity/token"]["post"].is_object());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+#[tokio::test]
+async fn the_openapi_document_puts_query_parameters_in_the_query_and_documents_the_new_routes() {
+    let app = spawn_app().await;
+    let doc = openapi(&app).await;
+    let list = &doc["paths"]["/api/v1/identity/users"]["get"];
+    let params: Vec<(String, String)> = list["parameters"]
+        .as_array()
+        .expect("parameters")
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().expect("name").to_owned(),
+                p["in"].as_str().expect("in").to_owned(),
+            )
+        })
+        .collect();
+    for name in ["under", "limit", "cursor"] {
+        assert!(
+            params.contains(&(name.to_owned(), "query".to_owned())),
+            "{name} is a query parameter: {params:?}"
+        );
+    }
+    // No path of identity has a parameter "in: path" that its template does not name.
+    for (path, ops) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in ops.as_object().expect("operations") {
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                if p["in"] == "path" {
+                    let name = p["name"].as_str().expect("name");
+                    assert!(
+                        path.contains(&format!("{{{name}}}")),
+                        "{method} {path}: {name}"
+                    );
+                }
+            }
+        }
+    }
+    let documents = |method: &str, path: &str, expected: &[&str]| {
+        let responses = doc["paths"][path][method]["responses"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{method} {path}"));
+        for status in expected {
+            assert!(responses.contains_key(*status), "{method} {path}: {status}");
+        }
+    };
+    documents(
+        "post",
+        "/api/v1/identity/revoke",
+        &["200", "400", "401", "403", "415", "503"],
+    );
+    documents(
+        "post",
+        "/api/v1/identity/users/{id}/sign-out",
+        &["204", "400", "401", "403", "404", "503"],
+    );
+    documents(
+        "post",
+        "/api/v1/identity/users/{id}/disable",
+        &["200", "400", "401", "403", "404", "409", "503"],
+    );
+    documents(
+        "post",
+        "/api/v1/identity/citizens",
+        &["201", "400", "409", "503"],
+    );
+    assert!(doc["paths"]["/api/v1/identity/revocations"]["get"].is_object());
+    assert!(doc["components"]["schemas"]["RevocationList"].is_object());
+}
+
+async fn openapi(app: &TestApp) -> Value {
+    app.client
         .get(app.at("/openapi.json"))
         .send()
         .await
         .expect("send")
         .json()
         .await
-        .expect("json");
-    assert_eq!(doc["info"]["title"], "Zhiwang identity");
-    assert!(doc["paths"]["/api/v1/identity/token"]["post"].is_object());
-    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+        .expect("json")
 }
