@@ -7,7 +7,7 @@
 //!    (life event, evidence record and outbox event of a change); [`idempotency`]
 //!    (`Idempotency-Key`); [`evidence`] (sealing and proofs); [`error`] (the one API error type,
 //!    mapped to problem+json); [`body`] (the one JSON body parser); [`paging`] (lists a page at a
-//!    time); [`decision`] (the pure rules of a declaration).
+//!    time); `locks` (row locks on PostgreSQL); [`decision`] (the pure rules of a declaration).
 //! 2. [`state`] ([`state::Grid`], what the handlers share); [`access`] (the scoped finders: who
 //!    may read or touch what, once); [`write`] (the one write operation every write goes through:
 //!    find and lock through the scoped finder, authorize on the record as it is and on its

@@ -501,3 +501,35 @@ async fn a_declaration_does_not_bring_a_person_from_another_grid_unless_it_is_hi
     assert_eq!(status, StatusCode::OK, "{there}");
     assert_eq!(there["house_code"], his_house.as_str());
 }
+
+#[tokio::test]
+async fn a_collected_records_answer_goes_back_to_its_collector_and_to_nobody_else() {
+    let w = spawn_world().await;
+    let ex = w.example();
+    let worker = w.worker(&ex.grid);
+    let collected = record(
+        "person.register",
+        None,
+        None,
+        json!({"id_number": id_born_days_ago(10_000, 406), "name": "王五", "phone": "13800138000", "house_code": ex.house, "change": "registered"}),
+    );
+    let first = upload(&w, &worker, &batch("phone-a", vec![collected.clone()])).await;
+    assert_eq!(first["records"][0]["outcome"], "applied", "{first}");
+    let again = upload(&w, &worker, &batch("phone-a", vec![collected.clone()])).await;
+    assert_eq!(again["records"][0]["outcome"], "duplicate", "{again}");
+
+    // Another collector who learnt the record's client id and body gets no answer of it.
+    let officer = w
+        .env
+        .token_for(Role::StreetOfficer, &w.demo.streets[1].code.to_string());
+    let theirs = upload(&w, &officer, &batch("phone-x", vec![collected])).await;
+    assert_eq!(theirs["records"][0]["outcome"], "rejected", "{theirs}");
+    assert!(
+        is(&theirs["records"][0]["result"], "client-id-reused"),
+        "{theirs}"
+    );
+    assert!(
+        !theirs.to_string().contains("13800138000") && !theirs.to_string().contains("王五"),
+        "nothing of the first answer: {theirs}"
+    );
+}
