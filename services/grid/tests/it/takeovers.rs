@@ -521,7 +521,7 @@ async fn a_collected_records_answer_goes_back_to_its_collector_and_to_nobody_els
     // Another collector who learnt the record's client id and body gets no answer of it.
     let officer = w
         .env
-        .token_for(Role::StreetOfficer, &w.demo.streets[1].code.to_string());
+        .token_for(Role::StreetOfficer, w.demo.streets[1].code.as_str());
     let theirs = upload(&w, &officer, &batch("phone-x", vec![collected])).await;
     assert_eq!(theirs["records"][0]["outcome"], "rejected", "{theirs}");
     assert!(
