@@ -2,13 +2,15 @@
 //!
 //! 18 characters: a 6-digit region code, the birth date `YYYYMMDD`, a 3-digit sequence whose last
 //! digit is odd for men and even for women, and a check character (`0`-`9` or `X`) computed
-//! ISO 7064 MOD 11-2 style over the first 17 digits. The number is personal data: `Debug` prints
-//! it masked so it never reaches a log; `Display` and `as_str` give the full value for the few
-//! places that deliberately need it.
+//! ISO 7064 MOD 11-2 style over the first 17 digits. A birth date that has not come yet (in China
+//! Standard Time, where every such number is issued) is refused like an impossible one: nobody
+//! holds that number yet. The number is personal data: `Debug` prints it masked so it never
+//! reaches a log; `Display` and `as_str` give the full value for the few places that
+//! deliberately need it.
 
 use std::fmt;
 
-use chrono::{Datelike, NaiveDate};
+use chrono::{Datelike, FixedOffset, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Weights of the first 17 digits (2^(18-i) mod 11).
@@ -72,6 +74,11 @@ pub enum IdNumberError {
     BirthDate,
     #[error("the birth year in a resident ID number must be between 1900 and 9999")]
     BirthYear,
+    #[error(
+        "characters 7 to 14 of a resident ID number are the birth date, and this one lies in the \
+         future: the number cannot belong to anyone yet"
+    )]
+    BirthInFuture,
     #[error("the sequence number of a resident ID number must be between 0 and 999, not {0}")]
     Sequence(u16),
     #[error(
@@ -91,9 +98,13 @@ pub struct IdNumber {
 
 impl IdNumber {
     /// Parse and validate an ID number. A lower-case `x` check character is accepted and stored
-    /// as `X`. Pure: whether the birth date lies in the past is the caller's question
-    /// ([`IdNumber::is_born_by`]).
+    /// as `X`. A birth date after today (China Standard Time) is [`IdNumberError::BirthInFuture`].
     pub fn parse(s: &str) -> Result<Self, IdNumberError> {
+        Self::parse_on(s, today())
+    }
+
+    /// [`IdNumber::parse`] as of `today`.
+    pub fn parse_on(s: &str, today: NaiveDate) -> Result<Self, IdNumberError> {
         let len = s.chars().count();
         if len == 15 && s.bytes().all(|b| b.is_ascii_digit()) {
             return Err(IdNumberError::FifteenDigits);
@@ -127,6 +138,9 @@ impl IdNumber {
         if check_char(body) != last {
             return Err(IdNumberError::CheckCharacter);
         }
+        if birth > today {
+            return Err(IdNumberError::BirthInFuture);
+        }
         Ok(Self {
             value: format!("{body}{last}"),
             birth,
@@ -134,7 +148,8 @@ impl IdNumber {
     }
 
     /// Build a valid ID number from its parts, computing the check character. For generating demo
-    /// and test data; `region` is 6 digits, `sequence` 0..=999 (odd for a man, even for a woman).
+    /// and test data; `region` is 6 digits, `birth` not after today, `sequence` 0..=999 (odd for a
+    /// man, even for a woman).
     pub fn from_parts(
         region: &str,
         birth: NaiveDate,
@@ -146,6 +161,9 @@ impl IdNumber {
         check_region(region)?;
         if !(1900..=9999).contains(&birth.year()) {
             return Err(IdNumberError::BirthYear);
+        }
+        if birth > today() {
+            return Err(IdNumberError::BirthInFuture);
         }
         if sequence > 999 {
             return Err(IdNumberError::Sequence(sequence));
@@ -231,6 +249,16 @@ string_type!(
                   accepted). Personal data: responses may carry it masked as 440304********123X.",
     example: "11010519491231002X",
 );
+
+/// Today in China Standard Time (UTC+8, no daylight saving), where resident ID numbers are issued:
+/// a child born there just after midnight is already born.
+fn today() -> NaiveDate {
+    let now = Utc::now();
+    match FixedOffset::east_opt(8 * 3600) {
+        Some(cst) => now.with_timezone(&cst).date_naive(),
+        None => now.date_naive(),
+    }
+}
 
 /// The province part (first two digits) of a region code is 11 to 82.
 fn check_region(region: &str) -> Result<(), IdNumberError> {
@@ -322,6 +350,30 @@ mod tests {
     }
 
     #[test]
+    fn a_birth_date_in_the_future_is_refused_and_today_is_accepted() {
+        // The number an outside probe got accepted: well-formed, check character right, born 2099.
+        assert_eq!(
+            IdNumber::parse("440304209901010013"),
+            Err(IdNumberError::BirthInFuture)
+        );
+        let today = date(2026, 12, 3);
+        let born_on = |birth: NaiveDate| {
+            let body = format!("440304{}013", birth.format("%Y%m%d"));
+            format!("{body}{}", check_char(&body))
+        };
+        assert!(IdNumber::parse_on(&born_on(today), today).is_ok());
+        assert_eq!(
+            IdNumber::parse_on(&born_on(today + chrono::Duration::days(1)), today),
+            Err(IdNumberError::BirthInFuture)
+        );
+        assert_eq!(
+            IdNumber::from_parts("440304", today + chrono::Duration::days(400), 1),
+            Err(IdNumberError::BirthInFuture)
+        );
+        assert!(IdNumber::from_parts("440304", super::today(), 1).is_ok());
+    }
+
+    #[test]
     fn from_parts_rejects_bad_parts() {
         use IdNumberError::*;
         let d = date(1990, 1, 1);
@@ -335,6 +387,10 @@ mod tests {
         assert_eq!(
             IdNumber::from_parts("440304", date(10000, 1, 1), 1),
             Err(BirthYear)
+        );
+        assert_eq!(
+            IdNumber::from_parts("440304", date(9999, 1, 1), 1),
+            Err(BirthInFuture)
         );
         assert_eq!(IdNumber::from_parts("440304", d, 1000), Err(Sequence(1000)));
         assert!(IdNumber::from_parts("440304", d, 999).is_ok());
@@ -407,9 +463,10 @@ mod tests {
         }
     }
 
+    /// Parts of numbers people hold: born from 1900 to today.
     fn id_parts() -> impl Strategy<Value = (String, NaiveDate, u16)> {
         let first = date(1900, 1, 1);
-        let span = (date(9999, 12, 31) - first).num_days();
+        let span = (today() - first).num_days();
         (11u32..=82, 0u32..=9999, 0..=span, 0u16..=999).prop_map(move |(p, rest, days, seq)| {
             let birth = first + chrono::Duration::days(days);
             (format!("{p:02}{rest:04}"), birth, seq)
@@ -433,6 +490,21 @@ mod tests {
             prop_assert_eq!(id.sex(), if seq % 2 == 1 { Sex::Male } else { Sex::Female });
             prop_assert_eq!(id.age_on(birth), 0);
             prop_assert!(id.is_born_by(birth));
+        }
+
+        #[test]
+        fn every_birth_date_after_today_is_refused(days in 1i64..=3_000_000, region in 11u32..=82) {
+            let today = date(2026, 12, 3);
+            let birth = today + chrono::Duration::days(days);
+            prop_assume!(birth.year() <= 9999);
+            let body = format!(
+                "{region:02}0304{:04}{:02}{:02}013",
+                birth.year(),
+                birth.month(),
+                birth.day()
+            );
+            let number = format!("{body}{}", check_char(&body));
+            prop_assert_eq!(IdNumber::parse_on(&number, today), Err(IdNumberError::BirthInFuture));
         }
 
         #[test]

@@ -22,6 +22,8 @@ pub struct TestEnv {
     pub issuer: TestIssuer,
     env: Vec<(String, String)>,
     databases: Vec<TestDb>,
+    /// Data folders of services on SQLite, removed when the environment drops.
+    data_dirs: Vec<std::path::PathBuf>,
 }
 
 impl TestEnv {
@@ -59,6 +61,7 @@ impl TestEnv {
             issuer,
             env,
             databases: Vec::new(),
+            data_dirs: Vec::new(),
         }
     }
 
@@ -73,6 +76,19 @@ impl TestEnv {
         let mut env = self.env.clone();
         env.push(("ZW__DATABASE__URL".to_owned(), db.url.clone()));
         self.databases.push(db);
+        settings_from(&env)
+    }
+
+    /// Settings for services on the embedded default, as `zhiwang up` runs them: no database
+    /// URL, so each service opens `<service>.db` (SQLite) in a fresh data folder of its own.
+    pub fn sqlite_settings(&mut self) -> Settings {
+        let dir = std::env::temp_dir().join(format!("zw_test_{}", uuid::Uuid::new_v4().simple()));
+        let mut env = self.env.clone();
+        env.push((
+            "ZW__DATABASE__DATA_DIR".to_owned(),
+            dir.display().to_string(),
+        ));
+        self.data_dirs.push(dir);
         settings_from(&env)
     }
 
@@ -126,6 +142,14 @@ impl TestEnv {
         .await
         .unwrap_or_else(|e| panic!("the service under test does not build: {e:#}"));
         RunningApp::start(app)
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        for dir in &self.data_dirs {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 

@@ -5,7 +5,8 @@
 //!   [`TestDb::sqlite`] a fresh SQLite file;
 //! - [`unique_prefix`] gives a prefix for NATS subjects and stream names, and Redis keys;
 //! - [`TestEnv`] bundles them for services under test (settings, bus, token issuer) and starts a
-//!   service with its own `build` ([`TestEnv::spawn`]); [`RunningApp`] is a service running on a
+//!   service with its own `build` ([`TestEnv::spawn`]); [`TestEnv::sqlite_settings`] puts a
+//!   service on SQLite files as `zhiwang up` does; [`RunningApp`] is a service running on a
 //!   free port;
 //! - [`eventually`] waits for a condition (never a sleep), [`PATIENCE`] long by default.
 //!

@@ -15,13 +15,19 @@
 //!
 //! Exactly once, whatever process dies: the change a record makes leaves a mark keyed by its
 //! client id in the change's own transaction (see `ledger`), so a record whose answer was never
-//! stored is recognised on the next upload instead of being applied twice.
+//! stored is recognised on the next upload instead of being applied twice. A stored answer is
+//! given back to the collector who uploaded the record, and to nobody else (a client id used by
+//! another collector is `client-id-reused`).
+//!
+//! Photos (`photos`, by hash) are attached to the record the change concerns in the change's own
+//! transaction: each must be one the collector may fetch — his own upload, or one attached to a
+//! record he may read — else the record is rejected (422 `unknown-media`).
 
 use std::collections::HashSet;
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{EntityTrait, Set};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::OpenApi;
@@ -29,12 +35,10 @@ use uuid::Uuid;
 use zw_auth::{Principal, Role};
 use zw_platform::Problem;
 
-use crate::declarations::Grid;
+use crate::body::JsonBody;
 use crate::error::ApiError;
-use crate::ledger::Source;
-
-/// `Source::kind` of changes made for a collected record.
-pub const SOURCE_KIND: &str = "collection";
+use crate::state::Grid;
+use crate::write::Write;
 /// Records per batch at most.
 pub const MAX_RECORDS: usize = 500;
 
@@ -169,15 +173,12 @@ pub struct BatchAnswer {
         (status = 200, description = "Each record's outcome", body = BatchAnswer),
         (status = 400, description = "Not a batch (malformed JSON, a client id twice, too many records)", body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not a JSON body", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
-async fn upload_batch(
-    grid: web::Data<Grid>,
-    principal: Principal,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    principal.require_role(&[
+async fn upload_batch(w: Write, body: JsonBody) -> Result<HttpResponse, ApiError> {
+    w.principal.require_role(&[
         Role::GridWorker,
         Role::CommunityOfficer,
         Role::StreetOfficer,
@@ -200,7 +201,7 @@ async fn upload_batch(
     let mut answers = Vec::with_capacity(batch.records.len());
     let mut summary = Summary::default();
     for record in &batch.records {
-        let answer = process(&grid, &principal, &batch, record).await?;
+        let answer = process(&w, &batch, record).await?;
         match answer.outcome {
             Outcome::Applied => summary.applied += 1,
             Outcome::Duplicate => summary.duplicate += 1,
@@ -228,11 +229,11 @@ async fn upload_batch(
 
 /// Apply one record at most once, and store its answer.
 async fn process(
-    grid: &Grid,
-    principal: &Principal,
+    w: &Write,
     batch: &Batch,
     record: &CollectedRecord,
 ) -> Result<RecordAnswer, ApiError> {
+    let (grid, principal) = (w.grid(), &w.principal);
     let request_hash = hex::encode(Sha256::digest(
         serde_json::to_vec(record).unwrap_or_default(),
     ));
@@ -240,7 +241,7 @@ async fn process(
         .one(&grid.db)
         .await?
     {
-        return Ok(replayed(record, &done, &request_hash));
+        return Ok(replayed(record, &done, &request_hash, principal));
     }
     if marked(grid, record.client_id).await? {
         // Applied, but the process died before the answer was stored.
@@ -253,8 +254,7 @@ async fn process(
             first_outcome: Some(Outcome::Applied),
         };
         store(
-            grid,
-            principal,
+            w,
             batch,
             record,
             &request_hash,
@@ -265,14 +265,8 @@ async fn process(
         return Ok(answer);
     }
 
-    let source = Source::of(principal).via(SOURCE_KIND, record.client_id.to_string());
-    let applied = match crate::media::first_missing(&grid.db, &record.photos).await? {
-        Some(missing) => Err(ApiError::unprocessable(
-            "unknown-media",
-            format!("photo {missing} was not uploaded; upload it to /api/v1/grid/media first"),
-        )),
-        None => dispatch::apply(grid, principal, &source, record).await,
-    };
+    let applied =
+        dispatch::apply(w.collected(record.client_id, record.photos.clone()), record).await;
     let answer = match applied {
         Ok((status, result)) => RecordAnswer {
             client_id: record.client_id,
@@ -303,7 +297,7 @@ async fn process(
                     outcome: Outcome::Conflict,
                     status,
                     result,
-                    current: dispatch::current(grid, principal, record).await.ok(),
+                    current: dispatch::current(&grid.db, principal, record).await.ok(),
                     first_outcome: None,
                 }
             } else {
@@ -319,8 +313,7 @@ async fn process(
         }
     };
     store(
-        grid,
-        principal,
+        w,
         batch,
         record,
         &request_hash,
@@ -331,9 +324,15 @@ async fn process(
     Ok(answer)
 }
 
-/// The stored answer for a client id seen before.
-fn replayed(record: &CollectedRecord, done: &model::Model, request_hash: &str) -> RecordAnswer {
-    if done.request_hash != request_hash {
+/// The stored answer for a client id seen before: the same record from its collector gets the
+/// first answer; another record, or another collector, is refused.
+fn replayed(
+    record: &CollectedRecord,
+    done: &model::Model,
+    request_hash: &str,
+    principal: &Principal,
+) -> RecordAnswer {
+    if done.request_hash != request_hash || done.collector != principal.subject {
         return RecordAnswer {
             client_id: record.client_id,
             outcome: Outcome::Rejected,
@@ -376,10 +375,10 @@ async fn marked(grid: &Grid, client_id: Uuid) -> Result<bool, ApiError> {
     Ok(grid.db.query_one(&q).await?.is_some())
 }
 
+/// Store the answer to `record` (its first outcome), through the one write operation.
 #[allow(clippy::too_many_arguments)]
 async fn store(
-    grid: &Grid,
-    principal: &Principal,
+    w: &Write,
     batch: &Batch,
     record: &CollectedRecord,
     request_hash: &str,
@@ -389,7 +388,7 @@ async fn store(
     let row = model::ActiveModel {
         client_id: Set(record.client_id),
         batch_id: Set(batch.batch_id),
-        collector: Set(principal.subject.clone()),
+        collector: Set(w.principal.subject.clone()),
         device: Set(batch.device.clone()),
         kind: Set(record.kind.clone()),
         request_hash: Set(request_hash.to_owned()),
@@ -398,18 +397,25 @@ async fn store(
         collected_at: Set(record.collected_at),
         received_at: Set(Utc::now()),
     };
-    match row.insert(&grid.db).await {
-        Ok(_) => Ok(()),
+    w.run(async |tx| {
         // The same record uploaded twice at once: the other upload stored it.
-        Err(e) if zw_platform::db::is_unique_violation(&e, "") => Ok(()),
-        Err(e) => Err(e.into()),
-    }
+        model::Entity::insert(row)
+            .on_conflict(
+                sea_orm::sea_query::OnConflict::column(model::Column::ClientId)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(tx.txn)
+            .await?;
+        Ok(())
+    })
+    .await
 }
 
 /// The kinds of record the field client collects, each applied through its REST operation.
 pub mod dispatch {
     use super::*;
-    use crate::{entities, houses, incidents, people};
+    use crate::{access, entities, houses, incidents, people};
 
     /// Every kind, as the client names them, with the REST route whose body `data` is.
     pub const KINDS: [&str; 13] = [
@@ -428,44 +434,27 @@ pub mod dispatch {
         "incident.escalate",   // POST /incidents/{target}/escalate
     ];
 
-    /// Apply `record` as `principal` with `source`.
+    /// Apply `record` through the route function of its REST route, as `w` (its collector, with
+    /// the record's client id as the source's reference, and its photos).
     pub async fn apply(
-        grid: &Grid,
-        principal: &Principal,
-        source: &Source,
+        w: Write,
         record: &CollectedRecord,
     ) -> Result<(u16, serde_json::Value), ApiError> {
-        let body = body_of(record)?;
-        let (status, value) = match record.kind.as_str() {
-            "house.update" => {
-                houses::patch_house_op(grid, principal, source, target(record)?, &body).await?
-            }
-            "house.transition" => {
-                houses::transition_op(grid, principal, source, target(record)?, &body).await?
-            }
-            "house.sighting" => {
-                houses::sighting_op(grid, principal, source, target(record)?, &body).await?
-            }
-            "person.register" => people::create_op(grid, principal, source, &body).await?,
-            "person.move" => people::moves_op(grid, principal, source, id(record)?, &body).await?,
-            "person.move_out" => {
-                people::move_out_op(grid, principal, source, id(record)?, &body).await?
-            }
-            "person.death" => people::death_op(grid, principal, source, id(record)?, &body).await?,
-            "entity.register" => entities::create_op(grid, principal, source, &body).await?,
-            "entity.change" => {
-                entities::change_op(grid, principal, source, target(record)?, &body).await?
-            }
-            "entity.deregister" => {
-                entities::deregister_op(grid, principal, source, target(record)?, &body).await?
-            }
-            "incident.report" => incidents::report_op(grid, principal, source, &body).await?,
-            "incident.transition" => {
-                incidents::transition_op(grid, principal, source, id(record)?, &body).await?
-            }
-            "incident.escalate" => {
-                incidents::escalate_op(grid, principal, source, id(record)?, &body).await?
-            }
+        let body = JsonBody(body_of(record)?.into());
+        let answer = match record.kind.as_str() {
+            "house.update" => houses::patch_house(w, target(record)?.into(), body).await?,
+            "house.transition" => houses::transition(w, target(record)?.into(), body).await?,
+            "house.sighting" => houses::sighting(w, target(record)?.into(), body).await?,
+            "person.register" => people::create(w, body).await?,
+            "person.move" => people::moves(w, id(record)?.into(), body).await?,
+            "person.move_out" => people::move_out(w, id(record)?.into(), body).await?,
+            "person.death" => people::death(w, id(record)?.into(), body).await?,
+            "entity.register" => entities::create(w, body).await?,
+            "entity.change" => entities::change(w, target(record)?.into(), body).await?,
+            "entity.deregister" => entities::deregister(w, target(record)?.into(), body).await?,
+            "incident.report" => incidents::report_collected(w, body).await?,
+            "incident.transition" => incidents::transition(w, id(record)?.into(), body).await?,
+            "incident.escalate" => incidents::escalate(w, id(record)?.into(), body).await?,
             other => {
                 return Err(ApiError::unprocessable(
                     "unknown-kind",
@@ -473,41 +462,36 @@ pub mod dispatch {
                 ));
             }
         };
-        Ok((status.as_u16(), value))
+        Ok((answer.status.as_u16(), answer.body))
     }
 
-    /// The server's current version of the record's target, for a conflict answer.
+    /// The server's current version of the record's target, for a conflict answer: read through
+    /// the same scoped finders as any read (nothing the collector may not see).
     pub async fn current(
-        grid: &Grid,
+        db: &sea_orm::DatabaseConnection,
         principal: &Principal,
         record: &CollectedRecord,
     ) -> Result<serde_json::Value, ApiError> {
         let value = match record.kind.split('.').next().unwrap_or_default() {
             "person" => {
-                // A registration conflicts with the person already recorded under its ID number.
-                let id = match record.target.as_deref() {
-                    Some(_) => id(record)?,
+                let p = match record.target.as_deref() {
+                    Some(_) => access::person(db, principal, id(record)?).await?,
+                    // A registration conflicts with the person already recorded under its ID
+                    // number.
                     None => {
                         let id_number = record.data["id_number"].as_str().unwrap_or_default();
-                        crate::model::person::Entity::find()
-                            .filter(crate::model::person::Column::IdNumber.eq(id_number.trim()))
-                            .one(&grid.db)
-                            .await?
-                            .ok_or_else(|| ApiError::NotFound("no such person".into()))?
-                            .id
+                        let id_number = zw_domain::IdNumber::parse(id_number.trim())
+                            .map_err(|e| ApiError::invalid("id_number", e))?;
+                        access::person_by_id_number(db, principal, &id_number).await?
                     }
                 };
-                let p = people::readable(&grid.db, principal, id).await?;
-                serde_json::to_value(people::view_one(&grid.db, principal, &p).await?)
+                serde_json::to_value(people::view_one(db, principal, &p).await?)
             }
             "house" => {
-                let code = target(record)?;
-                let h = crate::model::house::Entity::find_by_id(code.clone())
-                    .one(&grid.db)
-                    .await?
-                    .ok_or_else(|| ApiError::NotFound(format!("no house {code}")))?;
-                principal.authorize(&people::grid_of(&h.grid_code)?)?;
-                serde_json::to_value(houses::detail_for(&grid.db, principal, &h).await?)
+                let code = zw_domain::HouseCode::parse(target(record)?.trim())
+                    .map_err(|e| ApiError::invalid("house code", e))?;
+                let h = access::house(db, principal, &code).await?;
+                serde_json::to_value(houses::detail_for(db, principal, &h).await?)
             }
             "entity" => {
                 let code = record
@@ -515,11 +499,11 @@ pub mod dispatch {
                     .clone()
                     .or_else(|| record.data["credit_code"].as_str().map(str::to_owned))
                     .unwrap_or_default();
-                let e = entities::readable(&grid.db, principal, &code).await?;
-                serde_json::to_value(entities::view_one(&grid.db, principal, &e).await?)
+                let e = access::entity(db, principal, &entities::parse_code(&code)?).await?;
+                serde_json::to_value(entities::view_one(db, principal, &e).await?)
             }
             "incident" => {
-                let m = incidents::get(grid, principal, id(record)?).await?;
+                let m = access::incident(db, principal, id(record)?).await?;
                 serde_json::to_value(incidents::view(&m))
             }
             _ => return Err(ApiError::NotFound("no current record".into())),

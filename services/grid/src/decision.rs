@@ -1,7 +1,9 @@
 //! The decision on a declaration: pure logic, so it is tested without a database.
 //!
 //! Consistent and unremarkable → accepted straight into the grid database. Otherwise pending,
-//! with the reasons a grid worker checks at the door.
+//! with the reasons a grid worker checks at the door. A citizen's declaration of someone outside
+//! his household, and any declaration but the person's own of someone whose record another grid
+//! keeps, always wait for the grid worker.
 
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +21,12 @@ pub enum PendingReason {
     HouseFull,
     /// This person already has a declaration waiting for verification.
     DuplicatePending,
+    /// A citizen declared someone outside his household (a tenant, say): the register does not
+    /// decide it.
+    NotHousehold,
+    /// Another grid keeps this person's record: only his own declaration, the worker of that
+    /// grid or an officer whose scope holds both grids moves him.
+    RecordedElsewhere,
 }
 
 impl PendingReason {
@@ -29,6 +37,43 @@ impl PendingReason {
             PendingReason::HouseMismatch => "house_mismatch",
             PendingReason::HouseFull => "house_full",
             PendingReason::DuplicatePending => "duplicate_pending",
+            PendingReason::NotHousehold => "not_household",
+            PendingReason::RecordedElsewhere => "recorded_elsewhere",
+        }
+    }
+}
+
+/// Whom a declaration is of, as its declarant stands to him.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeclaredAs {
+    /// A citizen declaring himself (his account's real-name ID number).
+    Himself,
+    /// A citizen declaring a member of his household: the register has both at one registered
+    /// house.
+    Household,
+    /// A citizen declaring anyone else.
+    Other,
+    /// A grid worker recording a declaration at the door.
+    Staff,
+}
+
+impl DeclaredAs {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeclaredAs::Himself => "self",
+            DeclaredAs::Household => "household",
+            DeclaredAs::Other => "other",
+            DeclaredAs::Staff => "staff",
+        }
+    }
+
+    /// The stored value; anything unknown is read as the one a citizen is shown least of.
+    pub fn parse(s: &str) -> DeclaredAs {
+        match s {
+            "self" => DeclaredAs::Himself,
+            "household" => DeclaredAs::Household,
+            "staff" => DeclaredAs::Staff,
+            _ => DeclaredAs::Other,
         }
     }
 }
@@ -50,6 +95,9 @@ pub struct Facts<'a> {
     pub residents_in_house: u64,
     pub registered_size: u64,
     pub has_pending_declaration: bool,
+    pub declared_as: DeclaredAs,
+    /// Another grid keeps this person's record.
+    pub recorded_elsewhere: bool,
 }
 
 /// The reasons to hold the declaration; empty means accept.
@@ -69,6 +117,12 @@ pub fn decide(f: &Facts<'_>) -> Vec<PendingReason> {
     if f.has_pending_declaration {
         reasons.push(PendingReason::DuplicatePending);
     }
+    if f.declared_as == DeclaredAs::Other {
+        reasons.push(PendingReason::NotHousehold);
+    }
+    if f.recorded_elsewhere && f.declared_as != DeclaredAs::Himself {
+        reasons.push(PendingReason::RecordedElsewhere);
+    }
     reasons
 }
 
@@ -83,6 +137,8 @@ mod tests {
             residents_in_house: 1,
             registered_size: 4,
             has_pending_declaration: false,
+            declared_as: DeclaredAs::Himself,
+            recorded_elsewhere: false,
         }
     }
 
@@ -128,5 +184,26 @@ mod tests {
         });
         dup.has_pending_declaration = true;
         assert_eq!(decide(&dup), [PendingReason::DuplicatePending]);
+    }
+
+    #[test]
+    fn only_his_own_declaration_brings_a_person_from_another_grid_and_a_stranger_waits() {
+        let found = RegisterAnswer::Found {
+            registered_house: Some("H1".into()),
+        };
+        let mut own = facts(found.clone());
+        own.recorded_elsewhere = true;
+        assert!(decide(&own).is_empty());
+        for declared_as in [DeclaredAs::Household, DeclaredAs::Staff] {
+            let mut f = facts(found.clone());
+            f.recorded_elsewhere = true;
+            f.declared_as = declared_as;
+            assert_eq!(decide(&f), [PendingReason::RecordedElsewhere]);
+        }
+        let mut tenant = facts(found);
+        tenant.declared_as = DeclaredAs::Other;
+        assert_eq!(decide(&tenant), [PendingReason::NotHousehold]);
+        assert_eq!(DeclaredAs::parse("self"), DeclaredAs::Himself);
+        assert_eq!(DeclaredAs::parse("from before"), DeclaredAs::Other);
     }
 }

@@ -1,39 +1,40 @@
 //! Legal entities from registration to deregistration: registered, changed, deregistered; each
-//! step a life event with its source and evidence.
+//! step goes through the one write operation ([`crate::write`]) as a life event with its source
+//! and evidence.
 //!
-//! The key is the unified social credit code (public data, so it appears in URLs and events).
-//! Who may record: a department entitled to the `entities` data set (market regulation), the
-//! grid worker of the grid of its premises (of the new premises when it moves), or an officer
-//! whose scope covers every grid concerned.
+//! The key is the unified social credit code (public data, printed on every licence, so it
+//! appears in URLs and events). Who may record ([`crate::access`]): a department entitled to the
+//! `entities` data set (market regulation), the grid worker of the grid of its premises, or an
+//! officer whose scope holds them. New premises in another grid are the current holder's to give:
+//! the grid worker of its premises now (to any house in use in the district, after which he no
+//! longer sees it), or an officer or a department whose scope holds both grids. A grid worker
+//! who names a house of his own grid as the premises of an entity held elsewhere is refused (403
+//! `source-out-of-scope`), and a credit code alone never makes an entity his.
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::OpenApi;
 use zw_auth::Principal;
 use zw_domain::{CreditCode, HouseCode, JurisdictionCode};
 use zw_platform::Problem;
-use zw_platform::db::BeginWrite;
 use zw_platform::page::{Page, PageQuery};
 
-use crate::declarations::Grid;
-use crate::error::{ApiError, check_version, parse_json};
+use crate::access::{self, ENTITIES, GridFilter, stored_grid};
+use crate::body::{self, JsonBody, clean_phone, clean_text};
+use crate::error::ApiError;
 use crate::ledger::{self, Source, Step, SubjectKind};
 use crate::locks::lock_row;
+use crate::masking::{self, Field, Masker};
 use crate::model::{house, legal_entity};
-use crate::people::{
-    authorize_change, authorize_read, clean_phone, clean_text, grid_of, house_in_use,
-};
-use crate::privacy::{self, Field, Masker};
+use crate::paging::{self, Order};
+use crate::residence::house_in_use;
 use crate::rules;
-
-/// The data set a department needs to read or change legal entities.
-pub const DATASET: &str = "entities";
+use crate::state::Grid;
+use crate::write::{Answer, Applied, Change, Creation, Done, Tx, Write};
 
 /// The OpenAPI paths of this module, merged into the service's document.
 #[derive(OpenApi)]
@@ -61,24 +62,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-fn parse_code(code: &str) -> Result<CreditCode, ApiError> {
+/// A credit code typed by a caller.
+pub fn parse_code(code: &str) -> Result<CreditCode, ApiError> {
     CreditCode::parse(code.trim()).map_err(|e| ApiError::invalid("credit_code", e))
-}
-
-/// The entity `code`, if `principal` may read it (staff in scope, departments with
-/// `entities`).
-pub async fn readable(
-    db: &DatabaseConnection,
-    principal: &Principal,
-    code: &str,
-) -> Result<legal_entity::Model, ApiError> {
-    let code = parse_code(code)?;
-    let e = legal_entity::Entity::find_by_id(code.as_str().to_owned())
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no legal entity {}", code.as_str())))?;
-    authorize_read(principal, DATASET, &grid_of(&e.grid_code)?)?;
-    Ok(e)
 }
 
 /// A legal entity as the caller may see it (personal fields per the masking policy).
@@ -114,27 +100,33 @@ pub fn view(masker: &Masker<'_>, e: &legal_entity::Model) -> EntityView {
     }
 }
 
-pub(crate) async fn view_one(
+pub async fn view_one(
     conn: &impl ConnectionTrait,
     principal: &Principal,
     e: &legal_entity::Model,
 ) -> Result<EntityView, ApiError> {
-    let policy = privacy::current(conn).await?;
+    let policy = masking::current(conn).await?;
     Ok(view(&Masker::new(&policy, principal), e))
+}
+
+/// The answer of a step: the entity as the caller may see it.
+async fn answered(tx: &Tx<'_>, e: legal_entity::Model) -> Done<legal_entity::Model, EntityView> {
+    let output = view_one(tx.txn, tx.principal, &e).await?;
+    Ok(Applied { record: e, output })
 }
 
 /// Record the step and run the collection rules on it.
 async fn step(
-    txn: &DatabaseTransaction,
+    tx: &Tx<'_>,
     source: &Source,
     e: &legal_entity::Model,
     change: &str,
     house: Option<&house::Model>,
     details: serde_json::Value,
 ) -> Result<(), ApiError> {
-    let grid = grid_of(&e.grid_code)?;
+    let grid = stored_grid(&e.grid_code)?;
     ledger::record(
-        txn,
+        tx.txn,
         source,
         Step {
             kind: SubjectKind::Entity,
@@ -155,7 +147,7 @@ async fn step(
         facts["house.category"] = h.category.clone().into();
     }
     rules::on_change(
-        txn,
+        tx.txn,
         source,
         rules::Trigger {
             kind: SubjectKind::Entity,
@@ -174,6 +166,20 @@ fn name_of(name: String) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::InvalidInput("name must be 1 to 200 characters".into()))
 }
 
+/// 409 for an entity nothing changes any more.
+fn registered(e: &legal_entity::Model) -> Result<(), ApiError> {
+    if e.status == "deregistered" {
+        return Err(ApiError::conflict(
+            "entity-deregistered",
+            format!(
+                "legal entity {} is deregistered: it cannot change",
+                e.credit_code
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A registration.
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -189,6 +195,70 @@ pub struct NewEntity {
     pub house_code: String,
 }
 
+/// A checked registration.
+struct Registration {
+    code: CreditCode,
+    name: String,
+    representative: Option<String>,
+    phone: Option<String>,
+    house: house::Model,
+    grid: JurisdictionCode,
+}
+
+#[async_trait::async_trait]
+impl Creation for Registration {
+    type Record = legal_entity::Model;
+    type Output = EntityView;
+
+    fn authorize(&self, principal: &Principal) -> Result<(), ApiError> {
+        ENTITIES.authorize_create(principal, &self.grid)
+    }
+
+    async fn apply(self, tx: &Tx<'_>) -> Done<legal_entity::Model, Self::Output> {
+        let code = self.code.as_str();
+        lock_row(tx.txn, "legal_entities", "credit_code", code).await?;
+        let exists = || {
+            ApiError::conflict(
+                "entity-exists",
+                format!("legal entity {code} is already registered"),
+            )
+        };
+        if legal_entity::Entity::find_by_id(code).count(tx.txn).await? > 0 {
+            return Err(exists());
+        }
+        let now = Utc::now();
+        let e = legal_entity::ActiveModel {
+            credit_code: Set(code.to_owned()),
+            name: Set(self.name),
+            representative: Set(self.representative),
+            phone: Set(self.phone),
+            house_code: Set(Some(self.house.code.clone())),
+            grid_code: Set(self.house.grid_code.clone()),
+            status: Set("registered".into()),
+            version: Set(1),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(tx.txn)
+        .await
+        .map_err(|e| match e.sql_err() {
+            // Registered by someone else at the same moment.
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => exists(),
+            _ => e.into(),
+        })?;
+        step(
+            tx,
+            tx.source,
+            &e,
+            "registered",
+            Some(&self.house),
+            serde_json::json!({}),
+        )
+        .await?;
+        answered(tx, e).await
+    }
+}
+
 /// Register a legal entity at its premises.
 #[utoipa::path(
     post,
@@ -199,86 +269,29 @@ pub struct NewEntity {
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`entity-exists`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not a JSON body", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`unknown-house`, `house-not-in-use`", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
-async fn create(
-    grid: web::Data<Grid>,
-    principal: Principal,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    let source = Source::of(&principal);
-    crate::error::reply(create_op(&grid, &principal, &source, &body).await)
-}
-
-/// `create` as `principal`, the change recorded as coming from `source` (the REST route,
-/// or a record collected in the field).
-pub async fn create_op(
-    grid: &Grid,
-    principal: &Principal,
-    source: &Source,
-    body: &[u8],
-) -> Result<(StatusCode, serde_json::Value), ApiError> {
-    let input: NewEntity = parse_json(body, "credit_code, name and house_code")?;
+pub async fn create(w: Write, body: JsonBody) -> Result<Answer, ApiError> {
+    let input: NewEntity = body::parse(&body, "credit_code, name and house_code")?;
     let code = parse_code(&input.credit_code)?;
     let name = name_of(input.name)?;
     let representative = clean_text("representative", input.representative, 100)?;
     let phone = clean_phone(input.phone)?;
     let house_code = HouseCode::parse(input.house_code.trim())
         .map_err(|e| ApiError::invalid("house_code", e))?;
-    let house = house_in_use(&grid.db, &house_code).await?;
-    let dest = grid_of(&house.grid_code)?;
-    authorize_change(principal, DATASET, &[], &dest)?;
-    let txn = grid.db.begin_write().await?;
-    lock_row(
-        &txn,
-        "legal_entities",
-        "credit_code",
-        sea_orm::Value::from(code.as_str().to_owned()),
-    )
-    .await?;
-    if legal_entity::Entity::find_by_id(code.as_str().to_owned())
-        .count(&txn)
-        .await?
-        > 0
-    {
-        return Err(ApiError::conflict(
-            "entity-exists",
-            format!("legal entity {} is already registered", code.as_str()),
-        ));
-    }
-    let now = Utc::now();
-    let e = legal_entity::ActiveModel {
-        credit_code: Set(code.as_str().to_owned()),
-        name: Set(name),
-        representative: Set(representative),
-        phone: Set(phone),
-        house_code: Set(Some(house.code.clone())),
-        grid_code: Set(house.grid_code.clone()),
-        status: Set("registered".into()),
-        version: Set(1),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&txn)
-    .await?;
-    step(
-        &txn,
-        source,
-        &e,
-        "registered",
-        Some(&house),
-        serde_json::json!({}),
-    )
-    .await?;
-    let v = view_one(&txn, principal, &e).await?;
-    txn.commit().await?;
-    grid.relay.notify();
-    Ok((
-        StatusCode::CREATED,
-        serde_json::to_value(&v).map_err(anyhow::Error::from)?,
-    ))
+    let house = house_in_use(&w.grid().db, &house_code).await?;
+    let registration = Registration {
+        grid: stored_grid(&house.grid_code)?,
+        code,
+        name,
+        representative,
+        phone,
+        house,
+    };
+    Answer::created(w.create(registration).await?)
 }
 
 /// One legal entity.
@@ -289,8 +302,8 @@ pub async fn create_op(
     responses(
         (status = 200, body = EntityView),
         (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A role that reads no legal entities", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such entity that you may see", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -299,7 +312,7 @@ async fn get_entity(
     principal: Principal,
     code: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let e = readable(&grid.db, &principal, &code).await?;
+    let e = access::entity(&grid.db, &principal, &parse_code(&code)?).await?;
     Ok(HttpResponse::Ok().json(view_one(&grid.db, &principal, &e).await?))
 }
 
@@ -307,7 +320,7 @@ async fn get_entity(
 #[utoipa::path(
     get,
     path = "/api/v1/grid/entities",
-    params(crate::people::GridFilter, PageQuery),
+    params(GridFilter, PageQuery),
     responses(
         (status = 200, body = Page<EntityView>),
         (status = 400, body = Problem, content_type = "application/problem+json"),
@@ -318,26 +331,25 @@ async fn get_entity(
 async fn list(
     grid: web::Data<Grid>,
     principal: Principal,
-    filter: web::Query<crate::people::GridFilter>,
+    filter: web::Query<GridFilter>,
     page: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = page.limit().map_err(ApiError::InvalidInput)?;
-    let under = match &filter.grid {
-        Some(g) => JurisdictionCode::parse(g.trim()).map_err(|e| ApiError::invalid("grid", e))?,
-        None => principal.scope.clone(),
-    };
-    authorize_read(&principal, DATASET, &under)?;
-    let mut q = legal_entity::Entity::find()
+    let under = filter.under(&principal)?;
+    ENTITIES.authorize_list(&principal, &under)?;
+    let q = legal_entity::Entity::find()
         .filter(legal_entity::Column::GridCode.starts_with(under.as_str()));
-    if let Some(c) = &page.cursor {
-        q = q.filter(legal_entity::Column::CreditCode.gt(c.clone()));
-    }
-    let rows = q
-        .order_by_asc(legal_entity::Column::CreditCode)
-        .limit(limit + 1)
-        .all(&grid.db)
-        .await?;
-    let policy = privacy::current(&grid.db).await?;
+    let key = legal_entity::Column::CreditCode;
+    let rows = paging::rows(
+        &grid.db,
+        q,
+        key,
+        Order::Ascending,
+        page.cursor.clone(),
+        limit,
+    )
+    .await?;
+    let policy = masking::current(&grid.db).await?;
     let masker = Masker::new(&policy, &principal);
     let views: Vec<EntityView> = rows.iter().map(|e| view(&masker, e)).collect();
     Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |v| v.credit_code.clone())))
@@ -355,47 +367,76 @@ pub struct EntityChange {
     pub expected_version: Option<i64>,
 }
 
-/// Lock and read the entity (404 if none; 409 `entity-deregistered`, `version-conflict`).
-async fn locked_current(
-    txn: &DatabaseTransaction,
-    code: &CreditCode,
-    expected_version: Option<i64>,
-    principal: &Principal,
-    destination: Option<&JurisdictionCode>,
-) -> Result<legal_entity::Model, ApiError> {
-    lock_row(
-        txn,
-        "legal_entities",
-        "credit_code",
-        sea_orm::Value::from(code.as_str().to_owned()),
-    )
-    .await?;
-    let e = legal_entity::Entity::find_by_id(code.as_str().to_owned())
-        .one(txn)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no legal entity {}", code.as_str())))?;
-    let current = grid_of(&e.grid_code)?;
-    authorize_change(
-        principal,
-        DATASET,
-        &[&current],
-        destination.unwrap_or(&current),
-    )?;
-    if e.status == "deregistered" {
-        return Err(ApiError::conflict(
-            "entity-deregistered",
-            format!(
-                "legal entity {} is deregistered: it cannot change",
-                code.as_str()
-            ),
-        ));
+/// A checked change; new premises are a house in use.
+struct Edit {
+    name: Option<String>,
+    representative: Option<String>,
+    phone: Option<String>,
+    premises: Option<house::Model>,
+}
+
+#[async_trait::async_trait]
+impl Change<legal_entity::Model> for Edit {
+    type Output = EntityView;
+
+    fn destination(&self, _entity: &legal_entity::Model) -> Option<JurisdictionCode> {
+        self.premises
+            .as_ref()
+            .and_then(|h| JurisdictionCode::parse(&h.grid_code).ok())
     }
-    check_version("the entity", expected_version, e.version)?;
-    Ok(e)
+
+    fn check(&self, e: &legal_entity::Model) -> Result<(), ApiError> {
+        registered(e)
+    }
+
+    async fn apply(
+        self,
+        tx: &Tx<'_>,
+        e: legal_entity::Model,
+    ) -> Done<legal_entity::Model, Self::Output> {
+        let mut fields = Vec::new();
+        let mut am: legal_entity::ActiveModel = e.clone().into();
+        if let Some(n) = self.name.filter(|n| *n != e.name) {
+            am.name = Set(n);
+            fields.push("name");
+        }
+        if let Some(r) = self
+            .representative
+            .filter(|r| Some(r) != e.representative.as_ref())
+        {
+            am.representative = Set(Some(r));
+            fields.push("representative");
+        }
+        if let Some(p) = self.phone.filter(|p| Some(p) != e.phone.as_ref()) {
+            am.phone = Set(Some(p));
+            fields.push("phone");
+        }
+        let moved = self
+            .premises
+            .filter(|h| Some(&h.code) != e.house_code.as_ref());
+        if let Some(h) = &moved {
+            am.house_code = Set(Some(h.code.clone()));
+            am.grid_code = Set(h.grid_code.clone());
+            fields.push("house_code");
+        }
+        if fields.is_empty() {
+            return answered(tx, e).await;
+        }
+        am.version = Set(e.version + 1);
+        am.updated_at = Set(Utc::now());
+        let updated = am.update(tx.txn).await?;
+        let mut details = serde_json::json!({ "fields": fields });
+        if moved.is_some() {
+            details["from_house"] = e.house_code.clone().into();
+        }
+        step(tx, tx.source, &updated, "changed", moved.as_ref(), details).await?;
+        answered(tx, updated).await
+    }
 }
 
 /// Change a legal entity's name, representative, phone or premises (`changed`; the step lists
-/// the names of the fields that changed, not their values).
+/// the names of the fields that changed, not their values). New premises in another grid are
+/// given by the current holder (see the module documentation).
 #[utoipa::path(
     patch,
     path = "/api/v1/grid/entities/{code}",
@@ -404,98 +445,31 @@ async fn locked_current(
     responses(
         (status = 200, description = "Changed (or unchanged when nothing differs)", body = EntityView),
         (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a role that records entities, premises outside an officer's scope, or `source-out-of-scope`: the entity is held by another grid", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such entity that you may see", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`entity-deregistered`, `version-conflict`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not a JSON body", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`unknown-house`, `house-not-in-use`", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
-async fn change(
-    grid: web::Data<Grid>,
-    principal: Principal,
-    code: web::Path<String>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    let source = Source::of(&principal);
-    crate::error::reply(change_op(&grid, &principal, &source, code.into_inner(), &body).await)
-}
-
-/// `change` as `principal`, the change recorded as coming from `source` (the REST route,
-/// or a record collected in the field).
-pub async fn change_op(
-    grid: &Grid,
-    principal: &Principal,
-    source: &Source,
-    code: String,
-    body: &[u8],
-) -> Result<(StatusCode, serde_json::Value), ApiError> {
-    let input: EntityChange = parse_json(body, "the fields to change")?;
+pub async fn change(w: Write, code: web::Path<String>, body: JsonBody) -> Result<Answer, ApiError> {
+    let input: EntityChange = body::parse(&body, "the fields to change")?;
     let code = parse_code(&code)?;
-    let name = input.name.map(name_of).transpose()?;
-    let representative = clean_text("representative", input.representative, 100)?;
-    let phone = clean_phone(input.phone)?;
-    let house = match &input.house_code {
+    let premises = match &input.house_code {
         Some(h) => {
             let h = HouseCode::parse(h.trim()).map_err(|e| ApiError::invalid("house_code", e))?;
-            Some(house_in_use(&grid.db, &h).await?)
+            Some(house_in_use(&w.grid().db, &h).await?)
         }
         None => None,
     };
-    let dest = house.as_ref().map(|h| grid_of(&h.grid_code)).transpose()?;
-    let txn = grid.db.begin_write().await?;
-    let e = locked_current(
-        &txn,
-        &code,
-        input.expected_version,
-        principal,
-        dest.as_ref(),
-    )
-    .await?;
-    let mut fields = Vec::new();
-    let mut am: legal_entity::ActiveModel = e.clone().into();
-    if let Some(n) = name.filter(|n| *n != e.name) {
-        am.name = Set(n);
-        fields.push("name");
-    }
-    if let Some(r) = representative.filter(|r| Some(r) != e.representative.as_ref()) {
-        am.representative = Set(Some(r));
-        fields.push("representative");
-    }
-    if let Some(p) = phone.filter(|p| Some(p) != e.phone.as_ref()) {
-        am.phone = Set(Some(p));
-        fields.push("phone");
-    }
-    let moved = house
-        .as_ref()
-        .filter(|h| Some(&h.code) != e.house_code.as_ref());
-    if let Some(h) = moved {
-        am.house_code = Set(Some(h.code.clone()));
-        am.grid_code = Set(h.grid_code.clone());
-        fields.push("house_code");
-    }
-    if fields.is_empty() {
-        let v = view_one(&txn, principal, &e).await?;
-        return Ok((
-            StatusCode::OK,
-            serde_json::to_value(&v).map_err(anyhow::Error::from)?,
-        ));
-    }
-    am.version = Set(e.version + 1);
-    am.updated_at = Set(Utc::now());
-    let updated = am.update(&txn).await?;
-    let mut details = serde_json::json!({ "fields": fields });
-    if moved.is_some() {
-        details["from_house"] = e.house_code.clone().into();
-    }
-    step(&txn, source, &updated, "changed", moved, details).await?;
-    let v = view_one(&txn, principal, &updated).await?;
-    txn.commit().await?;
-    grid.relay.notify();
-    Ok((
-        StatusCode::OK,
-        serde_json::to_value(&v).map_err(anyhow::Error::from)?,
-    ))
+    let edit = Edit {
+        name: input.name.map(name_of).transpose()?,
+        representative: clean_text("representative", input.representative, 100)?,
+        phone: clean_phone(input.phone)?,
+        premises,
+    };
+    Answer::ok(w.change(&code, input.expected_version, edit).await?)
 }
 
 /// A deregistration.
@@ -505,6 +479,43 @@ pub struct Deregistration {
     /// Why (1–500 characters), e.g. `dissolved by resolution of the shareholders`.
     pub reason: String,
     pub expected_version: Option<i64>,
+}
+
+/// A checked deregistration.
+struct Closing {
+    reason: String,
+}
+
+#[async_trait::async_trait]
+impl Change<legal_entity::Model> for Closing {
+    type Output = EntityView;
+
+    fn check(&self, e: &legal_entity::Model) -> Result<(), ApiError> {
+        registered(e)
+    }
+
+    async fn apply(
+        self,
+        tx: &Tx<'_>,
+        e: legal_entity::Model,
+    ) -> Done<legal_entity::Model, Self::Output> {
+        let version = e.version + 1;
+        let mut am: legal_entity::ActiveModel = e.into();
+        am.status = Set("deregistered".into());
+        am.version = Set(version);
+        am.updated_at = Set(Utc::now());
+        let e = am.update(tx.txn).await?;
+        step(
+            tx,
+            tx.source,
+            &e,
+            "deregistered",
+            None,
+            serde_json::json!({ "reason": self.reason }),
+        )
+        .await?;
+        answered(tx, e).await
+    }
 }
 
 /// Deregister a legal entity: nothing changes it afterwards.
@@ -517,55 +528,21 @@ pub struct Deregistration {
         (status = 200, body = EntityView),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such entity that you may see", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`entity-deregistered`, `version-conflict`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not a JSON body", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
-async fn deregister(
-    grid: web::Data<Grid>,
-    principal: Principal,
+pub async fn deregister(
+    w: Write,
     code: web::Path<String>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    let source = Source::of(&principal);
-    crate::error::reply(deregister_op(&grid, &principal, &source, code.into_inner(), &body).await)
-}
-
-/// `deregister` as `principal`, the change recorded as coming from `source` (the REST route,
-/// or a record collected in the field).
-pub async fn deregister_op(
-    grid: &Grid,
-    principal: &Principal,
-    source: &Source,
-    code: String,
-    body: &[u8],
-) -> Result<(StatusCode, serde_json::Value), ApiError> {
-    let input: Deregistration = parse_json(body, "reason")?;
+    body: JsonBody,
+) -> Result<Answer, ApiError> {
+    let input: Deregistration = body::parse(&body, "reason")?;
     let code = parse_code(&code)?;
-    let reason = clean_text("reason", Some(input.reason), 500)?.unwrap_or_default();
-    let txn = grid.db.begin_write().await?;
-    let e = locked_current(&txn, &code, input.expected_version, principal, None).await?;
-    let version = e.version + 1;
-    let mut am: legal_entity::ActiveModel = e.into();
-    am.status = Set("deregistered".into());
-    am.version = Set(version);
-    am.updated_at = Set(Utc::now());
-    let e = am.update(&txn).await?;
-    step(
-        &txn,
-        source,
-        &e,
-        "deregistered",
-        None,
-        serde_json::json!({ "reason": reason }),
-    )
-    .await?;
-    let v = view_one(&txn, principal, &e).await?;
-    txn.commit().await?;
-    grid.relay.notify();
-    Ok((
-        StatusCode::OK,
-        serde_json::to_value(&v).map_err(anyhow::Error::from)?,
-    ))
+    let closing = Closing {
+        reason: clean_text("reason", Some(input.reason), 500)?.unwrap_or_default(),
+    };
+    Answer::ok(w.change(&code, input.expected_version, closing).await?)
 }

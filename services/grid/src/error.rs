@@ -257,12 +257,6 @@ pub fn parse_cursor(c: Option<&str>) -> Result<Option<uuid::Uuid>, ApiError> {
     .transpose()
 }
 
-/// A JSON request body as `T`; 400 naming `what` the body must hold when it does not parse.
-pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::InvalidInput(format!("the body must be JSON with {what}: {e}")))
-}
-
 /// 409 `version-conflict` when the client expected another version of `what` than `actual`.
 pub fn check_version(what: &str, expected: Option<i64>, actual: i64) -> Result<(), ApiError> {
     match expected {

@@ -19,9 +19,11 @@
 //! the moves allowed from the current state.
 //!
 //! # Every change
-//! In one transaction: the row (version + 1), [`crate::ledger::record`] (life event, evidence,
-//! outbox event), then the rules: [`crate::rules::classify`] on the house's [`facts`] (the level
-//! and colour are stored when a rule set decides) and [`crate::rules::on_change`]. A request may
+//! Through the one write operation ([`crate::write`]), in one transaction: the row (version + 1),
+//! then [`crate::classification::recorded`]: the ledger (life event, evidence, outbox event), the
+//! classification rules on the house's facts (the level and colour are stored when a rule set
+//! decides) and the collection rules. Its grid's worker or an officer whose scope holds it
+//! changes a house (see [`crate::access`]); a sighting is the grid worker's own. A request may
 //! carry `expected_version`: a mismatch is 409 `version-conflict` and nothing changes. An
 //! incident reported at a house or resolved there classifies the house again in the incident's
 //! transaction (a `reclassified` life event when its class changed).
@@ -31,30 +33,30 @@
 //! it; every house not demolished and not sighted since the round opened is then marked
 //! `not_seen` (a life event each).
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::OpenApi;
 use uuid::Uuid;
 use zw_auth::{MaybePrincipal, Principal, Role};
-use zw_contracts::DeclarationStatus;
 use zw_domain::{HouseCode, JurisdictionCode, Level, Phone};
 use zw_platform::Problem;
-use zw_platform::db::BeginWrite;
 use zw_platform::page::{Page, PageQuery};
 
-use crate::declarations::{Grid, STAFF};
-use crate::error::{ApiError, check_version, parse_json};
-use crate::ledger::{self, Source, Step, SubjectKind};
-use crate::locks::lock;
-use crate::model::{declaration, grid, house, resident};
-use crate::privacy::{self, Field, Masker};
-use crate::rules;
+use crate::access::{self, CensusKey, HOUSES};
+use crate::body::{self, JsonBody};
+use crate::classification::{bump, reclassify_one, recorded};
+use crate::error::ApiError;
+use crate::locks::lock_row;
+use crate::masking::{self, Field, Masker};
+use crate::model::{census_round, grid, house, resident};
+use crate::paging::{self, Order};
+use crate::state::Grid;
+use crate::write::{Answer, Applied, Change, Creation, Done, Tx, Write};
 
 /// The OpenAPI paths of this module, merged into the service's document.
 #[derive(OpenApi)]
@@ -107,35 +109,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// The tables of this module.
-pub mod model {
-    /// Census rounds of a grid.
-    pub mod census_round {
-        use sea_orm::entity::prelude::*;
-
-        #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-        #[sea_orm(table_name = "census_rounds")]
-        pub struct Model {
-            #[sea_orm(primary_key, auto_increment = false)]
-            pub id: Uuid,
-            pub grid_code: String,
-            pub opened_at: DateTimeUtc,
-            pub opened_by: String,
-            pub closed_at: Option<DateTimeUtc>,
-            pub closed_by: Option<String>,
-            /// The codes marked not seen when it closed (a JSON array).
-            pub not_seen: Option<Json>,
-        }
-
-        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-        pub enum Relation {}
-
-        impl ActiveModelBehavior for ActiveModel {}
-    }
-}
-
-use model::census_round;
-
 /// The states of a house.
 pub const STATUSES: [&str; 5] = ["planned", "built", "in_use", "rented", "demolished"];
 
@@ -161,34 +134,16 @@ pub fn allowed_moves(from: &str) -> &'static [&'static str] {
     }
 }
 
-/// The officers who act on houses of their jurisdiction.
-const OFFICERS: [Role; 4] = [
-    Role::CommunityOfficer,
-    Role::StreetOfficer,
-    Role::DistrictOfficer,
-    Role::Admin,
-];
-
-/// Who may change a house of `grid`: its grid worker or an officer whose scope holds it.
-fn may_change(principal: &Principal, grid: &JurisdictionCode) -> Result<(), ApiError> {
-    principal.require_role(&[
-        Role::GridWorker,
-        Role::CommunityOfficer,
-        Role::StreetOfficer,
-        Role::DistrictOfficer,
-        Role::Admin,
-    ])?;
-    principal.authorize(grid)?;
-    Ok(())
-}
-
-fn stored_grid(code: &str) -> Result<JurisdictionCode, ApiError> {
-    JurisdictionCode::parse(code)
-        .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("stored grid code {code}: {e}")))
-}
-
 fn parse_house(code: &str) -> Result<HouseCode, ApiError> {
     HouseCode::parse(code.trim()).map_err(|e| ApiError::invalid("house code", e))
+}
+
+fn parse_grid(code: &str) -> Result<JurisdictionCode, ApiError> {
+    let g = JurisdictionCode::parse(code.trim()).map_err(|e| ApiError::invalid("grid code", e))?;
+    if g.level() != Level::Grid {
+        return Err(ApiError::InvalidInput(format!("{g} is not a grid code")));
+    }
+    Ok(g)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -258,140 +213,11 @@ pub async fn detail_for(
     principal: &Principal,
     m: &house::Model,
 ) -> Result<HouseDetail, ApiError> {
-    let policy = privacy::current(conn).await?;
+    let policy = masking::current(conn).await?;
     Ok(detail(&Masker::new(&policy, principal), m))
 }
 
 // ---------------------------------------------------------------------------------------------
-// Facts and the common tail of every change
-
-/// The flat dotted facts the rules look at for house `h` (see [`crate::rules`]).
-pub async fn facts(
-    conn: &impl ConnectionTrait,
-    h: &house::Model,
-    previous_status: Option<&str>,
-) -> Result<serde_json::Value, ApiError> {
-    let residents = resident::Entity::find()
-        .filter(resident::Column::HouseCode.eq(h.code.as_str()))
-        .count(conn)
-        .await?;
-    let pending = declaration::Entity::find()
-        .filter(declaration::Column::HouseCode.eq(h.code.as_str()))
-        .filter(declaration::Column::Status.eq(DeclarationStatus::Pending.as_str()))
-        .count(conn)
-        .await?;
-    let open_incidents = crate::incidents::incident::Entity::find()
-        .filter(crate::incidents::incident::Column::HouseCode.eq(h.code.as_str()))
-        .filter(crate::incidents::incident::Column::Status.is_in(crate::incidents::OPEN))
-        .count(conn)
-        .await?;
-    Ok(facts_with(
-        h,
-        previous_status,
-        residents,
-        pending,
-        open_incidents,
-    ))
-}
-
-/// [`facts`] from counts already known (a bulk import knows a new house has none of them).
-pub fn facts_with(
-    h: &house::Model,
-    previous_status: Option<&str>,
-    residents: u64,
-    pending: u64,
-    open_incidents: u64,
-) -> serde_json::Value {
-    serde_json::json!({
-        "house.status": h.status,
-        "house.previous_status": previous_status,
-        "house.legal": h.legal,
-        "house.category": h.category,
-        "house.registered_size": h.registered_size,
-        "house.residents": residents,
-        "house.pending_declarations": pending,
-        "house.not_seen": h.not_seen,
-        "house.open_incidents": open_incidents,
-    })
-}
-
-/// Store the classification the current rules give `h`, if any and if different.
-async fn classify(
-    txn: &DatabaseTransaction,
-    h: house::Model,
-    facts: &serde_json::Value,
-) -> Result<(house::Model, bool), ApiError> {
-    let Some(c) = rules::classify(txn, facts).await? else {
-        return Ok((h, false));
-    };
-    if h.class_level.as_deref() == Some(c.level.as_str())
-        && h.colour.as_deref() == Some(c.colour.as_str())
-        && h.classified_by_rules == Some(c.rules_version)
-    {
-        return Ok((h, false));
-    }
-    let mut am: house::ActiveModel = h.into();
-    am.class_level = Set(Some(c.level));
-    am.colour = Set(Some(c.colour));
-    am.classified_by_rules = Set(Some(c.rules_version));
-    Ok((am.update(txn).await?, true))
-}
-
-/// After the row is written (with its new version): the ledger, the classification, the rules.
-async fn recorded(
-    txn: &DatabaseTransaction,
-    source: &Source,
-    h: house::Model,
-    change: &str,
-    previous_status: Option<&str>,
-    details: serde_json::Value,
-) -> Result<house::Model, ApiError> {
-    let grid = stored_grid(&h.grid_code)?;
-    ledger::record(
-        txn,
-        source,
-        Step {
-            kind: SubjectKind::House,
-            key: &h.code,
-            change,
-            state: &h.status,
-            house_code: Some(&h.code),
-            grid: &grid,
-            version: h.version,
-            details,
-        },
-    )
-    .await?;
-    let facts = facts(txn, &h, previous_status).await?;
-    let (h, _) = classify(txn, h, &facts).await?;
-    rules::on_change(
-        txn,
-        source,
-        rules::Trigger {
-            kind: SubjectKind::House,
-            key: &h.code,
-            grid: &grid,
-            change,
-            facts,
-        },
-    )
-    .await?;
-    Ok(h)
-}
-
-/// Lock house `code` (PostgreSQL) and read it inside `txn`.
-async fn locked(txn: &DatabaseTransaction, code: &HouseCode) -> Result<house::Model, ApiError> {
-    lock(
-        txn,
-        "SELECT code FROM houses WHERE code = $1 FOR UPDATE",
-        code.as_str(),
-    )
-    .await?;
-    house::Entity::find_by_id(code.to_string())
-        .one(txn)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no house {code}")))
-}
 
 fn not_demolished(h: &house::Model) -> Result<(), ApiError> {
     if h.status == "demolished" {
@@ -403,17 +229,13 @@ fn not_demolished(h: &house::Model) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The row as `am` with the version bumped and `updated_at` now, written.
-async fn bump(
-    txn: &DatabaseTransaction,
-    h: &house::Model,
-    mut am: house::ActiveModel,
-) -> Result<house::Model, ApiError> {
-    am.version = Set(h.version + 1);
-    am.updated_at = Set(Some(Utc::now()));
-    Ok(am.update(txn).await?)
+/// The answer of a change of a house: the whole record, as the masking policy shows it.
+async fn answered(tx: &Tx<'_>, h: house::Model) -> Done<house::Model, HouseDetail> {
+    let output = detail_for(tx.txn, tx.principal, &h).await?;
+    Ok(Applied { record: h, output })
 }
 
+// ---------------------------------------------------------------------------------------------
 // ---------------------------------------------------------------------------------------------
 // Registration
 
@@ -488,6 +310,131 @@ fn check_landlord_phone(p: Option<&str>) -> Result<Option<String>, ApiError> {
         .transpose()
 }
 
+/// A checked registration.
+#[derive(Clone)]
+struct Registration {
+    grid: JurisdictionCode,
+    address: String,
+    category: String,
+    legal: bool,
+    registered_size: i32,
+    status: &'static str,
+    landlord_name: Option<String>,
+    landlord_phone: Option<String>,
+}
+
+impl Registration {
+    fn parse(input: NewHouse) -> Result<Registration, ApiError> {
+        let grid = parse_grid(&input.grid_code).map_err(|e| match e {
+            ApiError::InvalidInput(m) => ApiError::InvalidInput(format!("grid_code: {m}")),
+            e => e,
+        })?;
+        let status = match input.status.as_deref().unwrap_or("planned") {
+            "planned" => "planned",
+            "built" => "built",
+            other => {
+                return Err(ApiError::InvalidInput(format!(
+                    "a new house is planned or built, not {other:?}"
+                )));
+            }
+        };
+        Ok(Registration {
+            grid,
+            address: check_address(&input.address)?,
+            category: check_category(&input.category)?,
+            legal: input.legal,
+            registered_size: check_size(input.registered_size)?,
+            status,
+            landlord_name: check_landlord_name(input.landlord_name.as_deref())?,
+            landlord_phone: check_landlord_phone(input.landlord_phone.as_deref())?,
+        })
+    }
+}
+
+/// Taken when two registrations of one grid still picked the same serial: the caller tries the
+/// next one.
+const SERIAL_TAKEN: &str = "house-code-taken";
+
+#[async_trait::async_trait]
+impl Creation for Registration {
+    type Record = house::Model;
+    type Output = HouseDetail;
+
+    fn authorize(&self, principal: &Principal) -> Result<(), ApiError> {
+        HOUSES.authorize_create(principal, &self.grid)
+    }
+
+    async fn apply(self, tx: &Tx<'_>) -> Done<house::Model, Self::Output> {
+        // Registrations in one grid take turns on the grid's row (PostgreSQL).
+        lock_row(tx.txn, "grids", "code", self.grid.as_str()).await?;
+        if grid::Entity::find_by_id(self.grid.as_str())
+            .one(tx.txn)
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::NotFound(format!("no grid {}", self.grid)));
+        }
+        let last = house::Entity::find()
+            .filter(house::Column::Code.starts_with(self.grid.as_str()))
+            .order_by_desc(house::Column::Code)
+            .one(tx.txn)
+            .await?;
+        let serial = match &last {
+            Some(h) => {
+                h.code
+                    .get(15..19)
+                    .and_then(|s| s.parse::<u16>().ok())
+                    .unwrap_or(0)
+                    + 1
+            }
+            None => 1,
+        };
+        let code = HouseCode::new(&self.grid, serial).map_err(|_| {
+            ApiError::conflict(
+                "grid-codes-exhausted",
+                format!("grid {} has issued all 9999 house codes", self.grid),
+            )
+        })?;
+        let inserted = house::ActiveModel {
+            code: Set(code.to_string()),
+            grid_code: Set(self.grid.to_string()),
+            address: Set(self.address),
+            status: Set(self.status.to_owned()),
+            registered_size: Set(self.registered_size),
+            legal: Set(self.legal),
+            category: Set(self.category.clone()),
+            class_level: Set(None),
+            colour: Set(None),
+            classified_by_rules: Set(None),
+            landlord_name: Set(self.landlord_name),
+            landlord_phone: Set(self.landlord_phone),
+            version: Set(1),
+            last_seen_at: Set(None),
+            not_seen: Set(false),
+            updated_at: Set(Some(Utc::now())),
+        }
+        .insert(tx.txn)
+        .await
+        .map_err(|e| match e.sql_err() {
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => ApiError::conflict(
+                SERIAL_TAKEN,
+                format!("house code {code} was taken meanwhile"),
+            ),
+            _ => e.into(),
+        })?;
+        let h = recorded(
+            tx.txn,
+            tx.source,
+            inserted,
+            "registered",
+            None,
+            serde_json::json!({ "legal": self.legal, "category": self.category }),
+        )
+        .await?;
+        answered(tx, h).await
+    }
+}
+
 /// Register a house (its grid's worker, or an officer in scope): it gets the next code of the
 /// grid, never one used before.
 #[utoipa::path(
@@ -500,127 +447,26 @@ fn check_landlord_phone(p: Option<&str>) -> Result<Option<String>, ApiError> {
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such grid", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The grid has issued all 9999 codes", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not a JSON body", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
-async fn create_house(
-    grid: web::Data<Grid>,
-    principal: Principal,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    let input: NewHouse = parse_json(
+async fn create_house(w: Write, body: JsonBody) -> Result<Answer, ApiError> {
+    let input: NewHouse = body::parse(
         &body,
         "grid_code, address, category, legal, registered_size",
     )?;
-    let grid_code = JurisdictionCode::parse(input.grid_code.trim())
-        .map_err(|e| ApiError::invalid("grid_code", e))?;
-    if grid_code.level() != Level::Grid {
-        return Err(ApiError::InvalidInput(format!(
-            "grid_code: {grid_code} is not a grid code"
-        )));
-    }
-    may_change(&principal, &grid_code)?;
-    let status = input.status.as_deref().unwrap_or("planned");
-    if !matches!(status, "planned" | "built") {
-        return Err(ApiError::InvalidInput(format!(
-            "a new house is planned or built, not {status:?}"
-        )));
-    }
-    let address = check_address(&input.address)?;
-    let category = check_category(&input.category)?;
-    let size = check_size(input.registered_size)?;
-    let landlord_name = check_landlord_name(input.landlord_name.as_deref())?;
-    let landlord_phone = check_landlord_phone(input.landlord_phone.as_deref())?;
-    if grid::Entity::find_by_id(grid_code.to_string())
-        .one(&grid.db)
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::NotFound(format!("no grid {grid_code}")));
-    }
-    let source = Source::of(&principal);
-    // Two registrations that still pick the same serial (SQLite, or a race PostgreSQL's lock
-    // cannot see): the loser tries again with the next one.
+    let registration = Registration::parse(input)?;
+    // Two registrations that still picked the same serial (a race PostgreSQL's row lock cannot
+    // see): the loser tries again with the next one.
     let mut attempt = 0;
-    let h = loop {
+    loop {
         attempt += 1;
-        let txn = grid.db.begin_write().await?;
-        lock(
-            &txn,
-            "SELECT code FROM grids WHERE code = $1 FOR UPDATE",
-            grid_code.as_str(),
-        )
-        .await?;
-        let last = house::Entity::find()
-            .filter(house::Column::Code.starts_with(grid_code.as_str()))
-            .order_by_desc(house::Column::Code)
-            .one(&txn)
-            .await?;
-        let serial = match &last {
-            Some(h) => {
-                h.code
-                    .get(15..19)
-                    .and_then(|s| s.parse::<u16>().ok())
-                    .unwrap_or(0)
-                    + 1
-            }
-            None => 1,
-        };
-        let code = HouseCode::new(&grid_code, serial).map_err(|_| {
-            ApiError::conflict(
-                "grid-codes-exhausted",
-                format!("grid {grid_code} has issued all 9999 house codes"),
-            )
-        })?;
-        let now = Utc::now();
-        let inserted = house::ActiveModel {
-            code: Set(code.to_string()),
-            grid_code: Set(grid_code.to_string()),
-            address: Set(address.clone()),
-            status: Set(status.to_owned()),
-            registered_size: Set(size),
-            legal: Set(input.legal),
-            category: Set(category.clone()),
-            class_level: Set(None),
-            colour: Set(None),
-            classified_by_rules: Set(None),
-            landlord_name: Set(landlord_name.clone()),
-            landlord_phone: Set(landlord_phone.clone()),
-            version: Set(1),
-            last_seen_at: Set(None),
-            not_seen: Set(false),
-            updated_at: Set(Some(now)),
+        match w.create(registration.clone()).await {
+            Err(ApiError::Conflict { code, .. }) if code == SERIAL_TAKEN && attempt < 5 => {}
+            created => return Answer::created(created?),
         }
-        .insert(&txn)
-        .await;
-        let h = match inserted {
-            Ok(h) => h,
-            Err(e)
-                if attempt < 5
-                    && matches!(
-                        e.sql_err(),
-                        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-                    ) =>
-            {
-                txn.rollback().await?;
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let h = recorded(
-            &txn,
-            &source,
-            h,
-            "registered",
-            None,
-            serde_json::json!({ "legal": input.legal, "category": category }),
-        )
-        .await?;
-        txn.commit().await?;
-        break h;
-    };
-    grid.relay.notify();
-    Ok(HttpResponse::Created().json(detail_for(&grid.db, &principal, &h).await?))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -628,6 +474,7 @@ async fn create_house(
 
 /// Filter of the house list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HouseFilter {
     /// Houses registered under this grid (or any jurisdiction); default the caller's scope.
     pub grid: Option<String>,
@@ -653,12 +500,11 @@ async fn list_houses(
     filter: web::Query<HouseFilter>,
     page: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require_role(&STAFF)?;
     let under = match filter.grid.as_deref() {
         Some(g) => JurisdictionCode::parse(g.trim()).map_err(|e| ApiError::invalid("grid", e))?,
         None => principal.scope.clone(),
     };
-    principal.authorize(&under)?;
+    HOUSES.authorize_list(&principal, &under)?;
     let limit = page.limit().map_err(ApiError::InvalidInput)?;
     let mut q = house::Entity::find().filter(house::Column::GridCode.starts_with(under.as_str()));
     if let Some(s) = filter.status.as_deref() {
@@ -670,15 +516,17 @@ async fn list_houses(
         }
         q = q.filter(house::Column::Status.eq(s));
     }
-    if let Some(c) = page.cursor.as_deref() {
-        q = q.filter(house::Column::Code.gt(c));
-    }
-    let rows = q
-        .order_by_asc(house::Column::Code)
-        .limit(limit + 1)
-        .all(&grid.db)
-        .await?;
-    let policy = privacy::current(&grid.db).await?;
+    let cursor = page.cursor.clone();
+    let rows = paging::rows(
+        &grid.db,
+        q,
+        house::Column::Code,
+        Order::Ascending,
+        cursor,
+        limit,
+    )
+    .await?;
+    let policy = masking::current(&grid.db).await?;
     let masker = Masker::new(&policy, &principal);
     let views: Vec<HouseDetail> = rows.iter().map(|h| detail(&masker, h)).collect();
     Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |v| v.code.clone())))
@@ -704,14 +552,11 @@ async fn get_house(
     code: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let code = parse_house(&code)?;
-    let h = house::Entity::find_by_id(code.to_string())
+    let h = house::Entity::find_by_id(code.as_str())
         .one(&grid.db)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no house {code}")))?;
-    if let Some(p) = caller.0.filter(|p| {
-        p.has_any_role(&STAFF)
-            && JurisdictionCode::parse(&h.grid_code).is_ok_and(|g| p.can_access(&g))
-    }) {
+    if let Some(p) = caller.0.filter(|p| access::sees_house(p, &h)) {
         return Ok(HttpResponse::Ok().json(detail_for(&grid.db, &p, &h).await?));
     }
     Ok(HttpResponse::Ok().json(HouseView {
@@ -738,6 +583,91 @@ pub struct HousePatch {
     pub landlord_phone: Option<String>,
 }
 
+/// A checked patch (`Some(None)` clears a landlord field).
+struct Edit {
+    address: Option<String>,
+    category: Option<String>,
+    legal: Option<bool>,
+    registered_size: Option<i32>,
+    landlord_name: Option<Option<String>>,
+    landlord_phone: Option<Option<String>>,
+}
+
+impl Edit {
+    fn parse(p: HousePatch) -> Result<Edit, ApiError> {
+        Ok(Edit {
+            address: p.address.as_deref().map(check_address).transpose()?,
+            category: p.category.as_deref().map(check_category).transpose()?,
+            legal: p.legal,
+            registered_size: p.registered_size.map(check_size).transpose()?,
+            landlord_name: p
+                .landlord_name
+                .as_deref()
+                .map(|n| check_landlord_name(Some(n)))
+                .transpose()?,
+            landlord_phone: p
+                .landlord_phone
+                .as_deref()
+                .map(|n| check_landlord_phone(Some(n)))
+                .transpose()?,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Change<house::Model> for Edit {
+    type Output = HouseDetail;
+
+    fn check(&self, h: &house::Model) -> Result<(), ApiError> {
+        not_demolished(h)
+    }
+
+    async fn apply(self, tx: &Tx<'_>, h: house::Model) -> Done<house::Model, Self::Output> {
+        let mut am: house::ActiveModel = h.clone().into();
+        let mut fields = Vec::new();
+        if let Some(a) = self.address.filter(|a| *a != h.address) {
+            am.address = Set(a);
+            fields.push("address");
+        }
+        if let Some(c) = self.category.filter(|c| *c != h.category) {
+            am.category = Set(c);
+            fields.push("category");
+        }
+        if let Some(l) = self.legal.filter(|l| *l != h.legal) {
+            am.legal = Set(l);
+            fields.push("legal");
+        }
+        if let Some(s) = self.registered_size.filter(|s| *s != h.registered_size) {
+            am.registered_size = Set(s);
+            fields.push("registered_size");
+        }
+        if let Some(n) = self.landlord_name.filter(|n| *n != h.landlord_name) {
+            am.landlord_name = Set(n);
+            fields.push("landlord_name");
+        }
+        if let Some(n) = self.landlord_phone.filter(|n| *n != h.landlord_phone) {
+            am.landlord_phone = Set(n);
+            fields.push("landlord_phone");
+        }
+        if fields.is_empty() {
+            return answered(tx, h).await;
+        }
+        let status = h.status.clone();
+        let after = bump(tx.txn, &h, am).await?;
+        // Which fields changed, not their values: the landlord's name and phone are personal data.
+        let after = recorded(
+            tx.txn,
+            tx.source,
+            after,
+            "updated",
+            Some(&status),
+            serde_json::json!({ "fields": fields }),
+        )
+        .await?;
+        answered(tx, after).await
+    }
+}
+
 /// Change a house's attributes (its grid worker or an officer in scope).
 #[utoipa::path(
     patch,
@@ -750,101 +680,19 @@ pub struct HousePatch {
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`house-demolished` or `version-conflict`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not a JSON body", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
-async fn patch_house(
-    grid: web::Data<Grid>,
-    principal: Principal,
+pub async fn patch_house(
+    w: Write,
     code: web::Path<String>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    let source = Source::of(&principal);
-    crate::error::reply(patch_house_op(&grid, &principal, &source, code.into_inner(), &body).await)
-}
-
-/// `patch_house` as `principal`, the change recorded as coming from `source` (the REST route,
-/// or a record collected in the field).
-pub async fn patch_house_op(
-    grid: &Grid,
-    principal: &Principal,
-    source: &Source,
-    code: String,
-    body: &[u8],
-) -> Result<(StatusCode, serde_json::Value), ApiError> {
+    body: JsonBody,
+) -> Result<Answer, ApiError> {
     let code = parse_house(&code)?;
-    let p: HousePatch = parse_json(body, "the attributes to change")?;
-    let address = p.address.as_deref().map(check_address).transpose()?;
-    let category = p.category.as_deref().map(check_category).transpose()?;
-    let size = p.registered_size.map(check_size).transpose()?;
-    let landlord_name = p
-        .landlord_name
-        .as_deref()
-        .map(|n| check_landlord_name(Some(n)))
-        .transpose()?;
-    let landlord_phone = p
-        .landlord_phone
-        .as_deref()
-        .map(|n| check_landlord_phone(Some(n)))
-        .transpose()?;
-    let txn = grid.db.begin_write().await?;
-    let h = locked(&txn, &code).await?;
-    may_change(principal, &stored_grid(&h.grid_code)?)?;
-    not_demolished(&h)?;
-    check_version(&format!("house {}", h.code), p.expected_version, h.version)?;
-    let mut am: house::ActiveModel = h.clone().into();
-    let mut fields = Vec::new();
-    if let Some(a) = address.filter(|a| *a != h.address) {
-        am.address = Set(a);
-        fields.push("address");
-    }
-    if let Some(c) = category.filter(|c| *c != h.category) {
-        am.category = Set(c);
-        fields.push("category");
-    }
-    if let Some(l) = p.legal.filter(|l| *l != h.legal) {
-        am.legal = Set(l);
-        fields.push("legal");
-    }
-    if let Some(s) = size.filter(|s| *s != h.registered_size) {
-        am.registered_size = Set(s);
-        fields.push("registered_size");
-    }
-    if let Some(n) = landlord_name.filter(|n| *n != h.landlord_name) {
-        am.landlord_name = Set(n);
-        fields.push("landlord_name");
-    }
-    if let Some(n) = landlord_phone.filter(|n| *n != h.landlord_phone) {
-        am.landlord_phone = Set(n);
-        fields.push("landlord_phone");
-    }
-    if fields.is_empty() {
-        txn.rollback().await?;
-        return Ok((
-            StatusCode::OK,
-            serde_json::to_value(detail_for(&grid.db, principal, &h).await?)
-                .map_err(anyhow::Error::from)?,
-        ));
-    }
-    let status = h.status.clone();
-    let after = bump(&txn, &h, am).await?;
-    // Which fields changed, not their values: the landlord's name and phone are personal data.
-    let after = recorded(
-        &txn,
-        source,
-        after,
-        "updated",
-        Some(&status),
-        serde_json::json!({ "fields": fields }),
-    )
-    .await?;
-    txn.commit().await?;
-    grid.relay.notify();
-    Ok((
-        StatusCode::OK,
-        serde_json::to_value(detail_for(&grid.db, principal, &after).await?)
-            .map_err(anyhow::Error::from)?,
-    ))
+    let patch: HousePatch = body::parse(&body, "the attributes to change")?;
+    let seen = patch.expected_version;
+    Answer::ok(w.change(&code, seen, Edit::parse(patch)?).await?)
 }
 
 /// A move in the house's life.
@@ -859,6 +707,67 @@ pub struct Transition {
     pub reason: Option<String>,
 }
 
+/// A checked transition.
+struct Step {
+    to: String,
+    reason: Option<String>,
+}
+
+#[async_trait::async_trait]
+impl Change<house::Model> for Step {
+    type Output = HouseDetail;
+
+    fn check(&self, h: &house::Model) -> Result<(), ApiError> {
+        not_demolished(h)?;
+        let allowed = allowed_moves(&h.status);
+        if !allowed.contains(&self.to.as_str()) {
+            return Err(ApiError::unprocessable(
+                "illegal-transition",
+                format!(
+                    "house {} is {}: it may go to {} only, not {:?}",
+                    h.code,
+                    h.status,
+                    allowed.join(", "),
+                    self.to
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn apply(self, tx: &Tx<'_>, h: house::Model) -> Done<house::Model, Self::Output> {
+        if self.to == "demolished" {
+            let residents = resident::Entity::find()
+                .filter(resident::Column::HouseCode.eq(h.code.as_str()))
+                .count(tx.txn)
+                .await?;
+            if residents > 0 {
+                return Err(ApiError::conflict(
+                    "house-occupied",
+                    format!(
+                        "{residents} people are registered as living in house {}: they move out before it is demolished",
+                        h.code
+                    ),
+                ));
+            }
+        }
+        let previous = h.status.clone();
+        let mut am: house::ActiveModel = h.clone().into();
+        am.status = Set(self.to.clone());
+        let after = bump(tx.txn, &h, am).await?;
+        let after = recorded(
+            tx.txn,
+            tx.source,
+            after,
+            &self.to,
+            Some(&previous),
+            serde_json::json!({ "from": previous, "reason": self.reason }),
+        )
+        .await?;
+        answered(tx, after).await
+    }
+}
+
 /// Move a house to its next state (see the module documentation for the state machine).
 #[utoipa::path(
     post,
@@ -871,31 +780,18 @@ pub struct Transition {
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`house-demolished`, `house-occupied` or `version-conflict`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not a JSON body", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`illegal-transition` (the detail names the allowed moves)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
-async fn transition(
-    grid: web::Data<Grid>,
-    principal: Principal,
+pub async fn transition(
+    w: Write,
     code: web::Path<String>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    let source = Source::of(&principal);
-    crate::error::reply(transition_op(&grid, &principal, &source, code.into_inner(), &body).await)
-}
-
-/// `transition` as `principal`, the change recorded as coming from `source` (the REST route,
-/// or a record collected in the field).
-pub async fn transition_op(
-    grid: &Grid,
-    principal: &Principal,
-    source: &Source,
-    code: String,
-    body: &[u8],
-) -> Result<(StatusCode, serde_json::Value), ApiError> {
+    body: JsonBody,
+) -> Result<Answer, ApiError> {
     let code = parse_house(&code)?;
-    let t: Transition = parse_json(body, "to (and expected_version, reason)")?;
+    let t: Transition = body::parse(&body, "to (and expected_version, reason)")?;
     let reason = t
         .reason
         .map(|r| r.trim().to_owned())
@@ -905,63 +801,13 @@ pub async fn transition_op(
             "reason must be at most 500 characters".into(),
         ));
     }
-    let txn = grid.db.begin_write().await?;
-    let h = locked(&txn, &code).await?;
-    may_change(principal, &stored_grid(&h.grid_code)?)?;
-    not_demolished(&h)?;
-    check_version(&format!("house {}", h.code), t.expected_version, h.version)?;
-    let allowed = allowed_moves(&h.status);
-    if !allowed.contains(&t.to.as_str()) {
-        return Err(ApiError::unprocessable(
-            "illegal-transition",
-            format!(
-                "house {} is {}: it may go to {} only, not {:?}",
-                h.code,
-                h.status,
-                allowed.join(", "),
-                t.to
-            ),
-        ));
-    }
-    if t.to == "demolished" {
-        let residents = resident::Entity::find()
-            .filter(resident::Column::HouseCode.eq(h.code.as_str()))
-            .count(&txn)
-            .await?;
-        if residents > 0 {
-            return Err(ApiError::conflict(
-                "house-occupied",
-                format!(
-                    "{residents} people are registered as living in house {}: they move out before it is demolished",
-                    h.code
-                ),
-            ));
-        }
-    }
-    let previous = h.status.clone();
-    let mut am: house::ActiveModel = h.clone().into();
-    am.status = Set(t.to.clone());
-    let after = bump(&txn, &h, am).await?;
-    let after = recorded(
-        &txn,
-        source,
-        after,
-        &t.to,
-        Some(&previous),
-        serde_json::json!({ "from": previous, "reason": reason }),
-    )
-    .await?;
-    txn.commit().await?;
-    grid.relay.notify();
-    Ok((
-        StatusCode::OK,
-        serde_json::to_value(detail_for(&grid.db, principal, &after).await?)
-            .map_err(anyhow::Error::from)?,
-    ))
+    let step = Step { to: t.to, reason };
+    Answer::ok(w.change(&code, t.expected_version, step).await?)
 }
 
 /// Query of the reclassification.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReclassifyQuery {
     /// The jurisdiction whose houses are classified again.
     pub under: String,
@@ -987,16 +833,16 @@ pub struct Reclassified {
     ),
     security(("bearer" = []))
 )]
-async fn reclassify(
-    grid: web::Data<Grid>,
-    principal: Principal,
-    query: web::Query<ReclassifyQuery>,
-) -> Result<HttpResponse, ApiError> {
-    principal.require_role(&OFFICERS)?;
+async fn reclassify(w: Write, query: web::Query<ReclassifyQuery>) -> Result<Answer, ApiError> {
+    w.principal.require_role(&[
+        Role::CommunityOfficer,
+        Role::StreetOfficer,
+        Role::DistrictOfficer,
+        Role::Admin,
+    ])?;
     let under =
         JurisdictionCode::parse(query.under.trim()).map_err(|e| ApiError::invalid("under", e))?;
-    principal.authorize(&under)?;
-    let source = Source::of(&principal);
+    w.principal.authorize(&under)?;
     let mut out = Reclassified {
         examined: 0,
         changed: 0,
@@ -1004,84 +850,39 @@ async fn reclassify(
     let mut cursor: Option<String> = None;
     // A page per transaction, so a large district does not hold one transaction for long.
     loop {
-        let txn = grid.db.begin_write().await?;
-        let mut q = house::Entity::find()
-            .filter(house::Column::GridCode.starts_with(under.as_str()))
-            .filter(house::Column::Status.ne("demolished"));
-        if let Some(c) = &cursor {
-            q = q.filter(house::Column::Code.gt(c.as_str()));
-        }
-        let page = q
-            .order_by_asc(house::Column::Code)
-            .limit(200)
-            .all(&txn)
+        let page = w
+            .run(async |tx| {
+                let mut q = house::Entity::find()
+                    .filter(house::Column::GridCode.starts_with(under.as_str()))
+                    .filter(house::Column::Status.ne("demolished"));
+                if let Some(c) = &cursor {
+                    q = q.filter(house::Column::Code.gt(c.as_str()));
+                }
+                let page = q
+                    .order_by_asc(house::Column::Code)
+                    .limit(200)
+                    .all(tx.txn)
+                    .await?;
+                let last = page.last().map(|h| h.code.clone());
+                let mut changed = 0;
+                let examined = page.len() as u64;
+                for h in page {
+                    if reclassify_one(tx.txn, tx.source, h).await? {
+                        changed += 1;
+                    }
+                }
+                Ok((last, examined, changed))
+            })
             .await?;
-        let Some(last) = page.last() else {
-            txn.rollback().await?;
-            break;
-        };
-        cursor = Some(last.code.clone());
-        for h in page {
-            out.examined += 1;
-            if reclassify_one(&txn, &source, h).await? {
-                out.changed += 1;
-            }
+        let (last, examined, changed) = page;
+        out.examined += examined;
+        out.changed += changed;
+        match last {
+            Some(code) => cursor = Some(code),
+            None => break,
         }
-        txn.commit().await?;
     }
-    grid.relay.notify();
-    Ok(HttpResponse::Ok().json(out))
-}
-
-/// Store the class the current rules give `h`; when it changed, a new version of the house and a
-/// `reclassified` life event. Whether it changed.
-async fn reclassify_one(
-    txn: &DatabaseTransaction,
-    source: &Source,
-    h: house::Model,
-) -> Result<bool, ApiError> {
-    let facts = facts(txn, &h, None).await?;
-    let before = h.clone();
-    let (after, changed) = classify(txn, h, &facts).await?;
-    if !changed {
-        return Ok(false);
-    }
-    let after = bump(txn, &before, after.into()).await?;
-    ledger::record(
-        txn,
-        source,
-        Step {
-            kind: SubjectKind::House,
-            key: &after.code,
-            change: "reclassified",
-            state: &after.status,
-            house_code: Some(&after.code),
-            grid: &stored_grid(&after.grid_code)?,
-            version: after.version,
-            details: serde_json::json!({
-                "class_level": after.class_level,
-                "colour": after.colour,
-                "rules_version": after.classified_by_rules,
-            }),
-        },
-    )
-    .await?;
-    Ok(true)
-}
-
-/// Classify house `code` again inside `txn` after something outside its own record that the
-/// rules look at changed (an incident reported there or resolved). The house row is locked
-/// first, so that two such changes at once each count the other.
-pub(crate) async fn reclassify_house(
-    txn: &DatabaseTransaction,
-    source: &Source,
-    code: &str,
-) -> Result<(), ApiError> {
-    let h = locked(txn, &parse_house(code)?).await?;
-    if h.status != "demolished" {
-        reclassify_one(txn, source, h).await?;
-    }
-    Ok(())
+    Answer::ok(out)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1113,21 +914,63 @@ impl From<census_round::Model> for CensusRound {
     }
 }
 
-async fn census_grid(
-    conn: &impl ConnectionTrait,
-    principal: &Principal,
-    code: &str,
-) -> Result<JurisdictionCode, ApiError> {
-    let g = JurisdictionCode::parse(code.trim()).map_err(|e| ApiError::invalid("grid code", e))?;
-    if g.level() != Level::Grid {
-        return Err(ApiError::InvalidInput(format!("{g} is not a grid code")));
+/// Opening a census round on a grid.
+struct Opening {
+    grid: JurisdictionCode,
+}
+
+#[async_trait::async_trait]
+impl Creation for Opening {
+    type Record = census_round::Model;
+    type Output = CensusRound;
+
+    fn authorize(&self, principal: &Principal) -> Result<(), ApiError> {
+        HOUSES.authorize_create(principal, &self.grid)
     }
-    may_change(principal, &g)?;
-    grid::Entity::find_by_id(g.to_string())
-        .one(conn)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no grid {g}")))?;
-    Ok(g)
+
+    async fn apply(self, tx: &Tx<'_>) -> Done<census_round::Model, Self::Output> {
+        let g = &self.grid;
+        lock_row(tx.txn, "grids", "code", g.as_str()).await?;
+        grid::Entity::find_by_id(g.as_str())
+            .one(tx.txn)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no grid {g}")))?;
+        if let Some(open) = census_round::Entity::find()
+            .filter(census_round::Column::GridCode.eq(g.as_str()))
+            .filter(census_round::Column::ClosedAt.is_null())
+            .one(tx.txn)
+            .await?
+        {
+            return Err(ApiError::conflict(
+                "census-open",
+                format!("census round {} is still open on grid {g}", open.id),
+            ));
+        }
+        let id = Uuid::now_v7();
+        let round = census_round::ActiveModel {
+            id: Set(id),
+            grid_code: Set(g.to_string()),
+            opened_at: Set(Utc::now()),
+            opened_by: Set(tx.principal.subject.clone()),
+            closed_at: Set(None),
+            closed_by: Set(None),
+            not_seen: Set(None),
+        }
+        .insert(tx.txn)
+        .await?;
+        zw_evidence::append(
+            tx.txn,
+            &tx.principal.subject,
+            "census.open",
+            &format!("census/{id}"),
+            &serde_json::json!({ "grid_code": g.as_str() }),
+        )
+        .await?;
+        Ok(Applied {
+            output: CensusRound::from(round.clone()),
+            record: round,
+        })
+    }
 }
 
 /// Open a census round on a grid (its worker or an officer in scope); one open round per grid.
@@ -1137,58 +980,91 @@ async fn census_grid(
     params(("code" = String, Path, description = "Grid code (15 digits)")),
     responses(
         (status = 201, body = CensusRound),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`census-open`: a round is already open", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
-async fn open_census(
-    grid: web::Data<Grid>,
-    principal: Principal,
-    code: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let g = census_grid(&grid.db, &principal, &code).await?;
-    let txn = grid.db.begin_write().await?;
-    lock(
-        &txn,
-        "SELECT code FROM grids WHERE code = $1 FOR UPDATE",
-        g.as_str(),
-    )
-    .await?;
-    if let Some(open) = census_round::Entity::find()
-        .filter(census_round::Column::GridCode.eq(g.as_str()))
-        .filter(census_round::Column::ClosedAt.is_null())
-        .one(&txn)
-        .await?
-    {
-        return Err(ApiError::conflict(
-            "census-open",
-            format!("census round {} is still open on grid {g}", open.id),
-        ));
+async fn open_census(w: Write, code: web::Path<String>) -> Result<Answer, ApiError> {
+    let opening = Opening {
+        grid: parse_grid(&code)?,
+    };
+    Answer::created(w.create(opening).await?)
+}
+
+/// Closing a census round.
+struct Closing;
+
+#[async_trait::async_trait]
+impl Change<census_round::Model> for Closing {
+    type Output = CensusRound;
+
+    fn check(&self, round: &census_round::Model) -> Result<(), ApiError> {
+        if round.closed_at.is_some() {
+            return Err(ApiError::conflict(
+                "census-closed",
+                format!("census round {} is already closed", round.id),
+            ));
+        }
+        Ok(())
     }
-    let id = Uuid::now_v7();
-    let round = census_round::ActiveModel {
-        id: Set(id),
-        grid_code: Set(g.to_string()),
-        opened_at: Set(Utc::now()),
-        opened_by: Set(principal.subject.clone()),
-        closed_at: Set(None),
-        closed_by: Set(None),
-        not_seen: Set(None),
+
+    async fn apply(
+        self,
+        tx: &Tx<'_>,
+        round: census_round::Model,
+    ) -> Done<census_round::Model, Self::Output> {
+        let id = round.id;
+        let grid_code = round.grid_code.clone();
+        let unseen = house::Entity::find()
+            .filter(house::Column::GridCode.eq(grid_code.as_str()))
+            .filter(house::Column::Status.ne("demolished"))
+            .filter(
+                Condition::any()
+                    .add(house::Column::LastSeenAt.is_null())
+                    .add(house::Column::LastSeenAt.lt(round.opened_at)),
+            )
+            .order_by_asc(house::Column::Code)
+            .all(tx.txn)
+            .await?;
+        let source = tx.source.clone().via("census", id.to_string());
+        let mut codes = Vec::with_capacity(unseen.len());
+        for h in unseen {
+            let status = h.status.clone();
+            let mut am: house::ActiveModel = h.clone().into();
+            am.not_seen = Set(true);
+            let after = bump(tx.txn, &h, am).await?;
+            codes.push(after.code.clone());
+            recorded(
+                tx.txn,
+                &source,
+                after,
+                "not_seen",
+                Some(&status),
+                serde_json::json!({ "census_round": id }),
+            )
+            .await?;
+        }
+        let mut am: census_round::ActiveModel = round.into();
+        am.closed_at = Set(Some(Utc::now()));
+        am.closed_by = Set(Some(tx.principal.subject.clone()));
+        am.not_seen = Set(Some(serde_json::json!(codes)));
+        let round = am.update(tx.txn).await?;
+        zw_evidence::append(
+            tx.txn,
+            &tx.principal.subject,
+            "census.close",
+            &format!("census/{id}"),
+            &serde_json::json!({ "grid_code": grid_code, "not_seen": codes }),
+        )
+        .await?;
+        Ok(Applied {
+            output: CensusRound::from(round.clone()),
+            record: round,
+        })
     }
-    .insert(&txn)
-    .await?;
-    zw_evidence::append(
-        &txn,
-        &principal.subject,
-        "census.open",
-        &format!("census/{id}"),
-        &serde_json::json!({ "grid_code": g.as_str() }),
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(HttpResponse::Created().json(CensusRound::from(round)))
 }
 
 /// Close a census round: every house of the grid, not demolished, that nobody sighted since the
@@ -1202,82 +1078,20 @@ async fn open_census(
     ),
     responses(
         (status = 200, body = CensusRound),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`census-closed`: already closed", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
-async fn close_census(
-    grid: web::Data<Grid>,
-    principal: Principal,
-    path: web::Path<(String, Uuid)>,
-) -> Result<HttpResponse, ApiError> {
+async fn close_census(w: Write, path: web::Path<(String, Uuid)>) -> Result<Answer, ApiError> {
     let (code, id) = path.into_inner();
-    let g = census_grid(&grid.db, &principal, &code).await?;
-    let txn = grid.db.begin_write().await?;
-    lock(
-        &txn,
-        "SELECT code FROM grids WHERE code = $1 FOR UPDATE",
-        g.as_str(),
-    )
-    .await?;
-    let round = census_round::Entity::find_by_id(id)
-        .filter(census_round::Column::GridCode.eq(g.as_str()))
-        .one(&txn)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no census round {id} on grid {g}")))?;
-    if round.closed_at.is_some() {
-        return Err(ApiError::conflict(
-            "census-closed",
-            format!("census round {id} is already closed"),
-        ));
-    }
-    let unseen = house::Entity::find()
-        .filter(house::Column::GridCode.eq(g.as_str()))
-        .filter(house::Column::Status.ne("demolished"))
-        .filter(
-            Condition::any()
-                .add(house::Column::LastSeenAt.is_null())
-                .add(house::Column::LastSeenAt.lt(round.opened_at)),
-        )
-        .order_by_asc(house::Column::Code)
-        .all(&txn)
-        .await?;
-    let source = Source::of(&principal).via("census", id.to_string());
-    let mut codes = Vec::with_capacity(unseen.len());
-    for h in unseen {
-        let status = h.status.clone();
-        let mut am: house::ActiveModel = h.clone().into();
-        am.not_seen = Set(true);
-        let after = bump(&txn, &h, am).await?;
-        codes.push(after.code.clone());
-        recorded(
-            &txn,
-            &source,
-            after,
-            "not_seen",
-            Some(&status),
-            serde_json::json!({ "census_round": id }),
-        )
-        .await?;
-    }
-    let mut am: census_round::ActiveModel = round.into();
-    am.closed_at = Set(Some(Utc::now()));
-    am.closed_by = Set(Some(principal.subject.clone()));
-    am.not_seen = Set(Some(serde_json::json!(codes)));
-    let round = am.update(&txn).await?;
-    zw_evidence::append(
-        &txn,
-        &principal.subject,
-        "census.close",
-        &format!("census/{id}"),
-        &serde_json::json!({ "grid_code": g.as_str(), "not_seen": codes }),
-    )
-    .await?;
-    txn.commit().await?;
-    grid.relay.notify();
-    Ok(HttpResponse::Ok().json(CensusRound::from(round)))
+    let key = CensusKey {
+        grid: parse_grid(&code)?,
+        id,
+    };
+    Answer::ok(w.change(&key, None, Closing).await?)
 }
 
 /// Optional body of a sighting.
@@ -1285,6 +1099,42 @@ async fn close_census(
 #[serde(deny_unknown_fields)]
 pub struct VersionOnly {
     pub expected_version: Option<i64>,
+}
+
+/// A sighting: the grid worker saw the house.
+struct Sighting;
+
+#[async_trait::async_trait]
+impl Change<house::Model> for Sighting {
+    type Output = HouseDetail;
+
+    /// The grid worker walks his grid; officers do not sight houses.
+    fn authorize(&self, principal: &Principal, _house: &house::Model) -> Result<(), ApiError> {
+        principal.require_role(&[Role::GridWorker])?;
+        Ok(())
+    }
+
+    fn check(&self, h: &house::Model) -> Result<(), ApiError> {
+        not_demolished(h)
+    }
+
+    async fn apply(self, tx: &Tx<'_>, h: house::Model) -> Done<house::Model, Self::Output> {
+        let status = h.status.clone();
+        let mut am: house::ActiveModel = h.clone().into();
+        am.last_seen_at = Set(Some(Utc::now()));
+        am.not_seen = Set(false);
+        let after = bump(tx.txn, &h, am).await?;
+        let after = recorded(
+            tx.txn,
+            tx.source,
+            after,
+            "seen",
+            Some(&status),
+            serde_json::json!({ "was_not_seen": h.not_seen }),
+        )
+        .await?;
+        answered(tx, after).await
+    }
 }
 
 /// The grid worker saw the house (census, a visit): last seen now, no longer "not seen".
@@ -1299,64 +1149,16 @@ pub struct VersionOnly {
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`house-demolished` or `version-conflict`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "A body that is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
-async fn sighting(
-    grid: web::Data<Grid>,
-    principal: Principal,
+pub async fn sighting(
+    w: Write,
     code: web::Path<String>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    let source = Source::of(&principal);
-    crate::error::reply(sighting_op(&grid, &principal, &source, code.into_inner(), &body).await)
-}
-
-/// `sighting` as `principal`, the change recorded as coming from `source` (the REST route,
-/// or a record collected in the field).
-pub async fn sighting_op(
-    grid: &Grid,
-    principal: &Principal,
-    source: &Source,
-    code: String,
-    body: &[u8],
-) -> Result<(StatusCode, serde_json::Value), ApiError> {
-    principal.require_role(&[Role::GridWorker])?;
+    body: JsonBody,
+) -> Result<Answer, ApiError> {
     let code = parse_house(&code)?;
-    let input: VersionOnly = if body.iter().all(u8::is_ascii_whitespace) {
-        VersionOnly::default()
-    } else {
-        parse_json::<Option<VersionOnly>>(body, "expected_version (or no body)")?
-            .unwrap_or_default()
-    };
-    let txn = grid.db.begin_write().await?;
-    let h = locked(&txn, &code).await?;
-    principal.authorize(&stored_grid(&h.grid_code)?)?;
-    not_demolished(&h)?;
-    check_version(
-        &format!("house {}", h.code),
-        input.expected_version,
-        h.version,
-    )?;
-    let status = h.status.clone();
-    let mut am: house::ActiveModel = h.clone().into();
-    am.last_seen_at = Set(Some(Utc::now()));
-    am.not_seen = Set(false);
-    let after = bump(&txn, &h, am).await?;
-    let after = recorded(
-        &txn,
-        source,
-        after,
-        "seen",
-        Some(&status),
-        serde_json::json!({ "was_not_seen": h.not_seen }),
-    )
-    .await?;
-    txn.commit().await?;
-    grid.relay.notify();
-    Ok((
-        StatusCode::OK,
-        serde_json::to_value(detail_for(&grid.db, principal, &after).await?)
-            .map_err(anyhow::Error::from)?,
-    ))
+    let input: VersionOnly = body::parse_or_default(&body, "expected_version (or no body)")?;
+    Answer::ok(w.change(&code, input.expected_version, Sighting).await?)
 }

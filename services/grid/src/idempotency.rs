@@ -1,6 +1,8 @@
 //! `Idempotency-Key` on creating POSTs: the first response is stored with the key in the same
 //! transaction as the change, and a retry with the same key and body gets that response again.
 
+use actix_web::HttpRequest;
+use actix_web::http::StatusCode;
 use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set};
 use sha2::{Digest, Sha256};
@@ -16,6 +18,15 @@ pub struct IdempotencyKey {
 }
 
 impl IdempotencyKey {
+    /// The key `req` carries in its `Idempotency-Key` header, with the hash of `body`; `None`
+    /// without the header.
+    pub fn from_request(req: &HttpRequest, body: &[u8]) -> Result<Option<Self>, ApiError> {
+        req.headers()
+            .get("idempotency-key")
+            .map(|v| Self::parse(v.to_str().unwrap_or(""), body))
+            .transpose()
+    }
+
     /// Parse the header value (1–255 visible ASCII characters) and hash the request body.
     pub fn parse(header: &str, body: &[u8]) -> Result<Self, ApiError> {
         if header.is_empty() || header.len() > 255 || !header.bytes().all(|b| b.is_ascii_graphic())
@@ -36,7 +47,7 @@ pub async fn replay(
     conn: &impl ConnectionTrait,
     principal: &str,
     key: &IdempotencyKey,
-) -> Result<Option<(u16, serde_json::Value)>, ApiError> {
+) -> Result<Option<(StatusCode, serde_json::Value)>, ApiError> {
     let Some(row) = idempotency::Entity::find_by_id((principal.to_owned(), key.key.clone()))
         .one(conn)
         .await?
@@ -47,7 +58,11 @@ pub async fn replay(
         return Err(ApiError::IdempotencyKeyReused);
     }
     let body = serde_json::from_str(&row.body).unwrap_or_default();
-    Ok(Some((u16::try_from(row.status).unwrap_or(200), body)))
+    let status = u16::try_from(row.status)
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::OK);
+    Ok(Some((status, body)))
 }
 
 /// Store the response (in the caller's transaction).

@@ -11,13 +11,12 @@
 //! omitted coordinates or worker leave the stored ones alone.
 
 use std::collections::{HashMap, HashSet};
-use zw_platform::db::BeginWrite;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    QueryOrder, Set,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -27,10 +26,14 @@ use zw_domain::{JurisdictionCode, Level};
 use zw_platform::Problem;
 use zw_platform::page::{Page, PageQuery};
 
-use crate::declarations::{Grid, STAFF};
+use crate::access::STAFF;
+use crate::body::{self, JsonBody};
 use crate::error::{ApiError, BadLine};
 use crate::locks::lock;
 use crate::model::grid;
+use crate::paging::{self, Order};
+use crate::state::Grid;
+use crate::write::{Applied, Change, Done, Kept, Tx, Write};
 
 /// The OpenAPI paths of this module, merged into the service's document.
 #[derive(OpenApi)]
@@ -176,6 +179,7 @@ struct Valid {
 
 /// Query of the import.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ImportQuery {
     /// Check and report without writing anything.
     pub dry_run: Option<bool>,
@@ -197,14 +201,14 @@ pub struct ImportQuery {
     security(("bearer" = []))
 )]
 async fn import(
-    grid: web::Data<Grid>,
-    principal: Principal,
+    w: Write,
     req: HttpRequest,
     query: web::Query<ImportQuery>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require_role(&[Role::DistrictOfficer, Role::Admin])?;
-    principal.authorize(&grid.district)?;
+    w.principal
+        .require_role(&[Role::DistrictOfficer, Role::Admin])?;
+    w.principal.authorize(&w.grid().district)?;
     let content_type = req
         .headers()
         .get("content-type")
@@ -225,51 +229,60 @@ async fn import(
     let sha256 = hex::encode(Sha256::digest(&body));
     let dry_run = query.dry_run.unwrap_or(false);
 
-    let txn = grid.db.begin_write().await?;
-    // One import at a time: each compares the file with what is stored.
-    lock(&txn, "SELECT pg_advisory_xact_lock(hashtext($1))", "import").await?;
-    let known = jurisdiction::Entity::find()
-        .filter(jurisdiction::Column::Code.starts_with(grid.district.as_str()))
-        .all(&txn)
+    let district = &w.grid().district;
+    let report = w
+        .run_or_discard(async |tx| {
+            // One import at a time: each compares the file with what is stored.
+            lock(
+                tx.txn,
+                "SELECT pg_advisory_xact_lock(hashtext($1))",
+                "import",
+            )
+            .await?;
+            let known = jurisdiction::Entity::find()
+                .filter(jurisdiction::Column::Code.starts_with(district.as_str()))
+                .all(tx.txn)
+                .await?;
+            let (valid, errors) = check(district, rows, &known);
+            ApiError::refuse_bad_lines(errors)?;
+            let mut report = ImportReport {
+                dry_run,
+                sha256,
+                lines: valid.len(),
+                streets: LevelCounts::default(),
+                communities: LevelCounts::default(),
+                grids: LevelCounts::default(),
+                workers: WorkerCounts::default(),
+                changed: Vec::new(),
+                workers_changed: Vec::new(),
+                evidence_seq: None,
+            };
+            write(tx.txn, tx.principal, &valid, &known, &mut report).await?;
+            let changed = !report.changed.is_empty() || !report.workers_changed.is_empty();
+            if dry_run || !changed {
+                // Nothing is kept: the answer says what would have changed.
+                return Ok(Kept::Discard(report));
+            }
+            let evidence = zw_evidence::append(
+                tx.txn,
+                &tx.principal.subject,
+                "jurisdictions.import",
+                &format!("import/{}", report.sha256),
+                &serde_json::json!({
+                    "sha256": report.sha256,
+                    "streets": report.streets,
+                    "communities": report.communities,
+                    "grids": report.grids,
+                    "workers": report.workers,
+                    "changed": report.changed,
+                    "workers_changed": report.workers_changed,
+                }),
+            )
+            .await?;
+            report.evidence_seq = Some(evidence.seq);
+            Ok(Kept::Commit(report))
+        })
         .await?;
-    let (valid, errors) = check(&grid.district, rows, &known);
-    ApiError::refuse_bad_lines(errors)?;
-    let mut report = ImportReport {
-        dry_run,
-        sha256,
-        lines: valid.len(),
-        streets: LevelCounts::default(),
-        communities: LevelCounts::default(),
-        grids: LevelCounts::default(),
-        workers: WorkerCounts::default(),
-        changed: Vec::new(),
-        workers_changed: Vec::new(),
-        evidence_seq: None,
-    };
-    write(&txn, &principal, &valid, &known, &mut report).await?;
-    let changed = !report.changed.is_empty() || !report.workers_changed.is_empty();
-    if dry_run || !changed {
-        txn.rollback().await?;
-        return Ok(HttpResponse::Ok().json(report));
-    }
-    let evidence = zw_evidence::append(
-        &txn,
-        &principal.subject,
-        "jurisdictions.import",
-        &format!("import/{}", report.sha256),
-        &serde_json::json!({
-            "sha256": report.sha256,
-            "streets": report.streets,
-            "communities": report.communities,
-            "grids": report.grids,
-            "workers": report.workers,
-            "changed": report.changed,
-            "workers_changed": report.workers_changed,
-        }),
-    )
-    .await?;
-    report.evidence_seq = Some(evidence.seq);
-    txn.commit().await?;
     Ok(HttpResponse::Ok().json(report))
 }
 
@@ -799,6 +812,7 @@ pub struct GridDetail {
 
 /// Filter of the grid list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GridFilter {
     /// Grids under this jurisdiction (default: the caller's scope).
     pub under: Option<String>,
@@ -833,15 +847,17 @@ async fn list_grids(
     };
     principal.authorize(&under)?;
     let limit = page.limit().map_err(ApiError::InvalidInput)?;
-    let mut q = grid::Entity::find().filter(grid::Column::Code.starts_with(under.as_str()));
-    if let Some(c) = page.cursor.as_deref() {
-        q = q.filter(grid::Column::Code.gt(c));
-    }
-    let rows = q
-        .order_by_asc(grid::Column::Code)
-        .limit(limit + 1)
-        .all(&grid.db)
-        .await?;
+    let q = grid::Entity::find().filter(grid::Column::Code.starts_with(under.as_str()));
+    let cursor = page.cursor.clone();
+    let rows = paging::rows(
+        &grid.db,
+        q,
+        grid::Column::Code,
+        Order::Ascending,
+        cursor,
+        limit,
+    )
+    .await?;
     let codes: Vec<String> = rows.iter().map(|g| g.code.clone()).collect();
     let mut workers: HashMap<String, grid_worker::Model> = grid_worker::Entity::find()
         .filter(grid_worker::Column::GridCode.is_in(codes))
@@ -945,60 +961,65 @@ pub struct NewAssignment {
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not a JSON body", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 async fn assign_worker(
-    grid: web::Data<Grid>,
-    principal: Principal,
+    w: Write,
     code: web::Path<String>,
-    body: web::Bytes,
+    body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require_role(&[
-        Role::CommunityOfficer,
-        Role::StreetOfficer,
-        Role::DistrictOfficer,
-        Role::Admin,
-    ])?;
-    let input: NewAssignment = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::InvalidInput(format!(
-            "the body must be JSON with worker (and worker_name): {e}"
-        ))
-    })?;
-    let (worker, name) = worker_fields(&input.worker, input.worker_name.as_deref())
+    let input: NewAssignment = body::parse(&body, "worker (and worker_name)")?;
+    let (worker, worker_name) = worker_fields(&input.worker, input.worker_name.as_deref())
         .map_err(ApiError::InvalidInput)?;
-    // Checks the code, the scope and that the grid exists.
-    detail(&grid.db, &principal, &code).await?;
-    let code = code.into_inner();
-    let txn = grid.db.begin_write().await?;
-    lock(
-        &txn,
-        "SELECT code FROM grids WHERE code = $1 FOR UPDATE",
-        &code,
-    )
-    .await?;
-    if assign(
-        &txn,
-        &code,
-        &worker,
-        name.as_deref(),
-        &principal.subject,
-        Utc::now(),
-    )
-    .await?
-    {
-        zw_evidence::append(
-            &txn,
-            &principal.subject,
-            "grid.worker_assigned",
-            &format!("grid/{code}"),
-            // The worker's subject is an opaque id; his name stays out of the evidence.
-            &serde_json::json!({ "grid_code": code, "worker": worker }),
+    let code = parse_code("grid code", &code)?;
+    if code.level() != Level::Grid {
+        return Err(ApiError::InvalidInput(format!("{code} is not a grid code")));
+    }
+    let assignment = Assignment {
+        worker,
+        worker_name,
+    };
+    w.change(&code, None, assignment).await?;
+    Ok(HttpResponse::Ok().json(detail(&w.grid().db, &w.principal, code.as_str()).await?))
+}
+
+/// A new worker for a grid, checked.
+struct Assignment {
+    worker: String,
+    worker_name: Option<String>,
+}
+
+#[async_trait::async_trait]
+impl Change<grid::Model> for Assignment {
+    type Output = bool;
+
+    /// Whether the grid got a new worker (assigning the current one again changes nothing).
+    async fn apply(self, tx: &Tx<'_>, g: grid::Model) -> Done<grid::Model, Self::Output> {
+        let assigned = assign(
+            tx.txn,
+            &g.code,
+            &self.worker,
+            self.worker_name.as_deref(),
+            &tx.principal.subject,
+            Utc::now(),
         )
         .await?;
-        txn.commit().await?;
-    } else {
-        txn.rollback().await?;
+        if assigned {
+            zw_evidence::append(
+                tx.txn,
+                &tx.principal.subject,
+                "grid.worker_assigned",
+                &format!("grid/{}", g.code),
+                // The worker's subject is an opaque id; his name stays out of the evidence.
+                &serde_json::json!({ "grid_code": g.code, "worker": self.worker }),
+            )
+            .await?;
+        }
+        Ok(Applied {
+            record: g,
+            output: assigned,
+        })
     }
-    Ok(HttpResponse::Ok().json(detail(&grid.db, &principal, &code).await?))
 }

@@ -13,6 +13,9 @@ use zw_domain::JurisdictionCode;
 
 use crate::error::ApiError;
 
+/// `Source::kind` of changes made for a record collected in the field.
+pub const COLLECTION: &str = "collection";
+
 /// What kind of record a life event belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -110,7 +113,7 @@ pub struct Step<'a> {
 }
 
 /// Record `step` from `source` inside `txn`: the life event, its evidence, and its event.
-/// The caller commits and then calls `relay.notify()`.
+/// The write operation it runs in ([`crate::write`]) commits and notifies the relay.
 pub async fn record(
     txn: &DatabaseTransaction,
     source: &Source,
@@ -187,9 +190,9 @@ pub async fn enqueue(
 
 /// A change made for a record collected in the field (`Source::via("collection", client_id)`)
 /// leaves a mark in its own transaction, so the collection knows it was made even if the
-/// process dies before the record's answer is stored (see [`crate::collection`]).
+/// process dies before the record's answer is stored (see `crate::collection`).
 async fn mark_collected(txn: &impl ConnectionTrait, source: &Source) -> Result<(), ApiError> {
-    if source.kind != crate::collection::SOURCE_KIND {
+    if source.kind != COLLECTION {
         return Ok(());
     }
     let Some(client_id) = source

@@ -1,20 +1,35 @@
 //! The grid service: the grid database of the four-level database (网格库).
 //!
-//! What one grid worker in each grid collects, keeps current and verifies, and what flows up:
-//! - [`jurisdictions`]: streets, communities and grids imported; one worker per grid, with history;
-//! - [`houses`] (+ [`qr`]): one code per house through its whole life, census, classification;
-//! - [`people`], [`entities`]: people from birth to death, legal entities from registration to
-//!   deregistration; [`timeline`]: the whole life of each, step by step with evidence;
-//! - [`declarations`] + [`decision`]: citizens' self-declarations and verification tasks;
-//! - [`incidents`] (+ [`open311`]): disputes, hazards and complaints, escalating upwards;
-//! - [`collection`] (+ [`media`]): offline batches from the field; [`rules`]: rules embedded in
-//!   collection; [`imports`]: bulk loads of a district's existing data;
-//! - [`privacy`]: the masking policy and purpose-logged unmasking;
-//! - [`ledger`]: every change recorded as life event, evidence and outbox event in one
-//!   transaction; [`evidence`]: sealing and proofs; [`idempotency`]: `Idempotency-Key`;
-//! - [`routes`]: the declaration routes; each module registers its own; [`error`]: the one API
-//!   error type; [`model`] + [`migration`]: the tables; [`seed`]: the demo district.
+//! What one grid worker in each grid collects, keeps current and verifies, and what flows up.
+//! Modules in layers; each imports only those below it (and the libs):
+//!
+//! 1. The tables and the pieces every write records: [`model`] + [`migration`]; [`ledger`]
+//!    (life event, evidence record and outbox event of a change); [`idempotency`]
+//!    (`Idempotency-Key`); [`evidence`] (sealing and proofs); [`error`] (the one API error type,
+//!    mapped to problem+json); [`body`] (the one JSON body parser); [`paging`] (lists a page at a
+//!    time); `locks` (row locks on PostgreSQL); [`decision`] (the pure rules of a declaration).
+//! 2. [`state`] ([`state::Grid`], what the handlers share); [`access`] (the scoped finders: who
+//!    may read or touch what, once); [`write`] (the one write operation every write goes through:
+//!    find and lock through the scoped finder, authorize on the record as it is and on its
+//!    destination, check the version, apply a typed change, record, commit, notify).
+//! 3. The engines several capabilities share: [`rules`] (rules embedded in collection, the
+//!    cases they raise), [`masking`] (the masking policy), [`classification`] (a house's class
+//!    and the tail of its every change), [`residence`] (where people live: moving in and out).
+//! 4. One module per capability, each with its routes: [`jurisdictions`] (streets, communities,
+//!    grids, one worker per grid); [`houses`] (+ [`qr`]): one code per house through its whole
+//!    life, census; [`people`], [`entities`]; [`timeline`] (the whole life of each, with
+//!    evidence); [`declarations`] (self-declarations and verification tasks); [`incidents`]
+//!    (+ Open311); [`media`] (photos); [`privacy`] (the policy, purpose-logged unmasking);
+//!    [`rules::routes`] (rule sets and cases); [`imports`] (bulk loads); [`routes`] (the public
+//!    evidence log and the service's OpenAPI title).
+//! 5. [`collection`]: offline batches from the field, each record applied through the operation
+//!    of its REST route.
+//!
+//! [`seed`] loads the demo district.
 
+pub mod access;
+pub mod body;
+pub mod classification;
 pub mod collection;
 pub mod decision;
 pub mod declarations;
@@ -28,17 +43,21 @@ pub mod incidents;
 pub mod jurisdictions;
 pub mod ledger;
 pub(crate) mod locks;
+pub mod masking;
 pub mod media;
 pub mod migration;
 pub mod model;
-pub mod open311;
+pub mod paging;
 pub mod people;
 pub mod privacy;
 pub mod qr;
+pub mod residence;
 pub mod routes;
 pub mod rules;
 pub mod seed;
+pub mod state;
 pub mod timeline;
+pub mod write;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -89,7 +108,7 @@ pub async fn build(
         Duration::from_secs(settings.grid.escalation_interval_secs),
         stop.clone(),
     );
-    let grid = web::Data::new(declarations::Grid {
+    let grid = web::Data::new(state::Grid {
         db,
         bus,
         relay: relay.clone(),
@@ -113,9 +132,7 @@ pub async fn build(
     })))
 }
 
-/// Every route of the service. Modules register full paths as resources; the declaration routes
-/// (one `/api/v1/grid` scope) come last, because a scope that matches a prefix takes every path
-/// under it.
+/// Every route of the service (each module registers full paths as resources).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     jurisdictions::configure(cfg);
     houses::configure(cfg);
@@ -125,11 +142,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     timeline::configure(cfg);
     privacy::configure(cfg);
     incidents::configure(cfg);
-    open311::configure(cfg);
     collection::configure(cfg);
     media::configure(cfg);
-    rules::configure(cfg);
+    rules::routes::configure(cfg);
     imports::configure(cfg);
+    declarations::configure(cfg);
     routes::configure(cfg);
 }
 
@@ -145,11 +162,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         timeline::Api::openapi(),
         privacy::Api::openapi(),
         incidents::Api::openapi(),
-        open311::Api::openapi(),
+        incidents::open311::Api::openapi(),
         collection::Api::openapi(),
         media::Api::openapi(),
-        rules::Api::openapi(),
+        rules::routes::Api::openapi(),
         imports::Api::openapi(),
+        declarations::Api::openapi(),
     ] {
         doc.merge(part);
     }

@@ -6,18 +6,27 @@
 //! content type says (checked by their signature), so a renamed file is refused.
 //! The bytes live in the grid's database, which keeps them in its backups and transactions; a
 //! district that outgrows that moves them to an object store behind the same routes.
+//!
+//! A photo belongs to the jurisdiction of the records it is attached to (a collected record's
+//! `photos`, an incident's `media_url`), wherever they live now: whoever may read one of those
+//! records may fetch it, and so may whoever uploaded the same bytes. Anyone else is told there is
+//! no such photo (404): knowing its hash does not make it his (see [`crate::access`]).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, QuerySelect, Set};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{EntityTrait, Set};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::OpenApi;
 use zw_auth::{Principal, Role};
 use zw_platform::Problem;
 
-use crate::declarations::{Grid, STAFF};
+use crate::access;
 use crate::error::ApiError;
+use crate::model::{media, media_upload};
+use crate::state::Grid;
+use crate::write::Write;
 
 #[derive(OpenApi)]
 #[openapi(paths(upload, download), components(schemas(StoredMedia, Problem)))]
@@ -85,25 +94,6 @@ pub fn check(content_type: &str, bytes: &[u8], max: usize) -> Result<String, Api
     Ok(hex::encode(Sha256::digest(bytes)))
 }
 
-/// Whether every hash in `hashes` names stored media; the first that does not, if any.
-pub async fn first_missing(
-    conn: &impl ConnectionTrait,
-    hashes: &[String],
-) -> Result<Option<String>, ApiError> {
-    for h in hashes {
-        let found = model::Entity::find_by_id(h.clone())
-            .select_only()
-            .column(model::Column::Sha256)
-            .into_tuple::<String>()
-            .one(conn)
-            .await?;
-        if found.is_none() {
-            return Ok(Some(h.clone()));
-        }
-    }
-    Ok(None)
-}
-
 /// Upload a photo or scan (the raw bytes, with their `Content-Type`). 201 when stored, 200 when
 /// the same bytes were already there.
 #[utoipa::path(
@@ -120,13 +110,8 @@ pub async fn first_missing(
     ),
     security(("bearer" = []))
 )]
-async fn upload(
-    grid: web::Data<Grid>,
-    principal: Principal,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    principal.require_role(&[
+async fn upload(w: Write, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    w.principal.require_role(&[
         Role::GridWorker,
         Role::CommunityOfficer,
         Role::StreetOfficer,
@@ -139,7 +124,7 @@ async fn upload(
         .get(actix_web::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let sha256 = check(content_type, &body, grid.settings.media_max_bytes)?;
+    let sha256 = check(content_type, &body, w.grid().settings.media_max_bytes)?;
     let content_type = content_type
         .split(';')
         .next()
@@ -152,38 +137,55 @@ async fn upload(
         content_type: content_type.clone(),
         size: i64::try_from(body.len()).unwrap_or(i64::MAX),
     };
-    if model::Entity::find_by_id(sha256.clone())
-        .select_only()
-        .column(model::Column::Sha256)
-        .into_tuple::<String>()
-        .one(&grid.db)
-        .await?
-        .is_some()
-    {
-        return Ok(HttpResponse::Ok().json(stored));
-    }
-    let inserted = model::ActiveModel {
-        sha256: Set(sha256.clone()),
-        content_type: Set(content_type),
-        size: Set(stored.size),
-        bytes: Set(body.to_vec()),
-        uploaded_by: Set(principal.subject.clone()),
-        grid_code: Set(None),
-        created_at: Set(Utc::now()),
-    }
-    .insert(&grid.db)
-    .await;
-    match inserted {
-        Ok(_) => Ok(HttpResponse::Created().json(stored)),
-        // The same bytes uploaded at the same moment by someone else: stored once, all is well.
-        Err(e) if zw_platform::db::is_unique_violation(&e, "") => {
-            Ok(HttpResponse::Ok().json(stored))
-        }
-        Err(e) => Err(e.into()),
+    let size = stored.size;
+    let created = w
+        .run(async |tx| {
+            let now = Utc::now();
+            let inserted = media::Entity::insert(media::ActiveModel {
+                sha256: Set(sha256.clone()),
+                content_type: Set(content_type),
+                size: Set(size),
+                bytes: Set(body.to_vec()),
+                uploaded_by: Set(tx.principal.subject.clone()),
+                grid_code: Set(None),
+                created_at: Set(now),
+            })
+            // The same bytes stored before, or at the same moment by someone else: stored once.
+            .on_conflict(
+                OnConflict::column(media::Column::Sha256)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(tx.txn)
+            .await?;
+            // Whoever uploads the bytes may fetch them back: he holds them anyway.
+            media_upload::Entity::insert(media_upload::ActiveModel {
+                sha256: Set(sha256.clone()),
+                uploaded_by: Set(tx.principal.subject.clone()),
+                uploaded_at: Set(now),
+            })
+            .on_conflict(
+                OnConflict::columns([
+                    media_upload::Column::Sha256,
+                    media_upload::Column::UploadedBy,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .exec_without_returning(tx.txn)
+            .await?;
+            Ok(inserted > 0)
+        })
+        .await?;
+    if created {
+        Ok(HttpResponse::Created().json(stored))
+    } else {
+        Ok(HttpResponse::Ok().json(stored))
     }
 }
 
-/// A stored photo or scan (staff, and whoever uploaded it). Immutable: its name is its hash.
+/// A stored photo or scan, for whoever may read a record it is attached to and whoever uploaded
+/// it (404 for anyone else). Immutable: its name is its hash.
 #[utoipa::path(
     get,
     path = "/api/v1/grid/media/{sha256}",
@@ -191,7 +193,7 @@ async fn upload(
     responses(
         (status = 200, description = "The bytes, with their content type"),
         (status = 400, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such photo that you may fetch", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -210,41 +212,12 @@ async fn download(
             "a media name is 64 lower-case hex characters (its SHA-256)".into(),
         ));
     }
-    let row = model::Entity::find_by_id(sha256.clone())
-        .one(&grid.db)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no media {sha256}")))?;
-    // Photos show people and homes: staff, or the one who uploaded them.
-    if row.uploaded_by != principal.subject {
-        principal.require_role(&STAFF)?;
-    }
+    let row = access::media(&grid.db, &principal, &sha256).await?;
     Ok(HttpResponse::Ok()
         .content_type(row.content_type)
         .insert_header(("ETag", format!("\"{sha256}\"")))
         .insert_header(("Cache-Control", "private, max-age=31536000, immutable"))
         .body(row.bytes))
-}
-
-pub mod model {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "media")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub sha256: String,
-        pub content_type: String,
-        pub size: i64,
-        pub bytes: Vec<u8>,
-        pub uploaded_by: String,
-        pub grid_code: Option<String>,
-        pub created_at: DateTimeUtc,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
 }
 
 #[cfg(test)]

@@ -10,9 +10,9 @@ use utoipa::OpenApi;
 use zw_domain::HouseCode;
 use zw_platform::Problem;
 
-use crate::declarations::Grid;
 use crate::error::ApiError;
 use crate::model::house;
+use crate::state::Grid;
 
 /// The OpenAPI paths of this module, merged into the service's document.
 #[derive(OpenApi)]
@@ -34,6 +34,7 @@ const DEFAULT_SIZE: u32 = 400;
 
 /// Size of the image.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct QrQuery {
     /// Approximate width and height in pixels (64–2048, default 400); each module is a whole
     /// number of pixels, so the image may be a little smaller.
@@ -54,7 +55,7 @@ async fn prepare(grid: &Grid, code: &str, query: &QrQuery) -> Result<(QrCode, u3
             "size must be between {MIN_SIZE} and {MAX_SIZE} pixels, not {size}"
         )));
     }
-    house::Entity::find_by_id(code.to_string())
+    house::Entity::find_by_id(code.as_str())
         .one(&grid.db)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no house {code}")))?;

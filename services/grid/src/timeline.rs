@@ -3,7 +3,8 @@
 //!
 //! A house's timeline is its own steps plus the people and entities moving in and out of it. The
 //! steps name houses but never ID numbers, so whoever may read the record may read its timeline
-//! (a citizen: the timeline of a person he declared).
+//! (a citizen: his own, and those of the household members he declared), through the same scoped
+//! finders ([`crate::access`]).
 
 use actix_web::{HttpResponse, web};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -15,14 +16,10 @@ use zw_domain::HouseCode;
 use zw_evidence::InclusionProof;
 use zw_platform::Problem;
 
-use crate::declarations::Grid;
+use crate::access;
 use crate::error::ApiError;
 use crate::ledger::{LifeEventView, SubjectKind, life_event};
-use crate::model::house;
-use crate::people::{authorize_read, grid_of};
-
-/// The data set a department needs to read a house's timeline.
-pub const HOUSE_DATASET: &str = "houses";
+use crate::state::Grid;
 
 /// At most this many steps are returned (a house's life over decades stays far below).
 const MAX_STEPS: u64 = 5_000;
@@ -113,8 +110,9 @@ fn subject_is(kind: SubjectKind, key: &str) -> Condition {
     params(("id" = Uuid, Path, description = "Person id")),
     responses(
         (status = 200, body = Timeline),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A role that reads no persons", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such person that you may see", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -123,7 +121,7 @@ async fn person_timeline(
     principal: Principal,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let p = crate::people::readable(&grid.db, &principal, id.into_inner()).await?;
+    let p = access::person(&grid.db, &principal, id.into_inner()).await?;
     let key = p.id.to_string();
     let t = timeline(
         &grid,
@@ -152,7 +150,9 @@ async fn entity_timeline(
     principal: Principal,
     code: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let e = crate::entities::readable(&grid.db, &principal, &code).await?;
+    let code = zw_domain::CreditCode::parse(code.trim())
+        .map_err(|e| ApiError::invalid("credit_code", e))?;
+    let e = access::entity(&grid.db, &principal, &code).await?;
     let t = timeline(
         &grid,
         format!("entity/{}", e.credit_code),
@@ -181,11 +181,7 @@ async fn house_timeline(
     code: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let code = HouseCode::parse(code.trim()).map_err(|e| ApiError::invalid("house code", e))?;
-    let h = house::Entity::find_by_id(code.to_string())
-        .one(&grid.db)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no house {code}")))?;
-    authorize_read(&principal, HOUSE_DATASET, &grid_of(&h.grid_code)?)?;
+    let h = access::house(&grid.db, &principal, &code).await?;
     let filter = Condition::any()
         .add(subject_is(SubjectKind::House, &h.code))
         .add(life_event::Column::HouseCode.eq(h.code.clone()));

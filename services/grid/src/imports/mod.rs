@@ -21,7 +21,6 @@
 pub mod client;
 
 use std::collections::{HashMap, HashSet};
-use zw_platform::db::BeginWrite;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
@@ -38,11 +37,13 @@ use zw_auth::{Principal, Role};
 use zw_domain::{HouseCode, IdNumber, JurisdictionCode, Phone};
 use zw_platform::Problem;
 
-use crate::declarations::Grid;
+use crate::classification;
 use crate::error::{ApiError, BadLine};
 use crate::ledger::{Source, SubjectKind, life_event};
 use crate::model::{grid, house, person, resident};
-use crate::{houses, people, rules};
+use crate::residence::{self, HouseFacts};
+use crate::rules;
+use crate::write::{Kept, Write};
 
 /// A new resident of a chunk: ID number, house, its grid, phone, name.
 type NewResident = (IdNumber, HouseCode, String, Option<Phone>, Option<String>);
@@ -97,9 +98,9 @@ pub struct ImportReport {
 }
 
 impl ImportReport {
-    /// 200: every row of the chunk was already there.
-    fn nothing_new(kind: &str, rows: u64) -> HttpResponse {
-        HttpResponse::Ok().json(ImportReport {
+    /// Every row of the chunk was already there.
+    fn nothing_new(kind: &str, rows: u64) -> ImportReport {
+        ImportReport {
             import_id: None,
             kind: kind.into(),
             rows,
@@ -107,7 +108,15 @@ impl ImportReport {
             unchanged: rows,
             evidence_seq: None,
             cases_raised: 0,
-        })
+        }
+    }
+
+    /// 201 when the chunk imported something, 200 when every row was already there.
+    fn answer(self) -> HttpResponse {
+        match self.import_id {
+            Some(_) => HttpResponse::Created().json(self),
+            None => HttpResponse::Ok().json(self),
+        }
     }
 }
 
@@ -148,6 +157,7 @@ const HOUSE_STATUSES: [&str; 5] = ["planned", "built", "in_use", "rented", "demo
     responses(
         (status = 201, description = "Imported", body = ImportReport),
         (status = 200, description = "Every row was already there: nothing changed", body = ImportReport),
+        (status = 400, description = "Not UTF-8 CSV, or a header without rows", body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 413, body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not text/csv", body = Problem, content_type = "application/problem+json"),
@@ -156,12 +166,12 @@ const HOUSE_STATUSES: [&str; 5] = ["planned", "built", "in_use", "rented", "demo
     security(("bearer" = []))
 )]
 async fn import_houses(
-    grid: web::Data<Grid>,
-    principal: Principal,
+    w: Write,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&principal)?;
+    let (grid, principal) = (w.grid(), &w.principal);
+    authorize(principal)?;
     require_csv(&req)?;
     let rows: Vec<(u64, HouseRow)> = parse_csv(&body)?;
     let mut bad = Vec::new();
@@ -218,93 +228,101 @@ async fn import_houses(
 
     let body_sha256 = hex::encode(Sha256::digest(&body));
     let total = houses.len() as u64;
-    let txn = begin(&grid.db).await?;
-    let existing = existing_keys::<house::Entity>(
-        &txn,
-        house::Column::Code,
-        houses.iter().map(|(c, _, _)| c.to_string()).collect(),
-    )
-    .await?;
-    let new: Vec<_> = houses
-        .into_iter()
-        .filter(|(c, _, _)| !existing.contains(c.as_str()))
-        .collect();
-    if new.is_empty() {
-        return Ok(ImportReport::nothing_new("houses", total));
-    }
-    let (import_id, seq) = begin_import(&txn, &principal, "houses", &body_sha256, total).await?;
-    let now = Utc::now();
-    // Classified as they arrive, by the same rules as a house registered by hand (a new house
-    // has no residents, declarations or incidents yet).
-    let classification = rules::active(&txn, zw_rules::Kind::Classification).await?;
-    let models: Vec<house::ActiveModel> = new
-        .iter()
-        .map(|(code, r, _)| {
-            let mut h = house::Model {
-                code: code.to_string(),
-                grid_code: code.origin_grid().to_string(),
-                address: r.address.trim().to_owned(),
-                status: r.status.clone(),
-                registered_size: r.registered_size,
-                legal: r.legal.unwrap_or(true),
-                category: r.category.clone().unwrap_or_else(|| "residential".into()),
-                class_level: None,
-                colour: None,
-                classified_by_rules: None,
-                landlord_name: None,
-                landlord_phone: None,
-                version: 1,
-                last_seen_at: None,
-                not_seen: false,
-                updated_at: Some(now),
-            };
-            if let Some(c) = classification.classification(&houses::facts_with(&h, None, 0, 0, 0)) {
-                h.class_level = Some(c.level);
-                h.colour = Some(c.colour);
-                h.classified_by_rules = Some(c.rules_version);
-            }
-            h.into_active_model()
-        })
-        .collect();
-    for chunk in models.chunks(ROWS_PER_STATEMENT) {
-        house::Entity::insert_many(chunk.to_vec())
-            .on_conflict(
-                OnConflict::column(house::Column::Code)
-                    .do_nothing()
-                    .to_owned(),
+    let report = w
+        .run_or_discard(async |tx| {
+            let (txn, principal) = (tx.txn, tx.principal);
+            plan_lookups(txn).await?;
+            let existing = existing_keys::<house::Entity>(
+                txn,
+                house::Column::Code,
+                houses.iter().map(|(c, _, _)| c.to_string()).collect(),
             )
-            .exec_without_returning(&txn)
             .await?;
-    }
-    let events: Vec<life_event::ActiveModel> = new
-        .iter()
-        .map(|(code, r, _)| {
-            imported_event(
-                SubjectKind::House,
-                code.as_str(),
-                &r.status,
-                Some(code.as_str()),
-                code.origin_grid().as_str(),
-                &principal,
-                import_id,
-                seq,
-                now,
-            )
+            let new: Vec<_> = houses
+                .into_iter()
+                .filter(|(c, _, _)| !existing.contains(c.as_str()))
+                .collect();
+            if new.is_empty() {
+                return Ok(Kept::Discard(ImportReport::nothing_new("houses", total)));
+            }
+            let (import_id, seq) =
+                begin_import(txn, principal, "houses", &body_sha256, total).await?;
+            let now = Utc::now();
+            // Classified as they arrive, by the same rules as a house registered by hand (a new house
+            // has no residents, declarations or incidents yet).
+            let classes = rules::active(txn, zw_rules::Kind::Classification).await?;
+            let models: Vec<house::ActiveModel> = new
+                .iter()
+                .map(|(code, r, _)| {
+                    let mut h = house::Model {
+                        code: code.to_string(),
+                        grid_code: code.origin_grid().to_string(),
+                        address: r.address.trim().to_owned(),
+                        status: r.status.clone(),
+                        registered_size: r.registered_size,
+                        legal: r.legal.unwrap_or(true),
+                        category: r.category.clone().unwrap_or_else(|| "residential".into()),
+                        class_level: None,
+                        colour: None,
+                        classified_by_rules: None,
+                        landlord_name: None,
+                        landlord_phone: None,
+                        version: 1,
+                        last_seen_at: None,
+                        not_seen: false,
+                        updated_at: Some(now),
+                    };
+                    if let Some(c) =
+                        classes.classification(&classification::facts_with(&h, None, 0, 0, 0))
+                    {
+                        h.class_level = Some(c.level);
+                        h.colour = Some(c.colour);
+                        h.classified_by_rules = Some(c.rules_version);
+                    }
+                    h.into_active_model()
+                })
+                .collect();
+            for chunk in models.chunks(ROWS_PER_STATEMENT) {
+                house::Entity::insert_many(chunk.to_vec())
+                    .on_conflict(
+                        OnConflict::column(house::Column::Code)
+                            .do_nothing()
+                            .to_owned(),
+                    )
+                    .exec_without_returning(txn)
+                    .await?;
+            }
+            let events: Vec<life_event::ActiveModel> = new
+                .iter()
+                .map(|(code, r, _)| {
+                    imported_event(
+                        SubjectKind::House,
+                        code.as_str(),
+                        &r.status,
+                        Some(code.as_str()),
+                        code.origin_grid().as_str(),
+                        principal,
+                        import_id,
+                        seq,
+                        now,
+                    )
+                })
+                .collect();
+            insert_events(txn, events).await?;
+            let created = new.len() as u64;
+            finish_import(txn, import_id, created, total - created).await?;
+            Ok(Kept::Commit(ImportReport {
+                import_id: Some(import_id),
+                kind: "houses".into(),
+                rows: total,
+                created,
+                unchanged: total - created,
+                evidence_seq: Some(seq),
+                cases_raised: 0,
+            }))
         })
-        .collect();
-    insert_events(&txn, events).await?;
-    let created = new.len() as u64;
-    finish_import(&txn, import_id, created, total - created).await?;
-    txn.commit().await?;
-    Ok(HttpResponse::Created().json(ImportReport {
-        import_id: Some(import_id),
-        kind: "houses".into(),
-        rows: total,
-        created,
-        unchanged: total - created,
-        evidence_seq: Some(seq),
-        cases_raised: 0,
-    }))
+        .await?;
+    Ok(report.answer())
 }
 
 /// Import residents: each row records a person (alive) living in a house that is in use.
@@ -316,6 +334,7 @@ async fn import_houses(
     responses(
         (status = 201, description = "Imported", body = ImportReport),
         (status = 200, description = "Every person was already recorded: nothing changed", body = ImportReport),
+        (status = 400, description = "Not UTF-8 CSV, or a header without rows", body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 413, body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not text/csv", body = Problem, content_type = "application/problem+json"),
@@ -324,12 +343,12 @@ async fn import_houses(
     security(("bearer" = []))
 )]
 async fn import_residents(
-    grid: web::Data<Grid>,
-    principal: Principal,
+    w: Write,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&principal)?;
+    let principal = &w.principal;
+    authorize(principal)?;
     require_csv(&req)?;
     let rows: Vec<(u64, ResidentRow)> = parse_csv(&body)?;
     let mut bad = Vec::new();
@@ -365,126 +384,127 @@ async fn import_residents(
     }
     // Every house must exist, be inside the caller's jurisdiction and be lived in.
     let codes: HashSet<String> = parsed.iter().map(|p| p.2.to_string()).collect();
-    let txn = begin(&grid.db).await?;
-    let houses = house_states(&txn, codes.into_iter().collect()).await?;
-    let mut people = Vec::with_capacity(parsed.len());
-    for (line, id, code, phone, name) in parsed {
-        let problem = match houses.get(code.as_str()) {
-            None => Some(format!("house {code} is not registered")),
-            Some(h) if !can_access(&principal, &h.grid_code) => {
-                Some(format!("house {code} is outside your jurisdiction"))
-            }
-            Some(h) if !matches!(h.status.as_str(), "in_use" | "rented") => Some(format!(
-                "house {code} is {}: nobody can live there",
-                h.status
-            )),
-            Some(h) => {
-                people.push((id, code.clone(), h.grid_code.clone(), phone, name));
-                None
-            }
-        };
-        if let Some(problem) = problem {
-            bad.push(BadLine::new(line, problem));
-        }
-    }
-    if let Err(refused) = ApiError::refuse_bad_lines(bad) {
-        txn.rollback().await?;
-        return Err(refused);
-    }
-
     let body_sha256 = hex::encode(Sha256::digest(&body));
-    let total = people.len() as u64;
-    let existing = existing_keys::<person::Entity>(
-        &txn,
-        person::Column::IdNumber,
-        people.iter().map(|p| p.0.to_string()).collect(),
-    )
-    .await?;
-    let new: Vec<_> = people
-        .into_iter()
-        .filter(|p| !existing.contains(p.0.as_str()))
-        .collect();
-    if new.is_empty() {
-        return Ok(ImportReport::nothing_new("residents", total));
-    }
-    let (import_id, seq) = begin_import(&txn, &principal, "residents", &body_sha256, total).await?;
-    let now = Utc::now();
-    let ids: Vec<Uuid> = new.iter().map(|_| Uuid::now_v7()).collect();
-    let persons: Vec<person::ActiveModel> = new
-        .iter()
-        .zip(&ids)
-        .map(
-            |((id, _, grid_code, phone, name), pid)| person::ActiveModel {
-                id: Set(*pid),
-                id_number: Set(id.to_string()),
-                name: Set(name.clone()),
-                birth_date: Set(id.birth_date()),
-                phone: Set(phone.as_ref().map(|p| p.to_string())),
-                status: Set("alive".into()),
-                grid_code: Set(grid_code.clone()),
-                version: Set(1),
-                created_at: Set(now),
-                updated_at: Set(now),
-            },
-        )
-        .collect();
-    for chunk in persons.chunks(ROWS_PER_STATEMENT) {
-        person::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(&txn)
-            .await
-            .map_err(concurrent_import)?;
-    }
-    let residents: Vec<resident::ActiveModel> = new
-        .iter()
-        .map(|(id, code, grid_code, _, name)| resident::ActiveModel {
-            id_number: Set(id.to_string()),
-            name: Set(name.clone()),
-            house_code: Set(code.to_string()),
-            grid_code: Set(grid_code.clone()),
-            declaration_id: Set(None),
-            since: Set(now),
-        })
-        .collect();
-    for chunk in residents.chunks(ROWS_PER_STATEMENT) {
-        resident::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(&txn)
-            .await
-            .map_err(concurrent_import)?;
-    }
-    let events: Vec<life_event::ActiveModel> = new
-        .iter()
-        .zip(&ids)
-        .map(|((_, code, grid_code, _, _), pid)| {
-            imported_event(
-                SubjectKind::Person,
-                &pid.to_string(),
-                "alive",
-                Some(code.as_str()),
-                grid_code,
-                &principal,
-                import_id,
-                seq,
-                now,
+    let report = w
+        .run_or_discard(async |tx| {
+            let (txn, principal) = (tx.txn, tx.principal);
+            plan_lookups(txn).await?;
+            let houses = house_states(txn, codes.into_iter().collect()).await?;
+            let mut people = Vec::with_capacity(parsed.len());
+            for (line, id, code, phone, name) in parsed {
+                let problem = match houses.get(code.as_str()) {
+                    None => Some(format!("house {code} is not registered")),
+                    Some(h) if !can_access(principal, &h.grid_code) => {
+                        Some(format!("house {code} is outside your jurisdiction"))
+                    }
+                    Some(h) if !matches!(h.status.as_str(), "in_use" | "rented") => Some(format!(
+                        "house {code} is {}: nobody can live there",
+                        h.status
+                    )),
+                    Some(h) => {
+                        people.push((id, code.clone(), h.grid_code.clone(), phone, name));
+                        None
+                    }
+                };
+                if let Some(problem) = problem {
+                    bad.push(BadLine::new(line, problem));
+                }
+            }
+            ApiError::refuse_bad_lines(bad)?;
+
+            let total = people.len() as u64;
+            let existing = existing_keys::<person::Entity>(
+                txn,
+                person::Column::IdNumber,
+                people.iter().map(|p| p.0.to_string()).collect(),
             )
+            .await?;
+            let new: Vec<_> = people
+                .into_iter()
+                .filter(|p| !existing.contains(p.0.as_str()))
+                .collect();
+            if new.is_empty() {
+                return Ok(Kept::Discard(ImportReport::nothing_new("residents", total)));
+            }
+            let (import_id, seq) =
+                begin_import(txn, principal, "residents", &body_sha256, total).await?;
+            let now = Utc::now();
+            let ids: Vec<Uuid> = new.iter().map(|_| Uuid::now_v7()).collect();
+            let persons: Vec<person::ActiveModel> = new
+                .iter()
+                .zip(&ids)
+                .map(
+                    |((id, _, grid_code, phone, name), pid)| person::ActiveModel {
+                        id: Set(*pid),
+                        id_number: Set(id.to_string()),
+                        name: Set(name.clone()),
+                        birth_date: Set(id.birth_date()),
+                        phone: Set(phone.as_ref().map(|p| p.to_string())),
+                        status: Set("alive".into()),
+                        grid_code: Set(grid_code.clone()),
+                        version: Set(1),
+                        created_at: Set(now),
+                        updated_at: Set(now),
+                    },
+                )
+                .collect();
+            for chunk in persons.chunks(ROWS_PER_STATEMENT) {
+                person::Entity::insert_many(chunk.to_vec())
+                    .exec_without_returning(txn)
+                    .await
+                    .map_err(concurrent_import)?;
+            }
+            let residents: Vec<resident::ActiveModel> = new
+                .iter()
+                .map(|(id, code, grid_code, _, name)| resident::ActiveModel {
+                    id_number: Set(id.to_string()),
+                    name: Set(name.clone()),
+                    house_code: Set(code.to_string()),
+                    grid_code: Set(grid_code.clone()),
+                    declaration_id: Set(None),
+                    since: Set(now),
+                })
+                .collect();
+            for chunk in residents.chunks(ROWS_PER_STATEMENT) {
+                resident::Entity::insert_many(chunk.to_vec())
+                    .exec_without_returning(txn)
+                    .await
+                    .map_err(concurrent_import)?;
+            }
+            let events: Vec<life_event::ActiveModel> = new
+                .iter()
+                .zip(&ids)
+                .map(|((_, code, grid_code, _, _), pid)| {
+                    imported_event(
+                        SubjectKind::Person,
+                        &pid.to_string(),
+                        "alive",
+                        Some(code.as_str()),
+                        grid_code,
+                        principal,
+                        import_id,
+                        seq,
+                        now,
+                    )
+                })
+                .collect();
+            insert_events(txn, events).await?;
+            let cases_raised = run_rules(txn, principal, import_id, &new, &ids, &houses).await?;
+            let created = new.len() as u64;
+            finish_import(txn, import_id, created, total - created).await?;
+
+            Ok(Kept::Commit(ImportReport {
+                import_id: Some(import_id),
+                kind: "residents".into(),
+                rows: total,
+                created,
+                unchanged: total - created,
+                evidence_seq: Some(seq),
+                cases_raised,
+            }))
         })
-        .collect();
-    insert_events(&txn, events).await?;
-    let cases_raised = run_rules(&txn, &principal, import_id, &new, &ids, &houses).await?;
-    let created = new.len() as u64;
-    finish_import(&txn, import_id, created, total - created).await?;
-    txn.commit().await?;
-    if cases_raised > 0 {
-        grid.relay.notify();
-    }
-    Ok(HttpResponse::Created().json(ImportReport {
-        import_id: Some(import_id),
-        kind: "residents".into(),
-        rows: total,
-        created,
-        unchanged: total - created,
-        evidence_seq: Some(seq),
-        cases_raised,
-    }))
+        .await?;
+    Ok(report.answer())
 }
 
 /// District officers and administrators load data; street and community officers within
@@ -601,18 +621,16 @@ async fn existing_keys<E: EntityTrait>(
     Ok(found)
 }
 
-/// Grid and status of each house in `codes` that exists.
-/// The transaction of one chunk. On PostgreSQL its lookups are planned for the values they
+/// Plan the lookups of one chunk's transaction. On PostgreSQL they are planned for the values they
 /// carry: a connection's cached generic plan for `code IN (…)`, made when the table was still
 /// small or never analysed (a district's first load, or autovacuum off), is a sequential scan
 /// that makes every chunk slower than the one before.
-async fn begin(db: &sea_orm::DatabaseConnection) -> Result<DatabaseTransaction, ApiError> {
-    let txn = db.begin_write().await?;
+async fn plan_lookups(txn: &DatabaseTransaction) -> Result<(), ApiError> {
     if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
         txn.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan")
             .await?;
     }
-    Ok(txn)
+    Ok(())
 }
 
 /// What a residents import needs to know of a house.
@@ -700,10 +718,10 @@ async fn run_rules(
         let Some(house) = houses.get(code.as_str()) else {
             continue;
         };
-        let facts = people::facts_with(
-            people::age_on(id_number.birth_date(), today),
+        let facts = residence::facts_with(
+            residence::age_on(id_number.birth_date(), today),
             "alive",
-            Some(people::HouseFacts {
+            Some(HouseFacts {
                 code: code.as_str(),
                 residents: residents
                     .get(code.as_str())

@@ -10,6 +10,7 @@ mod m20261201_000004_people_entities;
 mod m20261201_000005_incidents;
 mod m20261201_000006_rules;
 mod m20261201_000007_collection;
+mod m20261203_000008_access;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
         list.push(Box::new(m20261201_000005_incidents::Migration));
         list.push(Box::new(m20261201_000006_rules::Migration));
         list.push(Box::new(m20261201_000007_collection::Migration));
+        list.push(Box::new(m20261203_000008_access::Migration));
         list
     }
 }

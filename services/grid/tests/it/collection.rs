@@ -10,7 +10,12 @@ use crate::entities::credit_code;
 use crate::helpers::{World, spawn_world};
 use crate::people::houses_in_use;
 
-fn record(kind: &str, target: Option<&str>, expected_version: Option<i64>, data: Value) -> Value {
+pub fn record(
+    kind: &str,
+    target: Option<&str>,
+    expected_version: Option<i64>,
+    data: Value,
+) -> Value {
     json!({
         "client_id": Uuid::now_v7(),
         "collected_at": "2026-11-30T08:00:00Z",
@@ -21,11 +26,11 @@ fn record(kind: &str, target: Option<&str>, expected_version: Option<i64>, data:
     })
 }
 
-fn batch(device: &str, records: Vec<Value>) -> Value {
+pub fn batch(device: &str, records: Vec<Value>) -> Value {
     json!({"batch_id": Uuid::now_v7(), "device": device, "records": records})
 }
 
-async fn upload(w: &World, token: &str, batch: &Value) -> Value {
+pub async fn upload(w: &World, token: &str, batch: &Value) -> Value {
     let (status, answer) = w.post(token, "/api/v1/grid/batches", batch.clone()).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     answer

@@ -1,21 +1,26 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{spawn_world, unknown_id};
+use crate::helpers::{World, spawn_world, unknown_id};
+use crate::people::houses_in_use;
 
 #[tokio::test]
 async fn a_consistent_declaration_is_accepted_at_once_and_counted_at_the_district() {
     let w = spawn_world().await;
     let ex = w.example();
     let (status, body) = w
-        .declare(&w.citizen("alice"), &ex.resident_id, &ex.house)
+        .declare(
+            &w.resident("alice", &ex.resident_id),
+            &ex.resident_id,
+            &ex.house,
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["status"], "accepted");
     assert_eq!(body["reasons"], json!([]));
     assert!(
-        body["name"].is_string(),
-        "name pre-filled from the register: {body}"
+        body.get("name").is_none(),
+        "the register's name is for staff, not even his own to a citizen: {body}"
     );
     assert!(
         body["id_number"].as_str().unwrap().contains('*'),
@@ -32,7 +37,7 @@ async fn a_consistent_declaration_is_accepted_at_once_and_counted_at_the_distric
 async fn an_unknown_person_waits_for_the_grid_worker_who_confirms() {
     let w = spawn_world().await;
     let ex = w.example();
-    let citizen = w.citizen("bob");
+    let citizen = w.resident("bob", &unknown_id());
     let (status, body) = w.declare(&citizen, &unknown_id(), &ex.house).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["status"], "pending");
@@ -94,7 +99,7 @@ async fn an_unknown_person_waits_for_the_grid_worker_who_confirms() {
 async fn a_rejection_needs_a_reason_and_the_citizen_reads_it() {
     let w = spawn_world().await;
     let ex = w.example();
-    let citizen = w.citizen("carol");
+    let citizen = w.resident("carol", &unknown_id());
     let (_, body) = w.declare(&citizen, &unknown_id(), &ex.house).await;
     let id = body["id"].as_str().unwrap().to_owned();
     let worker = w.worker(&ex.grid);
@@ -133,8 +138,8 @@ async fn a_rejection_needs_a_reason_and_the_citizen_reads_it() {
 async fn a_second_declaration_while_one_is_pending_is_held_as_a_duplicate() {
     let w = spawn_world().await;
     let ex = w.example();
-    let citizen = w.citizen("dan");
     let id = unknown_id();
+    let citizen = w.resident("dan", &id);
     let (_, first) = w.declare(&citizen, &id, &ex.house).await;
     assert_eq!(first["status"], "pending");
     let (_, second) = w.declare(&citizen, &id, &ex.house).await;
@@ -156,7 +161,7 @@ async fn a_full_house_holds_the_declaration() {
         let id = zw_domain::IdNumber::from_parts("110105", birth, 100 + seq)
             .unwrap()
             .to_string();
-        let (_, d) = w.declare(&w.citizen("eve"), &id, &ex.house).await;
+        let (_, d) = w.declare(&w.resident("eve", &id), &id, &ex.house).await;
         let (_, tasks) = w.get(&worker, "/api/v1/grid/tasks").await;
         let task = tasks["items"]
             .as_array()
@@ -179,7 +184,11 @@ async fn a_full_house_holds_the_declaration() {
     }
     // Now even the person the register has at this house is one too many.
     let (_, body) = w
-        .declare(&w.citizen("frank"), &ex.resident_id, &ex.house)
+        .declare(
+            &w.resident("frank", &ex.resident_id),
+            &ex.resident_id,
+            &ex.house,
+        )
         .await;
     assert_eq!(body["status"], "pending");
     assert_eq!(body["reasons"], json!(["house_full"]));
@@ -189,7 +198,7 @@ async fn a_full_house_holds_the_declaration() {
 async fn the_same_idempotency_key_returns_the_first_response_and_creates_nothing_more() {
     let w = spawn_world().await;
     let ex = w.example();
-    let token = w.citizen("gina");
+    let token = w.resident("gina", &ex.resident_id);
     let send = |body: serde_json::Value| {
         w.grid
             .client
@@ -222,7 +231,7 @@ async fn the_same_idempotency_key_returns_the_first_response_and_creates_nothing
 async fn the_citizen_gets_a_proof_that_verifies_against_the_signed_tree_head() {
     let w = spawn_world().await;
     let ex = w.example();
-    let token = w.citizen("hana");
+    let token = w.resident("hana", &ex.resident_id);
     let (_, body) = w.declare(&token, &ex.resident_id, &ex.house).await;
     let (status, proofs) = w
         .get(
@@ -251,7 +260,11 @@ async fn when_the_district_does_not_answer_the_declaration_waits_instead_of_fail
     let ex = w.example();
     w.district.app.stop().await;
     let (status, body) = w
-        .declare(&w.citizen("ivan"), &ex.resident_id, &ex.house)
+        .declare(
+            &w.resident("ivan", &ex.resident_id),
+            &ex.resident_id,
+            &ex.house,
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["status"], "pending");
@@ -262,7 +275,7 @@ async fn when_the_district_does_not_answer_the_declaration_waits_instead_of_fail
 async fn concurrent_retries_with_one_idempotency_key_store_one_declaration() {
     let w = spawn_world().await;
     let ex = w.example();
-    let token = w.citizen("retrying");
+    let token = w.resident("retrying", &ex.resident_id);
     let body = json!({"id_number": ex.resident_id, "house_code": ex.house});
     let sends = (0..6).map(|_| {
         w.grid
@@ -290,7 +303,7 @@ async fn concurrent_retries_with_one_idempotency_key_store_one_declaration() {
 async fn a_newer_tree_head_provably_extends_an_older_one() {
     let w = spawn_world().await;
     let ex = w.example();
-    let token = w.citizen("monitor");
+    let token = w.resident("monitor", &ex.resident_id);
     let _ = w.declare(&token, &ex.resident_id, &ex.house).await;
     let (_, first) = w.get(&token, "/api/v1/grid/evidence/tree-head").await;
     let _ = w.declare(&token, &unknown_id(), &ex.house).await;
@@ -330,4 +343,164 @@ async fn a_newer_tree_head_provably_extends_an_older_one() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "no such tree head");
+}
+
+/// The name the district's register knows `id_number` by.
+fn register_name(w: &World, id_number: &str) -> String {
+    w.demo
+        .register()
+        .into_iter()
+        .find(|p| p.id_number.as_str() == id_number)
+        .expect("in the register")
+        .name
+}
+
+/// Two people the register records at one house in use (a household), and that house.
+fn household(w: &World) -> (String, String, String) {
+    let mut by_house: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for p in w.demo.register() {
+        if let Some(h) = p.registered_house {
+            by_house
+                .entry(h.to_string())
+                .or_default()
+                .push(p.id_number.to_string());
+        }
+    }
+    let (house, people) = by_house
+        .into_iter()
+        .find(|(_, people)| people.len() >= 2)
+        .expect("a household of two");
+    (people[0].clone(), people[1].clone(), house)
+}
+
+#[tokio::test]
+async fn a_declaration_of_someone_else_tells_the_citizen_nothing_from_the_register() {
+    let w = spawn_world().await;
+    let ex = w.example();
+    let name = register_name(&w, &ex.resident_id);
+    // He lives in the example house: his own declaration, accepted.
+    let (status, own) = w
+        .declare(
+            &w.resident("him", &ex.resident_id),
+            &ex.resident_id,
+            &ex.house,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{own}");
+    assert_eq!(own["status"], "accepted");
+
+    // A stranger types his number: at another house, and at the house he lives in.
+    let stranger = w.resident("stranger", &unknown_id());
+    let elsewhere = houses_in_use(&w, &ex.grid)[1].clone();
+    let mut received = Vec::new();
+    for house in [&elsewhere, &ex.house] {
+        let (status, d) = w.declare(&stranger, &ex.resident_id, house).await;
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "received, whatever the register says: {d}"
+        );
+        assert_eq!(d["status"], "pending", "{d}");
+        assert_eq!(d["reasons"], json!([]), "{d}");
+        assert!(d.get("name").is_none(), "{d}");
+        let text = d.to_string();
+        assert!(!text.contains(&name), "no name from the register: {d}");
+        assert!(!text.contains("already"), "no word of where he lives: {d}");
+        let (_, read) = w
+            .get(
+                &stranger,
+                &format!("/api/v1/grid/declarations/{}", d["id"].as_str().unwrap()),
+            )
+            .await;
+        assert!(!read.to_string().contains(&name), "{read}");
+        assert_eq!(read["reasons"], json!([]));
+        received.push(d["id"].clone());
+    }
+    let (_, list) = w.get(&stranger, "/api/v1/grid/declarations").await;
+    assert!(!list.to_string().contains(&name), "{list}");
+
+    // The grid worker, who checks at the door, sees the name and why they wait.
+    let (_, tasks) = w.get(&w.worker(&ex.grid), "/api/v1/grid/tasks").await;
+    for id in received {
+        let task = tasks["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["declaration"]["id"] == id)
+            .expect("a task")
+            .clone();
+        assert_eq!(task["declaration"]["name"], name.as_str());
+        assert!(
+            task["reasons"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("not_household")),
+            "{task}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_citizen_without_a_real_name_id_number_declares_nobody() {
+    let w = spawn_world().await;
+    let ex = w.example();
+    let anonymous = w.citizen("no-id");
+    let (status, refused) = w.declare(&anonymous, &ex.resident_id, &ex.house).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    assert_eq!(refused["type"], "urn:zhiwang:problem:real-name-required");
+    let (_, list) = w.get(&anonymous, "/api/v1/grid/declarations").await;
+    assert_eq!(list["items"], json!([]));
+    let (_, tasks) = w
+        .get(&w.worker(&ex.grid), "/api/v1/grid/tasks?status=all")
+        .await;
+    assert_eq!(tasks["items"], json!([]), "nothing was stored");
+}
+
+#[tokio::test]
+async fn a_citizen_declares_a_member_of_his_household_and_the_register_decides_it() {
+    let w = spawn_world().await;
+    let (me, my_son, home) = household(&w);
+    let father = w.resident("father", &me);
+    let (status, d) = w.declare(&father, &my_son, &home).await;
+    assert_eq!(status, StatusCode::CREATED, "{d}");
+    assert_eq!(
+        d["status"], "accepted",
+        "his household, at the house the register has: {d}"
+    );
+    assert!(d.get("name").is_none(), "{d}");
+    // Someone the register has in another house is not of his household: received, held.
+    let ex = w.example();
+    let (status, d) = w.declare(&father, &ex.resident_id, &home).await;
+    assert_eq!(status, StatusCode::CREATED, "{d}");
+    assert_eq!(d["status"], "pending");
+    assert_eq!(d["reasons"], json!([]));
+}
+
+#[tokio::test]
+async fn an_id_number_born_in_the_future_is_refused_as_impossible() {
+    let w = spawn_world().await;
+    let ex = w.example();
+    // Well-formed, the check character right, born on 1 January 2099.
+    let unborn = "440304209901010013";
+    let (status, refused) = w
+        .declare(&w.resident("hopeful", &ex.resident_id), unborn, &ex.house)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert!(
+        refused["detail"].as_str().unwrap().contains("future"),
+        "{refused}"
+    );
+    let worker = w.worker(&ex.grid);
+    for (path, body) in [
+        (
+            "/api/v1/grid/persons",
+            json!({"id_number": unborn, "house_code": ex.house, "change": "born"}),
+        ),
+        ("/api/v1/grid/persons/search", json!({"id_number": unborn})),
+    ] {
+        let (status, refused) = w.post(&worker, path, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {refused}");
+    }
+    let (_, tasks) = w.get(&worker, "/api/v1/grid/tasks?status=all").await;
+    assert_eq!(tasks["items"], json!([]), "nothing was stored");
 }

@@ -3,7 +3,7 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use zw_auth::Role;
+use zw_auth::{Role, TokenRequest};
 use zw_demo::DemoDistrict;
 use zw_testkit::centres::Centre;
 use zw_testkit::{RunningApp, TestEnv, http};
@@ -19,10 +19,28 @@ pub struct World {
     pub demo: DemoDistrict,
 }
 
+/// Where the services under test keep their data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// PostgreSQL databases and NATS JetStream, as in production.
+    Postgres,
+    /// SQLite files and the in-process bus, as `zhiwang up` runs them.
+    Sqlite,
+}
+
 pub async fn spawn_world() -> World {
-    let mut env = TestEnv::nats().await;
-    let grid_settings = env.settings().await;
-    let district_settings = env.settings().await;
+    spawn_world_on(Backend::Postgres).await
+}
+
+pub async fn spawn_world_on(backend: Backend) -> World {
+    let mut env = match backend {
+        Backend::Postgres => TestEnv::nats().await,
+        Backend::Sqlite => TestEnv::in_process(),
+    };
+    let (grid_settings, district_settings) = match backend {
+        Backend::Postgres => (env.settings().await, env.settings().await),
+        Backend::Sqlite => (env.sqlite_settings(), env.sqlite_settings()),
+    };
     let demo = DemoDistrict::generate(&grid_settings.district.code, "test");
 
     let district_db = zw_district::connect(&district_settings)
@@ -96,8 +114,23 @@ impl World {
         }
     }
 
+    /// A citizen whose account has no real-name ID number: he reports and reads, but declares
+    /// nobody.
     pub fn citizen(&self, name: &str) -> String {
         self.env.token(Role::Citizen, self.demo.code.as_str(), name)
+    }
+
+    /// A citizen whose account is bound to `id_number` (real-name registration): he declares
+    /// himself as that person.
+    pub fn resident(&self, name: &str, id_number: &str) -> String {
+        self.env.issuer.token_for(&TokenRequest {
+            subject: name.to_owned(),
+            roles: vec![Role::Citizen],
+            scope: self.demo.code.clone(),
+            datasets: Vec::new(),
+            name: None,
+            id_number: Some(zw_domain::IdNumber::parse(id_number).unwrap()),
+        })
     }
 
     pub fn worker(&self, grid: &str) -> String {

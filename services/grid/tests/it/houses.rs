@@ -210,7 +210,11 @@ async fn a_house_with_residents_cannot_be_demolished() {
     let w = spawn_world().await;
     let ex = w.example();
     let (status, d) = w
-        .declare(&w.citizen("c1"), &ex.resident_id, &ex.house)
+        .declare(
+            &w.resident("c1", &ex.resident_id),
+            &ex.resident_id,
+            &ex.house,
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{d}");
     assert_eq!(d["status"], "accepted");

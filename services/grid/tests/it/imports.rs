@@ -129,8 +129,10 @@ async fn houses_and_residents_go_in_once_and_a_second_sending_changes_nothing() 
     assert_eq!(again["unchanged"], 3);
     assert_eq!(again["cases_raised"], 0);
 
-    // An imported resident is known to the grid: declaring him there again is refused.
-    let (status, p) = w.declare(&w.citizen("li"), &person(101), &h1).await;
+    // An imported resident is known to the grid: declaring himself there again is refused.
+    let (status, p) = w
+        .declare(&w.resident("li", &person(101)), &person(101), &h1)
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "{p}");
 }
 

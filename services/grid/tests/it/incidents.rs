@@ -395,9 +395,13 @@ async fn only_the_handler_of_the_level_acts_and_citizens_see_only_their_own() {
     let id = w.report(&alice).await;
     let neighbour = w.worker(&w.neighbour_grid);
     let (s, b) = w.move_to(&neighbour, &id, json!({"to": "accepted"})).await;
-    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    assert_eq!(
+        s,
+        StatusCode::NOT_FOUND,
+        "another grid's incident is none of his: {b}"
+    );
     let (s, _) = w.escalate(&neighbour, &id, "not mine").await;
-    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(s, StatusCode::NOT_FOUND);
     // Nor may the community officer while it is at the grid level, nor a citizen.
     let (s, _) = w
         .move_to(&w.community_officer(), &id, json!({"to": "accepted"}))

@@ -11,7 +11,7 @@ use crate::helpers::{spawn_world, unknown_id};
 async fn bad_declarations_are_refused_with_problems_and_store_nothing() {
     let w = spawn_world().await;
     let ex = w.example();
-    let token = w.citizen("mallory");
+    let token = w.resident("mallory", &ex.resident_id);
     let mut wrong_check = ex.resident_id.clone();
     let last = wrong_check.pop().unwrap();
     wrong_check.push(if last == '0' { '1' } else { '0' });
@@ -162,7 +162,9 @@ async fn bad_task_decisions_and_queries_are_refused() {
     let w = spawn_world().await;
     let ex = w.example();
     let worker = w.worker(&ex.grid);
-    let (_, d) = w.declare(&w.citizen("x"), &unknown_id(), &ex.house).await;
+    let (_, d) = w
+        .declare(&w.resident("x", &unknown_id()), &unknown_id(), &ex.house)
+        .await;
     assert_eq!(d["status"], "pending");
     let (_, tasks) = w.get(&worker, "/api/v1/grid/tasks").await;
     let task_id = tasks["items"][0]["id"].as_str().unwrap().to_owned();
@@ -197,4 +199,96 @@ async fn bad_task_decisions_and_queries_are_refused() {
     }
     let (_, still) = w.get(&worker, "/api/v1/grid/tasks").await;
     assert_eq!(still["items"][0]["status"], "open", "the task is untouched");
+}
+
+#[tokio::test]
+async fn a_json_body_sent_as_text_or_without_a_content_type_is_refused_with_415_and_stores_nothing()
+{
+    let w = spawn_world().await;
+    let ex = w.example();
+    let token = w.resident("plain-text", &ex.resident_id);
+    let body = json!({"id_number": ex.resident_id, "house_code": ex.house}).to_string();
+    for content_type in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        None,
+    ] {
+        let mut req = w
+            .grid
+            .client
+            .post(w.grid.url("/api/v1/grid/declarations"))
+            .bearer_auth(&token)
+            .body(body.clone());
+        if let Some(t) = content_type {
+            req = req.header("content-type", t);
+        }
+        let (status, problem) = decode(req.send().await.unwrap()).await;
+        assert_eq!(
+            status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{content_type:?}: {problem}"
+        );
+        assert_eq!(
+            problem["type"],
+            "urn:zhiwang:problem:unsupported-media-type"
+        );
+    }
+    let (_, list) = w.get(&token, "/api/v1/grid/declarations").await;
+    assert_eq!(list["items"], json!([]), "nothing was stored");
+
+    // Every JSON route of the grid, by the one body parser.
+    let officer = w.officer();
+    let id = uuid::Uuid::now_v7();
+    let grid = &ex.grid;
+    let house = &ex.house;
+    let routes = [
+        ("POST", "/api/v1/grid/houses".to_owned()),
+        ("PATCH", format!("/api/v1/grid/houses/{house}")),
+        ("POST", format!("/api/v1/grid/houses/{house}/transitions")),
+        ("POST", format!("/api/v1/grid/houses/{house}/sightings")),
+        ("POST", "/api/v1/grid/persons".to_owned()),
+        ("POST", "/api/v1/grid/persons/search".to_owned()),
+        ("POST", format!("/api/v1/grid/persons/{id}/moves")),
+        ("POST", format!("/api/v1/grid/persons/{id}/move-out")),
+        ("POST", format!("/api/v1/grid/persons/{id}/death")),
+        ("POST", format!("/api/v1/grid/persons/{id}/unmask")),
+        ("POST", "/api/v1/grid/entities".to_owned()),
+        (
+            "PATCH",
+            "/api/v1/grid/entities/91440300MA5FUTIAN8".to_owned(),
+        ),
+        (
+            "POST",
+            "/api/v1/grid/entities/91440300MA5FUTIAN8/deregistration".to_owned(),
+        ),
+        ("POST", "/api/v1/grid/incidents".to_owned()),
+        ("POST", format!("/api/v1/grid/incidents/{id}/transitions")),
+        ("POST", format!("/api/v1/grid/incidents/{id}/escalate")),
+        ("POST", "/api/v1/grid/batches".to_owned()),
+        ("PUT", "/api/v1/grid/rules/collection".to_owned()),
+        ("POST", "/api/v1/grid/rules/collection/evaluate".to_owned()),
+        ("POST", format!("/api/v1/grid/cases/{id}/close")),
+        ("PUT", "/api/v1/grid/privacy/policy".to_owned()),
+        ("PUT", format!("/api/v1/grid/grids/{grid}/worker")),
+        ("POST", format!("/api/v1/grid/tasks/{id}/decision")),
+    ];
+    for (method, path) in routes {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let res = w
+            .grid
+            .client
+            .request(method.clone(), w.grid.url(&path))
+            .bearer_auth(&officer)
+            .header("content-type", "text/plain")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        let (status, problem) = decode(res).await;
+        assert_eq!(
+            status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{method} {path}: {problem}"
+        );
+    }
 }

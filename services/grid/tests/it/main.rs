@@ -7,6 +7,7 @@
 mod helpers;
 
 mod collection;
+mod concurrency;
 mod declarations;
 mod entities;
 mod houses;
@@ -16,8 +17,10 @@ mod input;
 mod jurisdictions;
 mod media;
 mod open311;
+mod openapi;
 mod people;
 mod privacy;
 mod rules;
 mod scopes;
+mod takeovers;
 mod timeline;

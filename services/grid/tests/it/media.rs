@@ -58,11 +58,11 @@ async fn a_photo_is_stored_once_under_its_hash_and_served_back() {
     assert_eq!(res.headers()[CONTENT_TYPE], "image/png");
     assert_eq!(res.bytes().await.unwrap().as_ref(), bytes.as_slice());
 
-    // Someone else's photo is not for a citizen to fetch.
+    // Someone else's photo is not for a citizen to fetch: there is none, as far as he knows.
     let (status, problem) = w
         .get(&w.citizen("nosy"), &format!("/api/v1/grid/media/{hash}"))
         .await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+    assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
 }
 
 #[tokio::test]

@@ -262,7 +262,11 @@ async fn each_records_only_in_his_scope_and_departments_need_the_data_set() {
     let id = born["id"].as_str().unwrap();
 
     let path = format!("/api/v1/grid/persons/{id}");
-    assert_eq!(w.get(&neighbour, &path).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        w.get(&neighbour, &path).await.0,
+        StatusCode::NOT_FOUND,
+        "another grid's person is none of his"
+    );
     assert_eq!(
         w.get(&department(&w, &["entities"]), &path).await.0,
         StatusCode::FORBIDDEN
@@ -278,7 +282,7 @@ async fn each_records_only_in_his_scope_and_departments_need_the_data_set() {
             json!({"date": chrono::Utc::now().date_naive()}),
         )
         .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = w
         .get(
             &neighbour,
@@ -306,22 +310,23 @@ async fn each_records_only_in_his_scope_and_departments_need_the_data_set() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
-    // A move into the neighbour's grid: the destination's worker records it.
+    // A move into the neighbour's grid is the source side's: his own grid's worker sends him.
     let target = houses_in_use(&w, &ex.neighbour_grid)[0].clone();
     let (status, moved) = w
         .post(
-            &neighbour,
+            &w.worker(&ex.grid),
             &format!("{path}/moves"),
             json!({"to_house": target}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{moved}");
     assert_eq!(moved["grid_code"], ex.neighbour_grid.as_str());
-    // The old grid's worker no longer reaches him.
+    // The old grid's worker no longer reaches him; the new one does.
     assert_eq!(
         w.get(&w.worker(&ex.grid), &path).await.0,
-        StatusCode::FORBIDDEN
+        StatusCode::NOT_FOUND
     );
+    assert_eq!(w.get(&neighbour, &path).await.0, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -371,7 +376,7 @@ async fn moving_out_leaves_him_recorded_but_living_nowhere() {
 async fn an_accepted_declaration_records_the_person_moving_in() {
     let w = spawn_world().await;
     let ex = w.example();
-    let citizen = w.citizen("decl");
+    let citizen = w.resident("decl", &ex.resident_id);
     let (status, d) = w.declare(&citizen, &ex.resident_id, &ex.house).await;
     assert_eq!(status, StatusCode::CREATED, "{d}");
     assert_eq!(d["status"], "accepted");

@@ -389,7 +389,11 @@ async fn a_person_of_80_raises_one_case_for_civil_affairs_who_alone_may_see_and_
     // Closing: not by the police, once by civil affairs, not twice.
     let close = format!("/api/v1/grid/cases/{}/close", raised.case_id);
     let (status, _) = w.post(&police, &close, json!({"note": "x"})).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a case a department may not see is none to it"
+    );
     let (status, body) = w
         .post(&civil, &close, json!({"note": "allowance granted"}))
         .await;

@@ -10,7 +10,10 @@ use crate::helpers::{spawn_world, unknown_id};
 async fn a_citizen_sees_only_his_own_declarations() {
     let w = spawn_world().await;
     let ex = w.example();
-    let (alice, bob) = (w.citizen("alice"), w.citizen("bob"));
+    let (alice, bob) = (
+        w.resident("alice", &ex.resident_id),
+        w.resident("bob", &unknown_id()),
+    );
     let (_, d) = w.declare(&alice, &ex.resident_id, &ex.house).await;
     let id = d["id"].as_str().unwrap();
     assert_eq!(
@@ -39,7 +42,9 @@ async fn a_citizen_sees_only_his_own_declarations() {
 async fn a_grid_worker_works_only_in_his_own_grid() {
     let w = spawn_world().await;
     let ex = w.example();
-    let (_, d) = w.declare(&w.citizen("c"), &unknown_id(), &ex.house).await;
+    let (_, d) = w
+        .declare(&w.resident("c", &unknown_id()), &unknown_id(), &ex.house)
+        .await;
     let id = d["id"].as_str().unwrap();
     let neighbour = w.worker(&ex.neighbour_grid);
     let (_, tasks) = w.get(&neighbour, "/api/v1/grid/tasks").await;
@@ -75,7 +80,13 @@ async fn a_grid_worker_works_only_in_his_own_grid() {
 async fn officers_see_their_jurisdiction_masked_and_departments_see_nothing() {
     let w = spawn_world().await;
     let ex = w.example();
-    let (_, d) = w.declare(&w.citizen("d"), &ex.resident_id, &ex.house).await;
+    let (_, d) = w
+        .declare(
+            &w.resident("d", &ex.resident_id),
+            &ex.resident_id,
+            &ex.house,
+        )
+        .await;
     let id = d["id"].as_str().unwrap();
     let street_of_grid = &ex.grid[..9];
     let officer = w.env.token(Role::StreetOfficer, street_of_grid, "s1");

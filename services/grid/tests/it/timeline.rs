@@ -119,7 +119,7 @@ async fn a_life_of_birth_move_and_death_has_exactly_those_steps_each_proven() {
 async fn a_citizen_reads_the_timeline_of_the_person_he_declared_and_no_other() {
     let w = spawn_world().await;
     let ex = w.example();
-    let citizen = w.citizen("self");
+    let citizen = w.resident("self", &ex.resident_id);
     let (status, _) = w.declare(&citizen, &ex.resident_id, &ex.house).await;
     assert_eq!(status, StatusCode::CREATED);
     let (_, p) = w

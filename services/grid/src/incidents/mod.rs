@@ -1,11 +1,12 @@
 //! Incidents (实有事件): reported → accepted → assigned → resolved → verified → closed, escalating
 //! grid → community → street → district when beyond the grid or overdue (问题处理在网格,
-//! 矛盾化解在社区).
+//! 矛盾化解在社区). [`open311`] serves the same incidents to Open311 GeoReport v2 clients.
 //!
 //! Decisions:
 //! - Every incident starts at the grid level; the handler of a level is the grid worker of its
 //!   grid, the community / street / district officer whose scope holds that grid. Only he moves
-//!   it on, except that the assignee (any principal named in `assignee`) may resolve it.
+//!   it on, except that the assignee (any principal named in `assignee`) may resolve it. Whoever
+//!   may not see an incident is told there is none (404, see [`crate::access`]).
 //! - The one who resolved an incident may not verify it (four eyes): 403 `forbidden`.
 //! - An escalation (by hand or by the sweep) puts the incident back to `reported` at the next
 //!   level, with no assignee and a new deadline: the new level must accept it itself. Only
@@ -13,16 +14,21 @@
 //!   marked `overdue` once.
 //! - Each level has `deadline_hours` (the `[grid] incident_deadline_hours` setting when it was
 //!   reported) to resolve it.
+//! - A report whose `media_url` names a photo uploaded here (`/api/v1/grid/media/<sha256>`)
+//!   attaches it, so the incident's handlers may fetch it; the reporter must be able to fetch it
+//!   himself (422 `unknown-media` otherwise).
+//! - Every change goes through the one write operation ([`crate::write`]); the escalation sweep
+//!   through its transaction ([`crate::write::transaction`]), one incident at a time.
+
+pub mod open311;
 
 use std::time::Duration;
-use zw_platform::db::BeginWrite;
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::OpenApi;
@@ -34,11 +40,18 @@ use zw_domain::{HouseCode, JurisdictionCode};
 use zw_platform::Problem;
 use zw_platform::page::{Page, PageQuery};
 
-use crate::declarations::Grid;
-use crate::error::{ApiError, check_version, parse_cursor, parse_json, reply};
-use crate::idempotency::{self, IdempotencyKey};
+use crate::access::{self, INCIDENTS_DATASET, STAFF, handles, stored_grid};
+use crate::body::{self, JsonBody};
+use crate::classification::reclassify_house;
+use crate::error::{ApiError, parse_cursor};
+use crate::idempotency::IdempotencyKey;
 use crate::ledger::Source;
-use crate::model::{grid as grid_row, house};
+use crate::model::{grid as grid_row, house, incident_step};
+use crate::paging::{self, Order};
+use crate::state::Grid;
+use crate::write::{self, Answer, Applied, Change, Creation, Done, Tx, Write};
+
+pub use crate::model::incident::{self, Level, OPEN, Status};
 
 /// The OpenAPI paths of this module, merged into the service's document.
 #[derive(OpenApi)]
@@ -68,6 +81,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/api/v1/grid/incidents/{id}/transitions").route(web::post().to(transition)),
     )
     .service(web::resource("/api/v1/grid/incidents/{id}/escalate").route(web::post().to(escalate)));
+    open311::configure(cfg);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -159,141 +173,6 @@ pub struct CategoryView {
     pub code: String,
     pub name: String,
     pub description: String,
-}
-
-// ---------------------------------------------------------------------------------------------
-// Status and level
-
-/// The status of an incident.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Reported,
-    Accepted,
-    Assigned,
-    Resolved,
-    Verified,
-    Closed,
-}
-
-impl Status {
-    pub const ALL: [Status; 6] = [
-        Status::Reported,
-        Status::Accepted,
-        Status::Assigned,
-        Status::Resolved,
-        Status::Verified,
-        Status::Closed,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Reported => "reported",
-            Status::Accepted => "accepted",
-            Status::Assigned => "assigned",
-            Status::Resolved => "resolved",
-            Status::Verified => "verified",
-            Status::Closed => "closed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Status> {
-        Status::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-
-    /// Where a transition may take it from here.
-    pub fn next(self) -> &'static [Status] {
-        match self {
-            Status::Reported => &[Status::Accepted],
-            Status::Accepted => &[Status::Assigned],
-            Status::Assigned => &[Status::Resolved],
-            Status::Resolved => &[Status::Verified],
-            Status::Verified => &[Status::Closed],
-            Status::Closed => &[],
-        }
-    }
-
-    /// Not yet resolved: it can escalate and fall overdue.
-    pub fn is_open(self) -> bool {
-        matches!(self, Status::Reported | Status::Accepted | Status::Assigned)
-    }
-}
-
-/// The statuses in which an incident is still being worked on (escalates when overdue).
-pub const OPEN: [&str; 3] = ["reported", "accepted", "assigned"];
-
-/// The level that handles an incident.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    Grid,
-    Community,
-    Street,
-    District,
-}
-
-impl Level {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Grid => "grid",
-            Level::Community => "community",
-            Level::Street => "street",
-            Level::District => "district",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Level> {
-        [
-            Level::Grid,
-            Level::Community,
-            Level::Street,
-            Level::District,
-        ]
-        .into_iter()
-        .find(|l| l.as_str() == s)
-    }
-
-    /// The level it escalates to; `None` at the district.
-    pub fn up(self) -> Option<Level> {
-        match self {
-            Level::Grid => Some(Level::Community),
-            Level::Community => Some(Level::Street),
-            Level::Street => Some(Level::District),
-            Level::District => None,
-        }
-    }
-
-    /// The role that handles incidents at this level.
-    pub fn handler_role(self) -> Role {
-        match self {
-            Level::Grid => Role::GridWorker,
-            Level::Community => Role::CommunityOfficer,
-            Level::Street => Role::StreetOfficer,
-            Level::District => Role::DistrictOfficer,
-        }
-    }
-
-    fn domain(self) -> zw_domain::Level {
-        match self {
-            Level::Grid => zw_domain::Level::Grid,
-            Level::Community => zw_domain::Level::Community,
-            Level::Street => zw_domain::Level::Street,
-            Level::District => zw_domain::Level::District,
-        }
-    }
-
-    /// The centre that handles it for an incident in `grid` (Open311 `agency_responsible`).
-    pub fn agency(self, grid: &str) -> String {
-        let code = JurisdictionCode::parse(grid)
-            .ok()
-            .and_then(|g| g.at_level(self.domain()))
-            .map(|c| c.to_string())
-            .unwrap_or_else(|| grid.to_owned());
-        match self {
-            Level::Grid => format!("grid worker of grid {code}"),
-            Level::Community => format!("community centre {code}"),
-            Level::Street => format!("street operations centre {code}"),
-            Level::District => format!("district operations centre {code}"),
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -439,49 +318,6 @@ pub struct EscalationRequest {
     pub expected_version: Option<i64>,
 }
 
-// ---------------------------------------------------------------------------------------------
-// Who may do what
-
-/// The roles that work on incidents of a jurisdiction.
-const STAFF: [Role; 5] = [
-    Role::GridWorker,
-    Role::CommunityOfficer,
-    Role::StreetOfficer,
-    Role::DistrictOfficer,
-    Role::Admin,
-];
-
-/// The data set a department needs to report and read incidents.
-pub const DATASET: &str = "incidents";
-
-fn only_citizen(p: &Principal) -> bool {
-    p.has_role(Role::Citizen) && p.roles.len() == 1
-}
-
-/// Incidents `principal` may see: a citizen those he reported, staff those in their scope,
-/// departments with the `incidents` data set those in their scope.
-pub fn visible(principal: &Principal) -> Result<Condition, ApiError> {
-    if only_citizen(principal) {
-        return Ok(Condition::all().add(incident::Column::Reporter.eq(principal.subject.clone())));
-    }
-    if !principal.has_any_role(&STAFF) {
-        principal.require_role(&[Role::Department])?;
-        principal.require_dataset(DATASET)?;
-    }
-    Ok(Condition::all().add(incident::Column::GridCode.starts_with(principal.scope.as_str())))
-}
-
-/// Whether `principal` handles incidents of `grid` at `level`.
-fn handles(principal: &Principal, level: Level, grid: &str) -> bool {
-    principal.has_role(level.handler_role())
-        && JurisdictionCode::parse(grid).is_ok_and(|g| principal.can_access(&g))
-}
-
-fn stored_grid(code: &str) -> Result<JurisdictionCode, ApiError> {
-    JurisdictionCode::parse(code)
-        .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("stored grid code {code}: {e}")))
-}
-
 fn stored_level(m: &incident::Model) -> Result<Level, ApiError> {
     Level::parse(&m.level)
         .ok_or_else(|| ApiError::Unexpected(anyhow::anyhow!("stored level {}", m.level)))
@@ -493,9 +329,9 @@ fn stored_status(m: &incident::Model) -> Result<Status, ApiError> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Operations
+// Reporting
 
-/// Where a new incident is, resolved to its grid.
+/// Where a new incident is, resolved to its grid: its grid, house code and address.
 async fn locate(
     conn: &impl ConnectionTrait,
     principal: &Principal,
@@ -503,7 +339,7 @@ async fn locate(
 ) -> Result<(String, Option<String>, Option<String>), ApiError> {
     if let Some(code) = input.house_code.as_deref().map(str::trim) {
         let code = HouseCode::parse(code).map_err(|e| ApiError::invalid("house_code", e))?;
-        let h = house::Entity::find_by_id(code.to_string())
+        let h = house::Entity::find_by_id(code.as_str())
             .one(conn)
             .await?
             .ok_or_else(|| ApiError::UnknownHouse(code.to_string()))?;
@@ -516,7 +352,7 @@ async fn locate(
                 "grid_code: a grid code has 15 digits".into(),
             ));
         }
-        let g = grid_row::Entity::find_by_id(code.to_string())
+        let g = grid_row::Entity::find_by_id(code.as_str())
             .one(conn)
             .await?
             .ok_or_else(|| {
@@ -561,49 +397,66 @@ async fn locate(
     }
 }
 
-/// Report an incident (with an optional `Idempotency-Key`): the status and body of the answer.
-pub async fn report_idempotent(
-    grid: &Grid,
-    principal: &Principal,
-    input: NewIncident,
-    idem: Option<IdempotencyKey>,
-) -> Result<(u16, serde_json::Value), ApiError> {
-    let Some(key) = &idem else {
-        let m = create(grid, principal, &Source::of(principal), &input, None).await?;
-        return Ok((201, serde_json::to_value(view(&m)).unwrap_or_default()));
-    };
-    if let Some(done) = idempotency::replay(&grid.db, &principal.subject, key).await? {
-        return Ok(done);
+/// The photo a `media_url` names, when it is one uploaded here.
+fn photo_of(media_url: &str) -> Option<&str> {
+    let (_, hash) = media_url.trim().rsplit_once("/api/v1/grid/media/")?;
+    let is_hash = hash.len() == 64
+        && hash
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    is_hash.then_some(hash)
+}
+
+/// A checked report, placed in its grid.
+struct Report {
+    incident: incident::Model,
+    grid: JurisdictionCode,
+}
+
+#[async_trait::async_trait]
+impl Creation for Report {
+    type Record = incident::Model;
+    type Output = IncidentView;
+
+    /// A grid worker in his grid, a citizen, a department with the `incidents` data set, or an
+    /// officer, each in his scope.
+    fn authorize(&self, principal: &Principal) -> Result<(), ApiError> {
+        principal.require_role(&[
+            Role::GridWorker,
+            Role::Citizen,
+            Role::Department,
+            Role::CommunityOfficer,
+            Role::StreetOfficer,
+            Role::DistrictOfficer,
+        ])?;
+        if principal.has_role(Role::Department) && !principal.has_any_role(&STAFF) {
+            principal.require_dataset(INCIDENTS_DATASET)?;
+        }
+        principal.authorize(&self.grid)?;
+        Ok(())
     }
-    match create(grid, principal, &Source::of(principal), &input, Some(key)).await {
-        Ok(m) => Ok((201, serde_json::to_value(view(&m)).unwrap_or_default())),
-        // A concurrent retry with the same key stored it first: answer as it was answered.
-        Err(e) => match idempotency::replay(&grid.db, &principal.subject, key).await? {
-            Some(done) => Ok(done),
-            None => Err(e),
-        },
+
+    async fn apply(self, tx: &Tx<'_>) -> Done<incident::Model, Self::Output> {
+        let m = self.incident;
+        let am: incident::ActiveModel = m.clone().into_active_model().reset_all();
+        am.insert(tx.txn).await?;
+        record(tx.txn, tx.source, &m, "reported", None, None).await?;
+        if let Some(house) = &m.house_code {
+            reclassify_house(tx.txn, tx.source, house).await?;
+        }
+        if let Some(photo) = m.media_url.as_deref().and_then(photo_of) {
+            access::attach_media(tx, "incident", &m.id.to_string(), &[photo.to_owned()]).await?;
+        }
+        Ok(Applied {
+            output: view(&m),
+            record: m,
+        })
     }
 }
 
-/// Report an incident: it starts `reported` at the grid level of its place.
-pub async fn create(
-    grid: &Grid,
-    principal: &Principal,
-    source: &Source,
-    input: &NewIncident,
-    idem: Option<&IdempotencyKey>,
-) -> Result<incident::Model, ApiError> {
-    principal.require_role(&[
-        Role::GridWorker,
-        Role::Citizen,
-        Role::Department,
-        Role::CommunityOfficer,
-        Role::StreetOfficer,
-        Role::DistrictOfficer,
-    ])?;
-    if principal.has_role(Role::Department) && !principal.has_any_role(&STAFF) {
-        principal.require_dataset(DATASET)?;
-    }
+/// `input` checked and placed: the incident to write, `reported` at the grid level of its place.
+async fn prepare(w: &Write, input: &NewIncident) -> Result<Report, ApiError> {
+    let grid = w.grid();
     let cat = category(input.category.trim()).ok_or_else(|| {
         ApiError::InvalidInput(format!(
             "category must be one of {}",
@@ -616,93 +469,60 @@ pub async fn create(
             "description: 1 to 4000 characters".into(),
         ));
     }
-    let (grid_code, house_code, house_address) = locate(&grid.db, principal, input).await?;
-    let grid_jc = stored_grid(&grid_code)?;
-    principal.authorize(&grid_jc)?;
-
+    let (grid_code, house_code, house_address) = locate(&grid.db, &w.principal, input).await?;
     let now = Utc::now();
     let hours = grid.settings.incident_deadline_hours;
     let contact = input.contact.clone().filter(|c| !c.is_empty());
-    let model = incident::Model {
-        id: Uuid::now_v7(),
-        category: cat.code.to_owned(),
-        description: description.to_owned(),
-        grid_code,
-        house_code,
-        lat: input.lat,
-        lng: input.lng,
-        address: input
-            .address
-            .as_deref()
-            .map(str::trim)
-            .filter(|a| !a.is_empty())
-            .map(str::to_owned)
-            .or(house_address),
-        media_url: input.media_url.clone(),
-        contact: contact
-            .as_ref()
-            .map(|c| serde_json::to_value(c).unwrap_or_default()),
-        // Who reported it, whatever the channel (a collected report is still the worker's).
-        reporter_kind: Source::of(principal).kind,
-        reporter: principal.subject.clone(),
-        level: Level::Grid.as_str().to_owned(),
-        status: Status::Reported.as_str().to_owned(),
-        assignee: None,
-        deadline: now + chrono::Duration::hours(i64::from(hours)),
-        deadline_hours: i32::try_from(hours).unwrap_or(i32::MAX),
-        overdue: false,
-        resolution: None,
-        resolved_by: None,
-        version: 1,
-        created_at: now,
-        updated_at: now,
-    };
-    let txn = grid.db.begin_write().await?;
-    let written: Result<(), ApiError> = async {
-        let am: incident::ActiveModel = model.clone().into_active_model().reset_all();
-        am.insert(&txn).await?;
-        record(&txn, source, &model, "reported", None, None).await?;
-        if let Some(house) = &model.house_code {
-            crate::houses::reclassify_house(&txn, source, house).await?;
-        }
-        if let Some(key) = idem {
-            let body = serde_json::to_value(view(&model)).unwrap_or_default();
-            idempotency::store(&txn, &principal.subject, key, 201, &body).await?;
-        }
-        Ok(())
-    }
-    .await;
-    finish(txn, written).await?;
-    grid.relay.notify();
-    Ok(model)
+    Ok(Report {
+        grid: stored_grid(&grid_code)?,
+        incident: incident::Model {
+            id: Uuid::now_v7(),
+            category: cat.code.to_owned(),
+            description: description.to_owned(),
+            grid_code,
+            house_code,
+            lat: input.lat,
+            lng: input.lng,
+            address: input
+                .address
+                .as_deref()
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(str::to_owned)
+                .or(house_address),
+            media_url: input.media_url.clone(),
+            contact: contact
+                .as_ref()
+                .map(|c| serde_json::to_value(c).unwrap_or_default()),
+            // Who reported it, whatever the channel (a collected report is still the worker's).
+            reporter_kind: Source::of(&w.principal).kind,
+            reporter: w.principal.subject.clone(),
+            level: Level::Grid.as_str().to_owned(),
+            status: Status::Reported.as_str().to_owned(),
+            assignee: None,
+            deadline: now + chrono::Duration::hours(i64::from(hours)),
+            deadline_hours: i32::try_from(hours).unwrap_or(i32::MAX),
+            overdue: false,
+            resolution: None,
+            resolved_by: None,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        },
+    })
 }
 
-/// Commit `txn` if `result` is Ok, else roll it back at once: a transaction merely dropped is
-/// rolled back only when its connection is next used, and keeps its row locks until then.
-async fn finish<T>(txn: DatabaseTransaction, result: Result<T, ApiError>) -> Result<T, ApiError> {
-    match result {
-        Ok(v) => {
-            txn.commit().await?;
-            Ok(v)
-        }
-        Err(e) => {
-            txn.rollback().await?;
-            Err(e)
-        }
-    }
+/// Report an incident as `w`: it starts `reported` at the grid level of its place.
+pub async fn create(w: &Write, input: &NewIncident) -> Result<IncidentView, ApiError> {
+    let report = prepare(w, input).await?;
+    w.create(report).await
 }
 
-/// One incident that `principal` may see (404 otherwise: existence is not revealed).
-pub async fn get(
-    grid: &Grid,
-    principal: &Principal,
-    id: Uuid,
-) -> Result<incident::Model, ApiError> {
-    incident::Entity::find_by_id(id)
-        .filter(visible(principal)?)
-        .one(&grid.db)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no incident {id} that you may see")))
+/// `POST /incidents` as `w` without an idempotency key (a collected record is made exactly-once
+/// by its client id instead).
+pub async fn report_collected(w: Write, body: JsonBody) -> Result<Answer, ApiError> {
+    let input: NewIncident = body::parse(&body, "an incident")?;
+    Answer::created(create(&w, &input).await?)
 }
 
 /// Its steps, oldest first.
@@ -730,38 +550,37 @@ pub async fn steps(conn: &impl ConnectionTrait, id: Uuid) -> Result<Vec<StepView
 
 /// A page of visible incidents, newest first.
 pub async fn list_page(
-    grid: &Grid,
+    conn: &impl ConnectionTrait,
     principal: &Principal,
     status: Option<&str>,
     level: Option<&str>,
     limit: u64,
     cursor: Option<Uuid>,
 ) -> Result<Vec<incident::Model>, ApiError> {
-    let mut q = incident::Entity::find().filter(visible(principal)?);
+    let mut q = incident::Entity::find().filter(access::incidents_visible(principal)?);
     if let Some(s) = status {
         q = q.filter(incident::Column::Status.eq(s));
     }
     if let Some(l) = level {
         q = q.filter(incident::Column::Level.eq(l));
     }
-    if let Some(c) = cursor {
-        q = q.filter(incident::Column::Id.lt(c));
-    }
-    Ok(q.order_by_desc(incident::Column::Id)
-        .limit(limit + 1)
-        .all(&grid.db)
-        .await?)
+    paging::rows(
+        conn,
+        q,
+        incident::Column::Id,
+        Order::Descending,
+        cursor,
+        limit,
+    )
+    .await
 }
 
-/// Lock the row for the rest of `txn` (PostgreSQL; SQLite serialises writers), then read it.
-async fn lock(txn: &DatabaseTransaction, id: Uuid) -> Result<Option<incident::Model>, ApiError> {
-    crate::locks::lock_row(txn, "incidents", "id", id).await?;
-    Ok(incident::Entity::find_by_id(id).one(txn).await?)
-}
+// ---------------------------------------------------------------------------------------------
+// Moving on and escalating
 
 /// Write `after` over the row that is still at `before_version`.
 async fn save(
-    txn: &DatabaseTransaction,
+    txn: &sea_orm::DatabaseTransaction,
     after: &incident::Model,
     before_version: i64,
 ) -> Result<(), ApiError> {
@@ -781,12 +600,21 @@ async fn save(
     Ok(())
 }
 
+fn closed(m: &incident::Model) -> Result<(), ApiError> {
+    if stored_status(m)? == Status::Closed {
+        return Err(ApiError::conflict(
+            "incident-closed",
+            format!("incident {} is closed", m.id),
+        ));
+    }
+    Ok(())
+}
+
 /// A transition request parsed: where to, with what.
 struct Move {
     to: Status,
     note: Option<String>,
     assignee: Option<String>,
-    expected_version: Option<i64>,
 }
 
 impl Move {
@@ -803,116 +631,102 @@ impl Move {
                 .filter(|n| !n.is_empty())
                 .map(str::to_owned)
         };
-        Ok(Move {
+        let step = Move {
             to,
             note: given(req.note),
             assignee: given(req.assignee),
-            expected_version: req.expected_version,
-        })
+        };
+        if to == Status::Assigned && step.assignee.is_none() {
+            return Err(ApiError::InvalidInput(
+                "assignee is required to assign an incident".into(),
+            ));
+        }
+        if to == Status::Resolved && step.note.is_none() {
+            return Err(ApiError::InvalidInput(
+                "note (the resolution) is required to resolve".into(),
+            ));
+        }
+        Ok(step)
     }
 }
 
-/// Move an incident to its next status (see [`Status::next`]).
-pub async fn move_on(
-    grid: &Grid,
-    principal: &Principal,
-    source: &Source,
-    id: Uuid,
-    req: TransitionRequest,
-) -> Result<incident::Model, ApiError> {
-    let step = Move::parse(req)?;
-    let txn = grid.db.begin_write().await?;
-    let result = move_in(&txn, principal, source, id, step).await;
-    let after = finish(txn, result).await?;
-    grid.relay.notify();
-    Ok(after)
-}
+#[async_trait::async_trait]
+impl Change<incident::Model> for Move {
+    type Output = IncidentView;
 
-async fn move_in(
-    txn: &DatabaseTransaction,
-    principal: &Principal,
-    source: &Source,
-    id: Uuid,
-    step: Move,
-) -> Result<incident::Model, ApiError> {
-    let Move {
-        to,
-        note,
-        assignee,
-        expected_version,
-    } = step;
-    let m = lock(txn, id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no incident {id}")))?;
-    let level = stored_level(&m)?;
-    let from = stored_status(&m)?;
-    let handler = handles(principal, level, &m.grid_code);
-    let resolving_assignee =
-        to == Status::Resolved && m.assignee.as_deref() == Some(principal.subject.as_str());
-    if !handler && !resolving_assignee {
-        return Err(ApiError::Forbidden(format!(
-            "only the {} handler of grid {} (or its assignee, to resolve it) may move this incident",
-            level.as_str(),
-            m.grid_code
-        )));
-    }
-    if from == Status::Closed {
-        return Err(ApiError::conflict(
-            "incident-closed",
-            format!("incident {id} is closed"),
-        ));
-    }
-    check_version("the incident", expected_version, m.version)?;
-    if !from.next().contains(&to) {
-        return Err(ApiError::unprocessable(
-            "illegal-transition",
-            format!(
-                "an incident {} cannot become {}; allowed: [{}]",
-                from.as_str(),
-                to.as_str(),
-                allowed(from)
-            ),
-        ));
-    }
-    let now = Utc::now();
-    let mut after = m.clone();
-    match to {
-        Status::Assigned => {
-            after.assignee = Some(assignee.clone().ok_or_else(|| {
-                ApiError::InvalidInput("assignee is required to assign an incident".into())
-            })?);
+    /// The handler of its level; its assignee to resolve it; never the resolver to verify it.
+    fn authorize(&self, principal: &Principal, m: &incident::Model) -> Result<(), ApiError> {
+        let level = stored_level(m)?;
+        let handler = handles(principal, level, &m.grid_code);
+        let resolving_assignee = self.to == Status::Resolved
+            && m.assignee.as_deref() == Some(principal.subject.as_str());
+        if !handler && !resolving_assignee {
+            return Err(ApiError::Forbidden(format!(
+                "only the {} handler of grid {} (or its assignee, to resolve it) may move this incident",
+                level.as_str(),
+                m.grid_code
+            )));
         }
-        Status::Resolved => {
-            after.resolution = Some(note.clone().ok_or_else(|| {
-                ApiError::InvalidInput("note (the resolution) is required to resolve".into())
-            })?);
-            after.resolved_by = Some(principal.subject.clone());
-        }
-        Status::Verified if m.resolved_by.as_deref() == Some(principal.subject.as_str()) => {
+        if self.to == Status::Verified
+            && m.resolved_by.as_deref() == Some(principal.subject.as_str())
+        {
             return Err(ApiError::Forbidden(
                 "the one who resolved an incident may not verify it".into(),
             ));
         }
-        _ => {}
+        Ok(())
     }
-    after.status = to.as_str().to_owned();
-    after.version = m.version + 1;
-    after.updated_at = now;
-    save(txn, &after, m.version).await?;
-    record(
-        txn,
-        source,
-        &after,
-        to.as_str(),
-        Some(from),
-        note.as_deref(),
-    )
-    .await?;
-    // Resolved, it no longer counts among the house's open incidents.
-    if let (Some(house), true) = (&after.house_code, from.is_open() && !to.is_open()) {
-        crate::houses::reclassify_house(txn, source, house).await?;
+
+    fn check(&self, m: &incident::Model) -> Result<(), ApiError> {
+        closed(m)?;
+        let from = stored_status(m)?;
+        if !from.next().contains(&self.to) {
+            return Err(ApiError::unprocessable(
+                "illegal-transition",
+                format!(
+                    "an incident {} cannot become {}; allowed: [{}]",
+                    from.as_str(),
+                    self.to.as_str(),
+                    allowed(from)
+                ),
+            ));
+        }
+        Ok(())
     }
-    Ok(after)
+
+    async fn apply(self, tx: &Tx<'_>, m: incident::Model) -> Done<incident::Model, Self::Output> {
+        let from = stored_status(&m)?;
+        let mut after = m.clone();
+        match self.to {
+            Status::Assigned => after.assignee = self.assignee,
+            Status::Resolved => {
+                after.resolution = self.note.clone();
+                after.resolved_by = Some(tx.principal.subject.clone());
+            }
+            _ => {}
+        }
+        after.status = self.to.as_str().to_owned();
+        after.version = m.version + 1;
+        after.updated_at = Utc::now();
+        save(tx.txn, &after, m.version).await?;
+        record(
+            tx.txn,
+            tx.source,
+            &after,
+            self.to.as_str(),
+            Some(from),
+            self.note.as_deref(),
+        )
+        .await?;
+        // Resolved, it no longer counts among the house's open incidents.
+        if let (Some(house), true) = (&after.house_code, from.is_open() && !self.to.is_open()) {
+            reclassify_house(tx.txn, tx.source, house).await?;
+        }
+        Ok(Applied {
+            output: view(&after),
+            record: after,
+        })
+    }
 }
 
 fn allowed(from: Status) -> String {
@@ -932,25 +746,17 @@ fn escalated(m: &incident::Model, up: Level, now: DateTime<Utc>) -> incident::Mo
     after
 }
 
-/// Hand an incident to the next level up, by its current handler.
-pub async fn escalate_by_hand(
-    grid: &Grid,
-    principal: &Principal,
-    source: &Source,
-    id: Uuid,
-    req: EscalationRequest,
-) -> Result<incident::Model, ApiError> {
-    let reason = req.reason.trim().to_owned();
-    if reason.is_empty() {
-        return Err(ApiError::InvalidInput("reason is required".into()));
-    }
-    let txn = grid.db.begin_write().await?;
-    let result: Result<incident::Model, ApiError> = async {
-        let m = lock(&txn, id)
-            .await?
-            .ok_or_else(|| ApiError::NotFound(format!("no incident {id}")))?;
-        let level = stored_level(&m)?;
-        let from = stored_status(&m)?;
+/// An escalation by hand.
+struct Escalation {
+    reason: String,
+}
+
+#[async_trait::async_trait]
+impl Change<incident::Model> for Escalation {
+    type Output = IncidentView;
+
+    fn authorize(&self, principal: &Principal, m: &incident::Model) -> Result<(), ApiError> {
+        let level = stored_level(m)?;
         if !handles(principal, level, &m.grid_code) {
             return Err(ApiError::Forbidden(format!(
                 "only the {} handler of grid {} may escalate this incident",
@@ -958,31 +764,48 @@ pub async fn escalate_by_hand(
                 m.grid_code
             )));
         }
-        if from == Status::Closed {
-            return Err(ApiError::conflict(
-                "incident-closed",
-                format!("incident {id} is closed"),
-            ));
-        }
-        check_version("the incident", req.expected_version, m.version)?;
+        Ok(())
+    }
+
+    fn check(&self, m: &incident::Model) -> Result<(), ApiError> {
+        closed(m)?;
+        let from = stored_status(m)?;
         if !from.is_open() {
             return Err(ApiError::unprocessable(
                 "cannot-escalate",
                 format!("an incident {} is no longer escalated", from.as_str()),
             ));
         }
-        let up = level.up().ok_or_else(|| {
+        if stored_level(m)?.up().is_none() {
+            return Err(ApiError::unprocessable(
+                "cannot-escalate",
+                "the district is the highest level",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn apply(self, tx: &Tx<'_>, m: incident::Model) -> Done<incident::Model, Self::Output> {
+        let from = stored_status(&m)?;
+        let up = stored_level(&m)?.up().ok_or_else(|| {
             ApiError::unprocessable("cannot-escalate", "the district is the highest level")
         })?;
         let after = escalated(&m, up, Utc::now());
-        save(&txn, &after, m.version).await?;
-        record(&txn, source, &after, "escalated", Some(from), Some(&reason)).await?;
-        Ok(after)
+        save(tx.txn, &after, m.version).await?;
+        record(
+            tx.txn,
+            tx.source,
+            &after,
+            "escalated",
+            Some(from),
+            Some(&self.reason),
+        )
+        .await?;
+        Ok(Applied {
+            output: view(&after),
+            record: after,
+        })
     }
-    .await;
-    let after = finish(txn, result).await?;
-    grid.relay.notify();
-    Ok(after)
 }
 
 /// Escalate every incident not yet resolved whose deadline is before `now` one level up (at the
@@ -994,9 +817,10 @@ pub async fn escalate_overdue(
     db: &DatabaseConnection,
     now: DateTime<Utc>,
 ) -> Result<Vec<Uuid>, ApiError> {
-    let due = incident::Entity::find()
+    let due: Vec<(Uuid, String)> = incident::Entity::find()
         .select_only()
         .column(incident::Column::Id)
+        .column(incident::Column::GridCode)
         .filter(incident::Column::Status.is_in(OPEN))
         .filter(incident::Column::Deadline.lt(now))
         .filter(
@@ -1006,39 +830,33 @@ pub async fn escalate_overdue(
         )
         .order_by_asc(incident::Column::Deadline)
         .limit(1000)
-        .into_tuple::<Uuid>()
+        .into_tuple()
         .all(db)
         .await?;
     let source = Source::system("escalation");
     let mut changed = Vec::new();
-    for id in due {
-        let txn = db.begin_write().await?;
-        let result = escalate_one(&txn, &source, id, now).await;
-        match result {
-            Ok(true) => {
-                txn.commit().await?;
-                changed.push(id);
-            }
-            // Nothing to do after all (another replica did it), or the row changed meanwhile.
-            Ok(false) | Err(ApiError::Conflict { .. }) => txn.rollback().await?,
-            Err(e) => {
-                txn.rollback().await?;
-                return Err(e);
-            }
+    for (id, grid_code) in due {
+        let sweeper = access::system("escalation", &stored_grid(&grid_code)?);
+        let escalated = write::transaction(db, &sweeper, &source, async |tx| {
+            // Nothing to do after all (another replica did it), or the row changed meanwhile:
+            // an `Ok(false)` rolls nothing back that was written.
+            escalate_one(tx, id, now).await
+        })
+        .await;
+        match escalated {
+            Ok(true) => changed.push(id),
+            Ok(false) | Err(ApiError::Conflict { .. }) => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(changed)
 }
 
-/// Escalate incident `id` in `txn` if it is still overdue at `now`; whether it did.
-async fn escalate_one(
-    txn: &DatabaseTransaction,
-    source: &Source,
-    id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<bool, ApiError> {
-    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
-        let got = txn
+/// Escalate incident `id` in `tx` if it is still overdue at `now`; whether it did.
+async fn escalate_one(tx: &Tx<'_>, id: Uuid, now: DateTime<Utc>) -> Result<bool, ApiError> {
+    if tx.get_database_backend() == sea_orm::DbBackend::Postgres {
+        let got = tx
+            .txn
             .query_one_raw(sea_orm::Statement::from_sql_and_values(
                 sea_orm::DbBackend::Postgres,
                 "SELECT id FROM incidents WHERE id = $1 FOR UPDATE SKIP LOCKED",
@@ -1049,7 +867,7 @@ async fn escalate_one(
             return Ok(false);
         }
     }
-    let Some(m) = incident::Entity::find_by_id(id).one(txn).await? else {
+    let Some(m) = incident::Entity::find_by_id(id).one(tx.txn).await? else {
         return Ok(false);
     };
     let from = stored_status(&m)?;
@@ -1071,8 +889,8 @@ async fn escalate_one(
             (after, "overdue", "overdue at the district".to_owned())
         }
     };
-    save(txn, &after, m.version).await?;
-    record(txn, source, &after, step, Some(from), Some(&note)).await?;
+    save(tx.txn, &after, m.version).await?;
+    record(tx.txn, tx.source, &after, step, Some(from), Some(&note)).await?;
     Ok(true)
 }
 
@@ -1105,7 +923,7 @@ pub fn spawn_escalation(
 
 /// Record a step of `after` in `txn`: its evidence, its `incident_steps` row and its event.
 async fn record(
-    txn: &DatabaseTransaction,
+    txn: &sea_orm::DatabaseTransaction,
     source: &Source,
     after: &incident::Model,
     step: &str,
@@ -1174,24 +992,15 @@ async fn record(
         (status = 201, body = IncidentView),
         (status = 400, description = "Malformed input, unknown category, no location", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a reporter role, outside the caller's scope, or a department without the `incidents` data set", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`unknown-house`, or `location-unknown` (no grid with a known centre for lat/lng), or `idempotency-key-reused`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not a JSON body", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`unknown-house`, `location-unknown` (no grid with a known centre for lat/lng), `unknown-media`, or `idempotency-key-reused`", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
-async fn report(
-    grid: web::Data<Grid>,
-    principal: Principal,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    let input: NewIncident = parse_json(&body, "an incident")?;
-    let idem = match req.headers().get("idempotency-key") {
-        Some(v) => Some(IdempotencyKey::parse(v.to_str().unwrap_or(""), &body)?),
-        None => None,
-    };
-    let (status, body) = report_idempotent(&grid, &principal, input, idem).await?;
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
-    Ok(HttpResponse::build(status).json(body))
+async fn report(w: Write, req: HttpRequest, body: JsonBody) -> Result<Answer, ApiError> {
+    let input: NewIncident = body::parse(&body, "an incident")?;
+    let w = w.idempotent(IdempotencyKey::from_request(&req, &body)?);
+    w.create_once(async || prepare(&w, &input).await).await
 }
 
 /// Filter of the incident list.
@@ -1236,7 +1045,7 @@ async fn list(
         return Err(ApiError::invalid("level", "unknown level"));
     }
     let rows = list_page(
-        &grid,
+        &grid.db,
         &principal,
         filter.status.as_deref(),
         filter.level.as_deref(),
@@ -1256,6 +1065,8 @@ async fn list(
     params(("id" = Uuid, Path, description = "Incident id")),
     responses(
         (status = 200, body = IncidentView),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A role that sees no incidents", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such incident that you may see", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -1265,7 +1076,7 @@ async fn get_one(
     principal: Principal,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let m = get(&grid, &principal, id.into_inner()).await?;
+    let m = access::incident(&grid.db, &principal, id.into_inner()).await?;
     let mut v = view(&m);
     v.steps = Some(steps(&grid.db, m.id).await?);
     if Level::parse(&m.level).is_some_and(|l| handles(&principal, l, &m.grid_code)) {
@@ -1289,33 +1100,17 @@ async fn get_one(
         (status = 200, body = IncidentView),
         (status = 400, description = "Malformed body, unknown status, missing assignee or resolution", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not the handler of the current level (or the assignee resolving), or verifying what you resolved yourself", body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such incident that you may see", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`incident-closed` or `version-conflict`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not a JSON body", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`illegal-transition`: the detail lists the allowed targets", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
-async fn transition(
-    grid: web::Data<Grid>,
-    principal: Principal,
-    id: web::Path<Uuid>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    let source = Source::of(&principal);
-    reply(transition_op(&grid, &principal, &source, id.into_inner(), &body).await)
-}
-
-/// `POST /incidents/{id}/transitions` as `principal`, the change coming from `source`.
-pub async fn transition_op(
-    grid: &Grid,
-    principal: &Principal,
-    source: &Source,
-    id: Uuid,
-    body: &[u8],
-) -> Result<(StatusCode, serde_json::Value), ApiError> {
-    let req: TransitionRequest = parse_json(body, "`to`")?;
-    let m = move_on(grid, principal, source, id, req).await?;
-    Ok((StatusCode::OK, as_json(&m)))
+pub async fn transition(w: Write, id: web::Path<Uuid>, body: JsonBody) -> Result<Answer, ApiError> {
+    let req: TransitionRequest = body::parse(&body, "`to`")?;
+    let seen = req.expected_version;
+    Answer::ok(w.change(&id.into_inner(), seen, Move::parse(req)?).await?)
 }
 
 /// Hand an incident to the next level up (grid → community → street → district), by the
@@ -1330,118 +1125,22 @@ pub async fn transition_op(
         (status = 200, body = IncidentView),
         (status = 400, description = "Malformed body or no reason", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not the handler of the current level", body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such incident that you may see", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`incident-closed` or `version-conflict`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not a JSON body", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`cannot-escalate`: already at the district, or already resolved", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
-async fn escalate(
-    grid: web::Data<Grid>,
-    principal: Principal,
-    id: web::Path<Uuid>,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    let source = Source::of(&principal);
-    reply(escalate_op(&grid, &principal, &source, id.into_inner(), &body).await)
-}
-
-/// `POST /incidents/{id}/escalate` as `principal`, the change coming from `source`.
-pub async fn escalate_op(
-    grid: &Grid,
-    principal: &Principal,
-    source: &Source,
-    id: Uuid,
-    body: &[u8],
-) -> Result<(StatusCode, serde_json::Value), ApiError> {
-    let req: EscalationRequest = parse_json(body, "`reason`")?;
-    let m = escalate_by_hand(grid, principal, source, id, req).await?;
-    Ok((StatusCode::OK, as_json(&m)))
-}
-
-/// `POST /incidents` without an idempotency key (a collected record is made exactly-once by
-/// its client id instead), the report coming from `source`.
-pub async fn report_op(
-    grid: &Grid,
-    principal: &Principal,
-    source: &Source,
-    body: &[u8],
-) -> Result<(StatusCode, serde_json::Value), ApiError> {
-    let input: NewIncident = parse_json(body, "an incident")?;
-    let m = create(grid, principal, source, &input, None).await?;
-    Ok((StatusCode::CREATED, as_json(&m)))
-}
-
-fn as_json(m: &incident::Model) -> serde_json::Value {
-    serde_json::to_value(view(m)).unwrap_or_default()
-}
-
-// ---------------------------------------------------------------------------------------------
-// Entities
-
-pub mod incident {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-    #[sea_orm(table_name = "incidents")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: Uuid,
-        pub category: String,
-        #[sea_orm(column_type = "Text")]
-        pub description: String,
-        pub grid_code: String,
-        pub house_code: Option<String>,
-        pub lat: Option<f64>,
-        pub lng: Option<f64>,
-        pub address: Option<String>,
-        pub media_url: Option<String>,
-        pub contact: Option<Json>,
-        pub reporter_kind: String,
-        pub reporter: String,
-        pub level: String,
-        pub status: String,
-        pub assignee: Option<String>,
-        pub deadline: DateTimeUtc,
-        pub deadline_hours: i32,
-        pub overdue: bool,
-        #[sea_orm(column_type = "Text", nullable)]
-        pub resolution: Option<String>,
-        pub resolved_by: Option<String>,
-        pub version: i64,
-        pub created_at: DateTimeUtc,
-        pub updated_at: DateTimeUtc,
+pub async fn escalate(w: Write, id: web::Path<Uuid>, body: JsonBody) -> Result<Answer, ApiError> {
+    let req: EscalationRequest = body::parse(&body, "`reason`")?;
+    let reason = req.reason.trim().to_owned();
+    if reason.is_empty() {
+        return Err(ApiError::InvalidInput("reason is required".into()));
     }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
-
-pub mod incident_step {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "incident_steps")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: Uuid,
-        pub incident_id: Uuid,
-        pub step: String,
-        pub from_status: Option<String>,
-        pub to_status: String,
-        pub level: String,
-        pub actor: String,
-        #[sea_orm(column_type = "Text", nullable)]
-        pub note: Option<String>,
-        pub version: i64,
-        pub evidence_seq: i64,
-        pub at: DateTimeUtc,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
+    let escalation = Escalation { reason };
+    Answer::ok(
+        w.change(&id.into_inner(), req.expected_version, escalation)
+            .await?,
+    )
 }

@@ -22,10 +22,11 @@ use utoipa::OpenApi;
 use uuid::Uuid;
 use zw_auth::{Principal, Verifier};
 
-use crate::declarations::Grid;
+use super::{self as incidents, CATEGORIES, Contact, Level, NewIncident, incident};
+use crate::access;
 use crate::error::ApiError;
-use crate::incidents::{self, CATEGORIES, Contact, Level, NewIncident, incident};
-use crate::ledger::Source;
+use crate::state::Grid;
+use crate::write::Write;
 
 /// The OpenAPI paths of this module, merged into the service's document.
 #[derive(OpenApi)]
@@ -393,7 +394,7 @@ async fn create_request(
         media_url: some(&form.media_url),
         contact: Some(contact),
     };
-    let m = incidents::create(&grid, &principal, &Source::of(&principal), &input, None).await?;
+    let m = incidents::create(&Write::by(grid, principal), &input).await?;
     let level = Level::parse(&m.level).unwrap_or(Level::Grid);
     Ok(HttpResponse::Created().json([RequestCreated {
         service_request_id: m.id.to_string(),
@@ -468,7 +469,7 @@ fn list_of(v: &Option<String>) -> Vec<String> {
 async fn list_requests(grid: web::Data<Grid>, req: HttpRequest) -> Result<HttpResponse> {
     let q: ListQuery = query(req.query_string())?;
     let principal = caller(&req, q.api_key.as_deref()).await?;
-    let mut select = incident::Entity::find().filter(incidents::visible(&principal)?);
+    let mut select = incident::Entity::find().filter(access::incidents_visible(&principal)?);
     let ids = list_of(&q.service_request_id);
     if ids.is_empty() {
         let end = date("end_date", &q.end_date)?.unwrap_or_else(Utc::now);
@@ -544,6 +545,6 @@ async fn get_request(
     let id = id.into_inner();
     let uuid = Uuid::parse_str(&id)
         .map_err(|_| Open311Error::not_found(format!("no service request {id}")))?;
-    let m = incidents::get(&grid, &principal, uuid).await?;
+    let m = access::incident(&grid.db, &principal, uuid).await?;
     Ok(HttpResponse::Ok().json([request_view(&m)]))
 }
