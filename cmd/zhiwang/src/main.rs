@@ -4,7 +4,9 @@
 //!   district seeded ([`up`]);
 //! - `serve <service>`: one service, as each Kubernetes Deployment runs it ([`serve`]);
 //! - `migrate`: bring a service's database schema up to date; `seed`: the demo district;
-//! - `evidence export|verify`: take a service's evidence log out, and check one offline.
+//! - `evidence export|verify|monitor`: take a service's evidence log out, check one offline,
+//!   watch a service's published heads; `keys generate|rotate|show`: the key files that sign
+//!   them.
 //!
 //! [`modules`] is the one list of services and how each is built and migrated: `up` and
 //! `serve` use the same `build` of each service.
@@ -12,6 +14,7 @@
 mod admin;
 mod evidence;
 mod import;
+mod keys;
 mod modules;
 mod seed;
 mod serve;
@@ -71,9 +74,13 @@ enum Command {
     /// platform's import API, in chunks, with a progress bar. Safe to run again after an
     /// interruption: rows already loaded are left as they are.
     Import(import::ImportArgs),
-    /// Export or verify an evidence log.
+    /// Export, verify or monitor an evidence log.
     #[command(subcommand)]
     Evidence(evidence::EvidenceCommand),
+    /// Generate, rotate or show the key file that signs a service's evidence tree heads (kept
+    /// outside its database, in evidence.keys_dir).
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -103,6 +110,7 @@ fn main() -> std::process::ExitCode {
             Command::CreateAdmin { username } => admin::run(&settings, &username).await,
             Command::Seed { service } => seed::run(&settings, service).await,
             Command::Evidence(cmd) => evidence::run(&settings, cmd).await,
+            Command::Keys(cmd) => keys::run(&settings, cmd).await,
             Command::Import(args) => import::run(args).await,
         }
     });

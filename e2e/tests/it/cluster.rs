@@ -61,6 +61,10 @@ impl Cluster {
             ("ZW__HTTP__WORKERS".to_owned(), "1".to_owned()),
             ("ZW__DATABASE__MAX_CONNECTIONS".to_owned(), "4".to_owned()),
             ("ZW__TELEMETRY__LOG_FORMAT".to_owned(), "json".to_owned()),
+            (
+                "ZW__EVIDENCE__KEYS_DIR".to_owned(),
+                logs.join("evidence-keys").display().to_string(),
+            ),
         ];
         let mut env = BTreeMap::new();
         let mut dbs = BTreeMap::new();

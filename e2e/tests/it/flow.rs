@@ -161,6 +161,73 @@ async fn a_declaration_flows_from_citizen_to_grid_worker_and_every_centre_counts
         "{}",
         String::from_utf8_lossy(&ok.stdout)
     );
+    // Without a pinned key the log is only self-consistent: UNVERIFIED, exit 2.
+    let unpinned = c.run(&["evidence", "verify", file.to_str().unwrap()], "grid");
+    assert_eq!(
+        unpinned.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&unpinned.stdout)
+    );
+    assert!(String::from_utf8_lossy(&unpinned.stdout).starts_with("UNVERIFIED"));
+    // The keys the grid publishes (no token), saved, pin it.
+    let keys = c
+        .client
+        .get(format!("{}/api/v1/grid/evidence/keys", c.gateway))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(keys.status(), StatusCode::OK);
+    let keys_file = file.with_extension("keys.json");
+    std::fs::write(&keys_file, keys.bytes().await.unwrap()).unwrap();
+    let pinned = c.run(
+        &[
+            "evidence",
+            "verify",
+            file.to_str().unwrap(),
+            "--keys",
+            keys_file.to_str().unwrap(),
+        ],
+        "grid",
+    );
+    assert!(
+        pinned.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pinned.stdout)
+    );
+    // A monitor through the gateway: the first round pins and keeps the head.
+    let state = file.with_extension("monitor.json");
+    let evidence_url = format!("{}/api/v1/grid/evidence", c.gateway);
+    for round in ["first", "second"] {
+        let watched = c.run(
+            &[
+                "evidence",
+                "monitor",
+                &evidence_url,
+                "--once",
+                "--state",
+                state.to_str().unwrap(),
+            ],
+            "grid",
+        );
+        assert!(
+            watched.status.success(),
+            "{round} round: {}{}",
+            String::from_utf8_lossy(&watched.stdout),
+            String::from_utf8_lossy(&watched.stderr)
+        );
+    }
+    // A service that keeps no evidence log says so.
+    let none = c.run(&["evidence", "export", "street"], "street");
+    assert!(!none.status.success());
+    assert!(
+        String::from_utf8_lossy(&none.stderr).contains("keeps no evidence log"),
+        "{}",
+        String::from_utf8_lossy(&none.stderr)
+    );
+    let _ = std::fs::remove_file(&keys_file);
+    let _ = std::fs::remove_file(&state);
+
     let mut log: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     log["records"][1]["actor"] = json!("someone-else");

@@ -5,6 +5,7 @@
 
 mod cluster;
 mod local;
+mod monitor;
 
 mod bad_input;
 mod banner;

@@ -10,6 +10,29 @@ database, env, …), Mimir-style.
 identity district grid community street credit approval
 {{- end -}}
 
+{{/*
+The services that keep an evidence log, each signing its tree heads with the key file
+<service>.json from the evidence keys Secret (values: evidence).
+*/}}
+{{- define "zhiwang.evidenceServices" -}}
+identity grid
+{{- end -}}
+
+{{/* Does this service keep an evidence log? Renders "true" or nothing. */}}
+{{- define "zhiwang.keepsEvidence" -}}
+{{- if has .component (splitList " " (include "zhiwang.evidenceServices" .ctx)) -}}true{{- end -}}
+{{- end -}}
+
+{{/* Where a service's pods find their evidence key file (mounted read-only from the Secret). */}}
+{{- define "zhiwang.evidenceKeysDir" -}}
+/etc/zhiwang/evidence-keys
+{{- end -}}
+
+{{/* The Secret holding <service>.json for each service that keeps an evidence log. */}}
+{{- define "zhiwang.evidenceKeysSecret" -}}
+{{- .Values.evidence.keysSecret | default (printf "%s-evidence-keys" (include "zhiwang.fullname" .)) -}}
+{{- end -}}
+
 {{- define "zhiwang.name" -}}
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
@@ -173,6 +196,12 @@ gateway's too) applies identity's token revocations from it at once. */ -}}
 {{- end -}}
 {{- $_ := set $env "ZW__BUS__REQUEST_TIMEOUT_MS" (toString $v.bus.requestTimeoutMs) -}}
 {{- $_ := set $env "ZW__DATABASE__MAX_CONNECTIONS" (toString $v.database.maxConnections) -}}
+{{- end -}}
+{{- if include "zhiwang.keepsEvidence" . -}}
+{{- /* The signing key comes from the mounted Secret; a missing one stops the service rather
+than starting a log under a new key. */ -}}
+{{- $_ := set $env "ZW__EVIDENCE__KEYS_DIR" (include "zhiwang.evidenceKeysDir" $ctx) -}}
+{{- $_ := set $env "ZW__EVIDENCE__CREATE_MISSING_KEY" "false" -}}
 {{- end -}}
 {{- if eq .component "identity" -}}
 {{- $_ := set $env "ZW__IDENTITY__ALGORITHM" $v.tokens.algorithm -}}
@@ -422,10 +451,27 @@ spec:
           volumeMounts:
             - name: tmp
               mountPath: /tmp
+            {{- if include "zhiwang.keepsEvidence" . }}
+            # The evidence signing key file, read-only: rotated with `zhiwang keys rotate`, the
+            # Secret updated, then the pods restarted (see values.yaml, evidence).
+            - name: evidence-keys
+              mountPath: {{ include "zhiwang.evidenceKeysDir" $ctx }}
+              readOnly: true
+            {{- end }}
       volumes:
         - name: tmp
           emptyDir:
             sizeLimit: 64Mi
+        {{- if include "zhiwang.keepsEvidence" . }}
+        # Only this service's own file from the Secret; the pod does not start without it.
+        - name: evidence-keys
+          secret:
+            secretName: {{ include "zhiwang.evidenceKeysSecret" $ctx }}
+            defaultMode: 0400
+            items:
+              - key: {{ printf "%s.json" .component }}
+                path: {{ printf "%s.json" .component }}
+        {{- end }}
       {{- with $svc.nodeSelector }}
       nodeSelector:
         {{- toYaml . | nindent 8 }}

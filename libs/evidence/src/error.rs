@@ -10,9 +10,16 @@ pub enum EvidenceError {
     /// isolation level than READ COMMITTED…).
     #[error("evidence database error: {0}")]
     Database(#[from] DbErr),
-    /// The evidence tables are missing or their head row is: the migration has not run.
-    #[error("the evidence tables are not initialised: run the zw-evidence migration")]
+    /// The evidence tables are missing or their head row is: the database keeps no log (the
+    /// service has none, or its migration has not run).
+    #[error("this database keeps no evidence log (its evidence tables do not exist)")]
     NotMigrated,
+    /// The signing key file is missing, unreadable or invalid.
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeyFileError),
+    /// The service found its stored log tampered with: it no longer seals or serves proofs.
+    #[error("the evidence log was tampered with: {0}")]
+    Tampered(String),
     /// A caller-supplied value is unusable (empty action, negative size…).
     #[error("invalid evidence request: {0}")]
     InvalidInput(String),
@@ -150,6 +157,37 @@ pub enum VerifyError {
     /// Verification against a trusted key requires a signed tree head, and there is none.
     #[error("the evidence log carries no signed tree head")]
     NoTreeHead,
+    /// The log holds no records: nothing is proven.
+    #[error("the log holds no records: nothing is proven")]
+    EmptyLog,
+    /// A tree head is signed by a key the verifier does not trust.
+    #[error(
+        "the tree head of size {tree_size} is signed by key {key_id}, which is not among the trusted keys"
+    )]
+    UnknownKey {
+        /// Size of the tree head.
+        tree_size: i64,
+        /// The key id it names.
+        key_id: String,
+    },
+    /// The log's root at the size of a head seen before is another one: it was rewritten.
+    #[error(
+        "the log does not extend the head of size {tree_size} seen before: its first {tree_size} records were rewritten"
+    )]
+    DivergesFromKnownHead {
+        /// Size of the known head.
+        tree_size: i64,
+    },
+    /// The log is shorter than a head seen before: its tail was dropped.
+    #[error(
+        "the log holds {records} records but a head of size {tree_size} was seen before: its tail was dropped"
+    )]
+    ShorterThanKnownHead {
+        /// Size of the known head.
+        tree_size: i64,
+        /// Records the log holds.
+        records: i64,
+    },
     /// The stored Merkle frontier (used for future roots) disagrees with the records.
     #[error("the stored Merkle frontier disagrees with the records")]
     FrontierMismatch,

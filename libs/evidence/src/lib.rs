@@ -17,7 +17,13 @@
 //!   [`inclusion_proof`], [`consistency_proof`], [`export`], [`verify_stored`].
 //! - [`migration`]: the tables, for a service's own `Migrator` ([`migrations`]).
 //! - [`error`]: [`EvidenceError`], [`VerifyError`].
-//! - [`keystore`]: the service's tree-head signing key, kept in its own database.
+//! - [`keys`]: the signing keys, kept in a key file outside the database, with their history;
+//!   what a service publishes of them ([`PublishedKeys`]) and what a verifier trusts
+//!   ([`TrustedKeys`]).
+//! - [`log`](mod@log): [`EvidenceLog`], a service's log at run time: sealing, proofs checked
+//!   before they are served, and the guard that verifies the stored chain and reports tampering.
+//! - [`http`]: the public routes (`…/evidence/keys`, `…/tree-head`, `…/consistency`) and the
+//!   problem for each evidence error.
 //!
 //! # Use in a service
 //! ```ignore
@@ -26,12 +32,15 @@
 //! zw_evidence::append(&txn, &actor, "declaration.submit", &format!("declaration/{id}"), &payload).await?;
 //! txn.commit().await?;
 //! // periodically, or before answering a proof request:
-//! zw_evidence::seal(&db, &signer).await?;
-//! let proof = zw_evidence::inclusion_proof(&db, seq, None).await?;
+//! let log = zw_evidence::EvidenceLog::open_with(db.clone(), "grid", &settings).await?;
+//! log.spawn_guard(seal_every, full_every, stop); // checks and seals in the background
+//! let proofs = log.inclusion_proofs(&[seq]).await?;
 //! ```
 
 pub mod error;
-pub mod keystore;
+pub mod http;
+pub mod keys;
+pub mod log;
 pub mod merkle;
 pub mod migration;
 pub mod proof;
@@ -41,10 +50,12 @@ pub mod tree_head;
 pub mod verify;
 
 pub use error::{EvidenceError, VerifyError};
-pub use keystore::{PublishedHead, load_or_create_signer, publish_head, spawn_sealer};
+pub use keys::{KeyFile, KeyFileError, KeyStatus, PublishedKey, PublishedKeys, TrustedKeys};
+pub use log::{EvidenceLog, PublishedHead};
 pub use migration::migrations;
 pub use proof::{
-    ConsistencyProof, InclusionProof, verify_consistency_proof, verify_inclusion_proof,
+    ConsistencyProof, InclusionProof, verify_consistency_proof, verify_consistency_proof_across,
+    verify_inclusion_proof,
 };
 pub use record::{EvidenceRecord, GENESIS_PREV_HASH, canonical_json, payload_hash};
 pub use store::{
@@ -52,4 +63,4 @@ pub use store::{
     record, records_for_object, seal, tree_head, verify_stored,
 };
 pub use tree_head::{EvidencePublicKey, EvidenceSigner, SignedTreeHead, verify_tree_head};
-pub use verify::{EXPORT_FORMAT, ExportedLog, VerifyReport, verify_export, verify_export_with_key};
+pub use verify::{EXPORT_FORMAT, ExportedLog, KnownHead, Trust, VerifyReport, verify_export};

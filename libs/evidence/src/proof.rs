@@ -83,8 +83,18 @@ pub fn verify_consistency_proof(
     proof: &ConsistencyProof,
     public_key: &EvidencePublicKey,
 ) -> Result<(), EvidenceError> {
-    verify_tree_head(&proof.old, public_key)?;
-    verify_tree_head(&proof.new, public_key)?;
+    verify_consistency_proof_across(proof, public_key, public_key)
+}
+
+/// [`verify_consistency_proof`] for heads signed by two keys (across a key rotation): the older
+/// head by `old_key`, the newer by `new_key`.
+pub fn verify_consistency_proof_across(
+    proof: &ConsistencyProof,
+    old_key: &EvidencePublicKey,
+    new_key: &EvidencePublicKey,
+) -> Result<(), EvidenceError> {
+    verify_tree_head(&proof.old, old_key)?;
+    verify_tree_head(&proof.new, new_key)?;
     let (old_size, new_size) = (proof.old.tree_size, proof.new.tree_size);
     let invalid = || {
         EvidenceError::ProofInvalid(format!(

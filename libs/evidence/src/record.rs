@@ -213,11 +213,48 @@ pub(crate) mod rfc3339_micros {
         s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Micros, true))
     }
 
+    /// Only the one spelling that is hashed and signed: RFC 3339 in UTC with exactly six
+    /// fractional digits and `Z`. Another spelling of the same instant (`+00:00`, fewer
+    /// digits, a lower-case `z`) is refused, so an exported record shows the very bytes its hash
+    /// covers.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
         let text = String::deserialize(d)?;
-        DateTime::parse_from_rfc3339(&text)
+        parse(&text).map_err(serde::de::Error::custom)
+    }
+
+    pub fn parse(text: &str) -> Result<DateTime<Utc>, String> {
+        let t = DateTime::parse_from_rfc3339(text)
             .map(|t| t.with_timezone(&Utc))
-            .map_err(serde::de::Error::custom)
+            .map_err(|e| format!("{text:?} is not an RFC 3339 time: {e}"))?;
+        if t.to_rfc3339_opts(SecondsFormat::Micros, true) != text {
+            return Err(format!(
+                "{text:?} is not in the canonical form that is hashed \
+                 (UTC, six fractional digits, `Z`: {})",
+                t.to_rfc3339_opts(SecondsFormat::Micros, true)
+            ));
+        }
+        Ok(t)
+    }
+
+    /// The same for an optional time (`null` when absent).
+    pub mod option {
+        use chrono::{DateTime, Utc};
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+            match t {
+                Some(t) => super::serialize(t, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<DateTime<Utc>>, D::Error> {
+            Option::<String>::deserialize(d)?
+                .map(|text| super::parse(&text).map_err(serde::de::Error::custom))
+                .transpose()
+        }
     }
 }
 
@@ -363,5 +400,21 @@ mod tests {
         let back: EvidenceRecord = serde_json::from_str(&text).expect("deserialize");
         assert_eq!(back, r);
         assert!(back.hash_is_valid());
+    }
+
+    #[test]
+    fn another_spelling_of_the_hashed_time_is_refused() {
+        let text = serde_json::to_string(&sample()).expect("serialize");
+        for other in [
+            "2026-11-30T08:15:00.123456+00:00",
+            "2026-11-30T16:15:00.123456+08:00",
+            "2026-11-30T08:15:00.123456000Z",
+            "2026-11-30T08:15:00.123456z",
+            "2026-11-30 08:15:00.123456Z",
+        ] {
+            let edited = text.replace("2026-11-30T08:15:00.123456Z", other);
+            let parsed = serde_json::from_str::<EvidenceRecord>(&edited);
+            assert!(parsed.is_err(), "{other} was accepted");
+        }
     }
 }

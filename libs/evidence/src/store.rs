@@ -40,10 +40,11 @@ use crate::error::{EvidenceError, VerifyError};
 use crate::merkle::{self, Frontier, Hash, NodeId};
 use crate::proof::{ConsistencyProof, InclusionProof};
 use crate::record::{EvidenceRecord, decode_hash, now_micros, payload_hash};
-use crate::tree_head::{EvidencePublicKey, EvidenceSigner, SignedTreeHead};
+use crate::keys::{KeyStatus, PublishedKey, TrustedKeys};
+use crate::tree_head::{EvidenceSigner, SignedTreeHead};
 use crate::verify::{
-    Anomaly, ChainVerifier, Clues, EXPORT_FORMAT, ExportedLog, VerifyReport, check_signature,
-    classify,
+    Anomaly, ChainCursor, ChainVerifier, Clues, EXPORT_FORMAT, ExportedLog, VerifyReport,
+    check_signature, classify,
 };
 
 /// The id of the single `evidence_head` row.
@@ -373,41 +374,82 @@ pub async fn consistency_proof<C: ConnectionTrait>(
     })
 }
 
-/// The whole log for offline verification: every record, the latest signed tree head and the
-/// key that signed it. Holds the log in memory.
-pub async fn export<C: ConnectionTrait>(conn: &C) -> Result<ExportedLog, EvidenceError> {
-    // The head first: records only grow, so every record it covers is read below.
-    let head = entity::tree_heads::Entity::find()
-        .order_by_desc(entity::tree_heads::Column::TreeSize)
-        .one(conn)
+/// The whole log for offline verification: every record, every signed tree head and the keys
+/// that signed them. Holds the log in memory. A database without evidence tables is
+/// [`EvidenceError::NotMigrated`].
+pub async fn export<C: ConnectionTrait>(
+    conn: &C,
+    service: &str,
+) -> Result<ExportedLog, EvidenceError> {
+    read_head(conn).await?;
+    // The heads first: records only grow, so every record they cover is read below.
+    let heads = entity::tree_heads::Entity::find()
+        .order_by_asc(entity::tree_heads::Column::TreeSize)
+        .all(conn)
         .await?;
     let records = entity::records::Entity::find()
         .order_by_asc(entity::records::Column::Seq)
         .all(conn)
         .await?;
+    let mut public_keys: Vec<PublishedKey> = Vec::new();
+    for h in &heads {
+        match public_keys.iter_mut().find(|k| k.key_id == h.key_id) {
+            Some(known) => known.retired_at = None,
+            None => {
+                if let Some(previous) = public_keys.last_mut() {
+                    previous.retired_at = Some(h.signed_at);
+                    previous.status = KeyStatus::Retired;
+                }
+                public_keys.push(PublishedKey {
+                    key_id: h.key_id.clone(),
+                    public_key: h.public_key.clone(),
+                    valid_from: h.signed_at,
+                    retired_at: None,
+                    status: KeyStatus::Current,
+                });
+            }
+        }
+    }
     Ok(ExportedLog {
         format: EXPORT_FORMAT.to_owned(),
-        public_key: head.as_ref().map(|h| h.public_key.clone()),
-        tree_head: head.map(SignedTreeHead::from),
+        service: Some(service.to_owned()),
+        public_keys,
+        tree_heads: heads.into_iter().map(SignedTreeHead::from).collect(),
         records: records.into_iter().map(EvidenceRecord::from).collect(),
     })
 }
 
 /// Audits the log in the database: every record hash, the chain, sequence continuity, every
-/// stored tree head (root against the records, signature by `public_key`), and the append head
-/// row (last seq, last hash, Merkle frontier). Streams the records in pages.
+/// stored tree head (root against the records, signature by a `trusted` key), and the append
+/// head row (last seq, last hash, Merkle frontier). Streams the records in pages.
 ///
 /// Fails with [`EvidenceError::Verify`] naming the first record found tampered, missing or out
-/// of order. Every stored head must be signed by `public_key` (after a key rotation, heads
-/// signed by the old key report [`VerifyError::KeyMismatch`]).
+/// of order, or the head signed by a key that is not trusted.
 pub async fn verify_stored<C: ConnectionTrait>(
     conn: &C,
-    public_key: &EvidencePublicKey,
+    trusted: &TrustedKeys,
 ) -> Result<VerifyReport, EvidenceError> {
+    verify_stored_from(conn, trusted, ChainCursor::start())
+        .await
+        .map(|(report, _)| report)
+}
+
+/// [`verify_stored`] of what follows `cursor` (a previous walk's end): the records after it,
+/// the heads larger than it, and the head row. Returns where this walk ended, to go on from.
+pub(crate) async fn verify_stored_from<C: ConnectionTrait>(
+    conn: &C,
+    trusted: &TrustedKeys,
+    cursor: ChainCursor,
+) -> Result<(VerifyReport, ChainCursor), EvidenceError> {
     // Tree heads before the head row: a head only covers records the head row had counted
     // when it was sealed, so reading in this order never sees a head beyond the row.
-    let heads: Vec<SignedTreeHead> = entity::tree_heads::Entity::find()
-        .order_by_asc(entity::tree_heads::Column::TreeSize)
+    let mut heads_query = entity::tree_heads::Entity::find()
+        .order_by_asc(entity::tree_heads::Column::TreeSize);
+    if cursor.verified > 0 {
+        heads_query =
+            heads_query.filter(entity::tree_heads::Column::TreeSize.gt(cursor.verified));
+    }
+    let heads: Vec<SignedTreeHead> = heads_query
         .all(conn)
         .await?
         .into_iter()
@@ -415,11 +457,11 @@ pub async fn verify_stored<C: ConnectionTrait>(
         .collect();
     let head = read_head(conn).await?;
     for sth in &heads {
-        check_signature(sth, public_key)?;
+        check_signature(sth, trusted)?;
     }
 
-    let mut chain = ChainVerifier::new(heads)?;
-    let mut after = 0;
+    let mut after = cursor.verified;
+    let mut chain = ChainVerifier::resume(cursor, heads, Vec::new())?;
     loop {
         // Only records the head row had counted when read: later ones are concurrent appends.
         let page = entity::records::Entity::find()
@@ -439,6 +481,7 @@ pub async fn verify_stored<C: ConnectionTrait>(
             }
         }
     }
+    let cursor = chain.cursor();
     let summary = chain.finish()?;
     let counted = summary.report.records;
     if counted < head.seq {
@@ -467,7 +510,7 @@ pub async fn verify_stored<C: ConnectionTrait>(
     if max_seq.is_some_and(|max| max > now.seq) {
         return Err(VerifyError::Injected { seq: now.seq + 1 }.into());
     }
-    Ok(summary.report)
+    Ok((summary.report, cursor))
 }
 
 /// Looks up the records related to a faulty one (only after a failure, so full scans are fine).
@@ -586,8 +629,21 @@ async fn range_hashes<C: ConnectionTrait>(
 async fn read_head<C: ConnectionTrait>(conn: &C) -> Result<entity::head::Model, EvidenceError> {
     entity::head::Entity::find_by_id(HEAD_ID)
         .one(conn)
-        .await?
+        .await
+        .map_err(|e| {
+            if is_missing_table(&e) {
+                EvidenceError::NotMigrated
+            } else {
+                EvidenceError::Database(e)
+            }
+        })?
         .ok_or(EvidenceError::NotMigrated)
+}
+
+/// Whether the database says a table does not exist (SQLite and PostgreSQL wordings).
+fn is_missing_table(e: &sea_orm::DbErr) -> bool {
+    let text = e.to_string();
+    text.contains("no such table") || (text.contains("relation") && text.contains("does not exist"))
 }
 
 /// The frontier as stored: its hashes in hex, concatenated, largest subtree first.

@@ -10,26 +10,131 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EvidenceError, VerifyError};
+use crate::keys::{KeyStatus, PublishedKey, TrustedKeys};
 use crate::merkle::{Frontier, Hash};
-use crate::record::{EvidenceRecord, GENESIS_PREV_HASH};
+use crate::record::{EvidenceRecord, GENESIS_PREV_HASH, decode_hash};
 use crate::tree_head::{EvidencePublicKey, SignedTreeHead, verify_tree_head};
 
-/// The `format` of an [`ExportedLog`] this version writes and reads.
-pub const EXPORT_FORMAT: &str = "zhiwang-evidence-v1";
+/// The `format` of an [`ExportedLog`] this version writes.
+pub const EXPORT_FORMAT: &str = "zhiwang-evidence-v2";
 
-/// A whole evidence log as JSON, for `zhiwang evidence verify` and auditors.
+/// The first format, still read: one head (`tree_head`) and the key that signed it.
+pub const EXPORT_FORMAT_V1: &str = "zhiwang-evidence-v1";
+
+/// A whole evidence log as JSON, for `zhiwang evidence verify` and auditors (`docs/evidence.md`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExportedLog {
     /// Always [`EXPORT_FORMAT`].
     pub format: String,
-    /// Base64 public key that signed `tree_head` (absent when nothing was sealed yet). A
-    /// verifier should compare it with the key the service publishes: see
-    /// [`verify_export_with_key`].
-    pub public_key: Option<String>,
-    /// The latest signed tree head. Records after its size are chain-checked but unsealed.
-    pub tree_head: Option<SignedTreeHead>,
+    /// The service whose log this is.
+    #[serde(default)]
+    pub service: Option<String>,
+    /// The keys the service says signed its heads. Only self-consistency follows from them: a
+    /// verifier compares them with the keys it pinned (see [`Trust`]).
+    #[serde(default)]
+    pub public_keys: Vec<PublishedKey>,
+    /// Every signed tree head, ascending by size, so a dropped tail shows against any of them.
+    #[serde(default)]
+    pub tree_heads: Vec<SignedTreeHead>,
     /// Every record, in sequence order.
     pub records: Vec<EvidenceRecord>,
+}
+
+impl ExportedLog {
+    /// Reads an export of either format ([`EXPORT_FORMAT`] or [`EXPORT_FORMAT_V1`]).
+    pub fn from_json(text: &str) -> Result<ExportedLog, String> {
+        #[derive(Deserialize)]
+        struct Probe {
+            format: String,
+        }
+        #[derive(Deserialize)]
+        struct V1 {
+            public_key: Option<String>,
+            tree_head: Option<SignedTreeHead>,
+            records: Vec<EvidenceRecord>,
+        }
+        let probe: Probe = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        match probe.format.as_str() {
+            EXPORT_FORMAT => serde_json::from_str(text).map_err(|e| e.to_string()),
+            EXPORT_FORMAT_V1 => {
+                let v1: V1 = serde_json::from_str(text).map_err(|e| e.to_string())?;
+                let public_keys = match (&v1.public_key, &v1.tree_head) {
+                    (Some(key), Some(head)) => vec![PublishedKey {
+                        key_id: EvidencePublicKey::from_base64(key)
+                            .map(|k| k.key_id())
+                            .unwrap_or_default(),
+                        public_key: key.clone(),
+                        valid_from: head.timestamp,
+                        retired_at: None,
+                        status: KeyStatus::Current,
+                    }],
+                    _ => Vec::new(),
+                };
+                Ok(ExportedLog {
+                    format: EXPORT_FORMAT.to_owned(),
+                    service: None,
+                    public_keys,
+                    tree_heads: v1.tree_head.into_iter().collect(),
+                    records: v1.records,
+                })
+            }
+            other => Err(VerifyError::UnsupportedFormat {
+                format: other.to_owned(),
+            }
+            .to_string()),
+        }
+    }
+}
+
+/// Which keys a verification accepts tree heads from.
+#[derive(Clone, Copy, Debug)]
+pub enum Trust<'a> {
+    /// Keys the verifier pinned (published by the service, kept by a monitor).
+    Pinned(&'a TrustedKeys),
+    /// The keys the export itself carries: proves the log self-consistent, not whose it is.
+    Embedded,
+}
+
+/// A head seen before (by a monitor, or noted by a court): the log must extend it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownHead {
+    pub tree_size: i64,
+    /// Hex root at that size.
+    pub root_hash: String,
+}
+
+impl std::str::FromStr for KnownHead {
+    type Err = String;
+
+    /// `<size>:<root hex>`, as `zhiwang evidence verify --known-head` takes it.
+    fn from_str(s: &str) -> Result<KnownHead, String> {
+        let (size, root) = s
+            .split_once(':')
+            .ok_or_else(|| format!("{s:?} is not <size>:<root hex>"))?;
+        let tree_size: i64 = size
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("{size:?} is not a tree size (a positive number)"))?;
+        let root_hash = root.trim().to_ascii_lowercase();
+        if decode_hash(&root_hash).is_none() {
+            return Err(format!("{root:?} is not a root hash (64 hex digits)"));
+        }
+        Ok(KnownHead {
+            tree_size,
+            root_hash,
+        })
+    }
+}
+
+impl From<&SignedTreeHead> for KnownHead {
+    fn from(h: &SignedTreeHead) -> KnownHead {
+        KnownHead {
+            tree_size: h.tree_size,
+            root_hash: h.root_hash.clone(),
+        }
+    }
 }
 
 /// What a successful verification established.
@@ -47,52 +152,43 @@ pub struct VerifyReport {
     pub last_record_hash: String,
     /// Signed tree heads checked against the records.
     pub tree_heads_checked: usize,
+    /// Heads seen before that the log was shown to extend.
+    pub known_heads_checked: usize,
 }
 
-/// Verifies an exported log against the public key it carries: every record hash, the chain,
-/// sequence continuity, and the latest tree head's root and signature. The error names the
-/// first record found tampered, missing, duplicated or out of order.
-///
-/// The embedded key only proves the log is self-consistent; to prove it is *the service's* log
-/// use [`verify_export_with_key`] with the key the service publishes.
-pub fn verify_export(log: &ExportedLog) -> Result<VerifyReport, VerifyError> {
-    let key = match (&log.tree_head, &log.public_key) {
-        (None, _) => None,
-        (Some(_), None) => return Err(VerifyError::InvalidPublicKey),
-        (Some(_), Some(text)) => {
-            Some(EvidencePublicKey::from_base64(text).map_err(|_| VerifyError::InvalidPublicKey)?)
-        }
-    };
-    verify_export_inner(log, key.as_ref())
-}
-
-/// Verifies an exported log against a trusted public key, ignoring the key it carries; a log
-/// without a signed tree head is refused ([`VerifyError::NoTreeHead`]).
-pub fn verify_export_with_key(
+/// Verifies an exported log: every record hash, the chain, sequence continuity, every signed
+/// tree head (its root against the records, its signature by a key of `trust`), and that the
+/// log extends each of `known` heads. The error names the first record or head found wrong. A
+/// log without records, or without a signed head, proves nothing and is refused.
+pub fn verify_export(
     log: &ExportedLog,
-    trusted: &EvidencePublicKey,
-) -> Result<VerifyReport, VerifyError> {
-    if log.tree_head.is_none() {
-        return Err(VerifyError::NoTreeHead);
-    }
-    verify_export_inner(log, Some(trusted))
-}
-
-fn verify_export_inner(
-    log: &ExportedLog,
-    key: Option<&EvidencePublicKey>,
+    trust: Trust<'_>,
+    known: &[KnownHead],
 ) -> Result<VerifyReport, VerifyError> {
     if log.format != EXPORT_FORMAT {
         return Err(VerifyError::UnsupportedFormat {
             format: log.format.clone(),
         });
     }
-    let mut heads = Vec::new();
-    if let (Some(head), Some(key)) = (&log.tree_head, key) {
-        check_signature(head, key)?;
-        heads.push(head.clone());
+    if log.records.is_empty() {
+        return Err(VerifyError::EmptyLog);
     }
-    let mut chain = ChainVerifier::new(heads)?;
+    if log.tree_heads.is_empty() {
+        return Err(VerifyError::NoTreeHead);
+    }
+    let embedded;
+    let keys = match trust {
+        Trust::Pinned(keys) => keys,
+        Trust::Embedded => {
+            embedded = TrustedKeys::from_published(&ExportedLog::keys_of(log))
+                .map_err(|_| VerifyError::InvalidPublicKey)?;
+            &embedded
+        }
+    };
+    for head in &log.tree_heads {
+        check_signature(head, keys)?;
+    }
+    let mut chain = ChainVerifier::new(log.tree_heads.clone(), known.to_vec())?;
     for (i, record) in log.records.iter().enumerate() {
         if let Err(anomaly) = chain.push(record) {
             let later = &log.records[i + 1..];
@@ -117,11 +213,26 @@ fn verify_export_inner(
     chain.finish().map(|summary| summary.report)
 }
 
-/// Checks a head's signature, translating the error into the verification vocabulary.
+impl ExportedLog {
+    fn keys_of(log: &ExportedLog) -> crate::keys::PublishedKeys {
+        crate::keys::PublishedKeys {
+            service: log.service.clone().unwrap_or_default(),
+            keys: log.public_keys.clone(),
+        }
+    }
+}
+
+/// Checks a head's signature by the trusted key it names, in the verification vocabulary.
 pub(crate) fn check_signature(
     head: &SignedTreeHead,
-    key: &EvidencePublicKey,
+    keys: &TrustedKeys,
 ) -> Result<(), VerifyError> {
+    let Some(key) = keys.get(&head.key_id) else {
+        return Err(VerifyError::UnknownKey {
+            tree_size: head.tree_size,
+            key_id: head.key_id.clone(),
+        });
+    };
     verify_tree_head(head, key).map_err(|e| match e {
         EvidenceError::KeyMismatch { expected, found } => VerifyError::KeyMismatch {
             tree_size: head.tree_size,
@@ -145,6 +256,8 @@ pub(crate) enum Anomaly {
     ChainBreak { seq: i64 },
     /// The root at `tree_size` is not the signed one.
     Root { tree_size: i64 },
+    /// The root at `tree_size` is not the one of a head seen before.
+    Diverged { tree_size: i64 },
 }
 
 impl Anomaly {
@@ -203,6 +316,7 @@ pub(crate) fn classify(anomaly: Anomaly, record: &EvidenceRecord, clues: &Clues)
         }
         Anomaly::ChainBreak { seq } => VerifyError::BrokenChain { seq },
         Anomaly::Root { tree_size } => VerifyError::RootMismatch { tree_size },
+        Anomaly::Diverged { tree_size } => VerifyError::DivergesFromKnownHead { tree_size },
     }
 }
 
@@ -212,41 +326,98 @@ pub(crate) struct ChainSummary {
     pub frontier: Frontier,
 }
 
+/// A size at which the root is checked: a signed head, or a head seen before.
+#[derive(Clone, Debug)]
+struct Checkpoint {
+    tree_size: i64,
+    /// `None` if the root is malformed (it then matches nothing).
+    root: Option<Hash>,
+    /// The signed head, for the report; `None` for a known head.
+    signed: Option<SignedTreeHead>,
+}
+
+/// Where a walk starts: after record `verified` (0 for the start of the log).
+#[derive(Clone, Debug)]
+pub(crate) struct ChainCursor {
+    pub verified: i64,
+    pub prev_hash: String,
+    pub frontier: Frontier,
+}
+
+impl ChainCursor {
+    pub fn start() -> ChainCursor {
+        ChainCursor {
+            verified: 0,
+            prev_hash: GENESIS_PREV_HASH.to_owned(),
+            frontier: Frontier::new(),
+        }
+    }
+}
+
 /// The in-order walk over the records (see the module docs).
 pub(crate) struct ChainVerifier {
     next_seq: i64,
     prev_hash: String,
     frontier: Frontier,
-    /// Signed heads to check, ascending by size, with their roots (`None` if malformed).
-    heads: Vec<(SignedTreeHead, Option<Hash>)>,
-    next_head: usize,
-    last_checked: Option<SignedTreeHead>,
+    /// Ascending by size.
+    checkpoints: Vec<Checkpoint>,
+    next_checkpoint: usize,
+    last_signed: Option<SignedTreeHead>,
+    signed_checked: usize,
+    known_checked: usize,
 }
 
 impl ChainVerifier {
-    /// `heads` must already be signature-checked; they may come in any order.
-    pub fn new(mut heads: Vec<SignedTreeHead>) -> Result<ChainVerifier, VerifyError> {
-        heads.sort_by_key(|h| h.tree_size);
+    /// `heads` must already be signature-checked; heads and `known` may come in any order.
+    pub fn new(
+        heads: Vec<SignedTreeHead>,
+        known: Vec<KnownHead>,
+    ) -> Result<ChainVerifier, VerifyError> {
+        Self::resume(ChainCursor::start(), heads, known)
+    }
+
+    /// A walk that goes on after `cursor`; checkpoints at or below its size are not checked.
+    pub fn resume(
+        cursor: ChainCursor,
+        heads: Vec<SignedTreeHead>,
+        known: Vec<KnownHead>,
+    ) -> Result<ChainVerifier, VerifyError> {
         if let Some(h) = heads.iter().find(|h| h.tree_size < 0) {
             return Err(VerifyError::RootMismatch {
                 tree_size: h.tree_size,
             });
         }
-        let heads = heads.into_iter().map(|h| {
-            let root = h.root();
-            (h, root)
-        });
+        let mut checkpoints: Vec<Checkpoint> = heads
+            .into_iter()
+            .map(|h| Checkpoint {
+                tree_size: h.tree_size,
+                root: h.root(),
+                signed: Some(h),
+            })
+            .chain(known.into_iter().map(|k| Checkpoint {
+                tree_size: k.tree_size,
+                root: decode_hash(&k.root_hash),
+                signed: None,
+            }))
+            .filter(|c| c.tree_size > cursor.verified || (cursor.verified == 0 && c.tree_size == 0))
+            .collect();
+        checkpoints.sort_by_key(|c| (c.tree_size, c.signed.is_none()));
         let mut chain = ChainVerifier {
-            next_seq: 1,
-            prev_hash: GENESIS_PREV_HASH.to_owned(),
-            frontier: Frontier::new(),
-            heads: heads.collect(),
-            next_head: 0,
-            last_checked: None,
+            next_seq: cursor.verified + 1,
+            prev_hash: cursor.prev_hash,
+            frontier: cursor.frontier,
+            checkpoints,
+            next_checkpoint: 0,
+            last_signed: None,
+            signed_checked: 0,
+            known_checked: 0,
         };
-        chain
-            .check_heads()
-            .map_err(|tree_size| VerifyError::RootMismatch { tree_size })?;
+        chain.check_heads().map_err(|anomaly| match anomaly {
+            Anomaly::Diverged { tree_size } => VerifyError::DivergesFromKnownHead { tree_size },
+            _ => VerifyError::RootMismatch {
+                tree_size: chain_size_of(&anomaly),
+            },
+        })?;
         Ok(chain)
     }
 
@@ -268,47 +439,78 @@ impl ChainVerifier {
             return Err(Anomaly::HashMismatch { seq: record.seq });
         };
         self.frontier.push(leaf);
-        self.check_heads()
-            .map_err(|tree_size| Anomaly::Root { tree_size })?;
+        self.check_heads()?;
         self.next_seq += 1;
         self.prev_hash.clone_from(&record.record_hash);
         Ok(())
     }
 
-    /// Ends the walk: every tree head must have been reached.
+    /// Ends the walk: every checkpoint must have been reached.
     pub fn finish(self) -> Result<ChainSummary, VerifyError> {
         let records = self.next_seq - 1;
-        if self.heads.len() > self.next_head {
-            return Err(VerifyError::Missing { seq: records + 1 });
+        if let Some(c) = self.checkpoints.get(self.next_checkpoint) {
+            return Err(match c.signed {
+                Some(_) => VerifyError::Missing { seq: records + 1 },
+                None => VerifyError::ShorterThanKnownHead {
+                    tree_size: c.tree_size,
+                    records,
+                },
+            });
         }
-        let last = self.last_checked;
+        let last = self.last_signed;
         Ok(ChainSummary {
             report: VerifyReport {
                 records,
                 sealed: last.as_ref().map_or(0, |h| h.tree_size),
                 root_hash: last.as_ref().map(|h| h.root_hash.clone()),
                 key_id: last.as_ref().map(|h| h.key_id.clone()),
-                last_record_hash: self.prev_hash,
-                tree_heads_checked: self.next_head,
+                last_record_hash: self.prev_hash.clone(),
+                tree_heads_checked: self.signed_checked,
+                known_heads_checked: self.known_checked,
             },
             frontier: self.frontier,
         })
     }
 
-    /// Compares every head of the current size with the current root; the error is the size.
-    fn check_heads(&mut self) -> Result<(), i64> {
+    /// Where the walk stands: what a later walk resumes from.
+    pub fn cursor(&self) -> ChainCursor {
+        ChainCursor {
+            verified: self.next_seq - 1,
+            prev_hash: self.prev_hash.clone(),
+            frontier: self.frontier.clone(),
+        }
+    }
+
+    /// Compares every checkpoint of the current size with the current root.
+    fn check_heads(&mut self) -> Result<(), Anomaly> {
         let size = self.frontier.size() as i64;
-        while let Some((head, root)) = self.heads.get(self.next_head) {
-            if head.tree_size != size {
+        while let Some(c) = self.checkpoints.get(self.next_checkpoint) {
+            if c.tree_size != size {
                 break;
             }
-            if *root != Some(self.frontier.root()) {
-                return Err(size);
+            if c.root != Some(self.frontier.root()) {
+                return Err(match c.signed {
+                    Some(_) => Anomaly::Root { tree_size: size },
+                    None => Anomaly::Diverged { tree_size: size },
+                });
             }
-            self.last_checked = Some(head.clone());
-            self.next_head += 1;
+            match &c.signed {
+                Some(head) => {
+                    self.last_signed = Some(head.clone());
+                    self.signed_checked += 1;
+                }
+                None => self.known_checked += 1,
+            }
+            self.next_checkpoint += 1;
         }
         Ok(())
+    }
+}
+
+fn chain_size_of(anomaly: &Anomaly) -> i64 {
+    match anomaly {
+        Anomaly::Root { tree_size } | Anomaly::Diverged { tree_size } => *tree_size,
+        _ => 0,
     }
 }
 
@@ -344,10 +546,33 @@ mod tests {
         let head = signer.sign_tree_head(n, &merkle::root(&leaves), Utc::now());
         ExportedLog {
             format: EXPORT_FORMAT.into(),
-            public_key: Some(signer.public_key_base64()),
-            tree_head: Some(head),
+            service: Some("grid".into()),
+            public_keys: published(signer).keys,
+            tree_heads: vec![head],
             records,
         }
+    }
+
+    fn published(signer: &EvidenceSigner) -> crate::keys::PublishedKeys {
+        crate::keys::PublishedKeys {
+            service: "grid".into(),
+            keys: vec![PublishedKey {
+                key_id: signer.key_id(),
+                public_key: signer.public_key_base64(),
+                valid_from: chrono::SubsecRound::trunc_subsecs(Utc::now(), 6),
+                retired_at: None,
+                status: KeyStatus::Current,
+            }],
+        }
+    }
+
+    /// Self-consistency only: the keys the log carries.
+    fn self_check(log: &ExportedLog) -> Result<VerifyReport, VerifyError> {
+        verify_export(log, Trust::Embedded, &[])
+    }
+
+    fn pinned(log: &ExportedLog, key: &EvidencePublicKey) -> Result<VerifyReport, VerifyError> {
+        verify_export(log, Trust::Pinned(&TrustedKeys::new([*key])), &[])
     }
 
     /// Recomputes hashes and links from `from` on, as a forger who rewrites history would.
@@ -368,49 +593,137 @@ mod tests {
     fn an_intact_log_verifies_and_reports_its_size() {
         let signer = EvidenceSigner::generate();
         let log = log(13, &signer);
-        let report = verify_export(&log).expect("intact");
+        let report = self_check(&log).expect("intact");
         assert_eq!(
             (report.records, report.sealed, report.tree_heads_checked),
             (13, 13, 1)
         );
         assert_eq!(report.key_id, Some(signer.key_id()));
-        verify_export_with_key(&log, &signer.public_key()).expect("trusted key");
+        pinned(&log, &signer.public_key()).expect("trusted key");
     }
 
     #[test]
-    fn an_empty_unsealed_log_verifies_but_not_against_a_trusted_key() {
-        let log = ExportedLog {
-            format: EXPORT_FORMAT.into(),
-            public_key: None,
-            tree_head: None,
-            records: vec![],
+    fn an_empty_or_unsealed_log_proves_nothing() {
+        let signer = EvidenceSigner::generate();
+        let mut empty = log(0, &signer);
+        empty.tree_heads.clear();
+        assert_eq!(self_check(&empty), Err(VerifyError::EmptyLog));
+        assert_eq!(pinned(&empty, &signer.public_key()), Err(VerifyError::EmptyLog));
+        let mut unsealed = log(3, &signer);
+        unsealed.tree_heads.clear();
+        assert_eq!(pinned(&unsealed, &signer.public_key()), Err(VerifyError::NoTreeHead));
+    }
+
+    #[test]
+    fn a_log_resigned_with_another_key_fails_against_the_pinned_one() {
+        let genuine = EvidenceSigner::generate();
+        let forger = EvidenceSigner::generate();
+        let mut log = log(6, &genuine);
+        log.records[2].action = "declaration.reject".into();
+        rechain(&mut log, 2);
+        let leaves: Vec<Hash> = log.records.iter().filter_map(|r| r.leaf_hash()).collect();
+        log.tree_heads = vec![forger.sign_tree_head(6, &merkle::root(&leaves), Utc::now())];
+        log.public_keys = published(&forger).keys;
+        assert!(self_check(&log).is_ok(), "self-consistent under the forger's key");
+        assert_eq!(
+            pinned(&log, &genuine.public_key()),
+            Err(VerifyError::UnknownKey {
+                tree_size: 6,
+                key_id: forger.key_id()
+            })
+        );
+    }
+
+    #[test]
+    fn a_dropped_tail_or_a_rewrite_shows_against_a_head_seen_before() {
+        let signer = EvidenceSigner::generate();
+        let trusted = TrustedKeys::new([signer.public_key()]);
+        let full = log(9, &signer);
+        let seen = KnownHead::from(&full.tree_heads[0]);
+        verify_export(&full, Trust::Pinned(&trusted), std::slice::from_ref(&seen))
+            .expect("the log extends what was seen");
+        // The tail dropped, an older genuine head attached: fine on its own, not against 9.
+        let mut cut = full.clone();
+        cut.records.truncate(5);
+        let leaves: Vec<Hash> = cut.records.iter().filter_map(|r| r.leaf_hash()).collect();
+        cut.tree_heads = vec![signer.sign_tree_head(5, &merkle::root(&leaves), Utc::now())];
+        verify_export(&cut, Trust::Pinned(&trusted), &[]).expect("alone it looks fine");
+        assert_eq!(
+            verify_export(&cut, Trust::Pinned(&trusted), std::slice::from_ref(&seen)),
+            Err(VerifyError::ShorterThanKnownHead {
+                tree_size: 9,
+                records: 5
+            })
+        );
+        let mut rewritten = full.clone();
+        let known_at_4 = KnownHead {
+            tree_size: 4,
+            root_hash: hex::encode(merkle::root(
+                &rewritten.records[..4]
+                    .iter()
+                    .filter_map(|r| r.leaf_hash())
+                    .collect::<Vec<_>>(),
+            )),
         };
+        rewritten.records[1].actor = "user/evil".into();
+        rechain(&mut rewritten, 1);
+        let leaves: Vec<Hash> = rewritten.records.iter().filter_map(|r| r.leaf_hash()).collect();
+        rewritten.tree_heads = vec![signer.sign_tree_head(9, &merkle::root(&leaves), Utc::now())];
         assert_eq!(
-            verify_export(&log).expect("empty").last_record_hash,
-            GENESIS_PREV_HASH
+            verify_export(&rewritten, Trust::Pinned(&trusted), &[known_at_4]),
+            Err(VerifyError::DivergesFromKnownHead { tree_size: 4 })
         );
-        let key = EvidenceSigner::generate().public_key();
+        assert!("4:zz".parse::<KnownHead>().is_err());
+        assert!(format!("0:{}", "a".repeat(64)).parse::<KnownHead>().is_err());
         assert_eq!(
-            verify_export_with_key(&log, &key),
-            Err(VerifyError::NoTreeHead)
+            format!("9:{}", seen.root_hash.to_uppercase()).parse::<KnownHead>(),
+            Ok(seen)
         );
+    }
+
+    #[test]
+    fn every_head_of_the_export_is_checked() {
+        let signer = EvidenceSigner::generate();
+        let mut log = log(7, &signer);
+        let leaves: Vec<Hash> = log.records[..3].iter().filter_map(|r| r.leaf_hash()).collect();
+        let mut early = signer.sign_tree_head(3, &merkle::root(&leaves), Utc::now());
+        log.tree_heads.insert(0, early.clone());
+        assert_eq!(self_check(&log).expect("intact").tree_heads_checked, 2);
+        early.root_hash = "0".repeat(64);
+        log.tree_heads[0] = early;
+        assert_eq!(self_check(&log), Err(VerifyError::BadSignature { tree_size: 3 }));
+    }
+
+    #[test]
+    fn a_first_format_export_is_still_read() {
+        let signer = EvidenceSigner::generate();
+        let v2 = log(3, &signer);
+        let v1 = json!({
+            "format": EXPORT_FORMAT_V1,
+            "public_key": signer.public_key_base64(),
+            "tree_head": v2.tree_heads[0],
+            "records": v2.records,
+        });
+        let read = ExportedLog::from_json(&v1.to_string()).expect("v1");
+        assert_eq!(read.tree_heads, v2.tree_heads);
+        pinned(&read, &signer.public_key()).expect("verifies");
     }
 
     #[test]
     fn an_edited_field_names_the_tampered_record() {
         let mut log = log(10, &EvidenceSigner::generate());
         log.records[6].action = "declaration.reject".into();
-        assert_eq!(verify_export(&log), Err(VerifyError::Tampered { seq: 7 }));
+        assert_eq!(self_check(&log), Err(VerifyError::Tampered { seq: 7 }));
     }
 
     #[test]
     fn a_removed_record_is_named_missing() {
         let mut log = log(10, &EvidenceSigner::generate());
         log.records.remove(3);
-        assert_eq!(verify_export(&log), Err(VerifyError::Missing { seq: 4 }));
+        assert_eq!(self_check(&log), Err(VerifyError::Missing { seq: 4 }));
         let mut tail = self::log(10, &EvidenceSigner::generate());
         tail.records.pop();
-        assert_eq!(verify_export(&tail), Err(VerifyError::Missing { seq: 10 }));
+        assert_eq!(self_check(&tail), Err(VerifyError::Missing { seq: 10 }));
     }
 
     #[test]
@@ -418,7 +731,7 @@ mod tests {
         let mut log = log(10, &EvidenceSigner::generate());
         log.records.swap(2, 5);
         assert_eq!(
-            verify_export(&log),
+            self_check(&log),
             Err(VerifyError::OutOfOrder {
                 seq: 6,
                 position: 3
@@ -433,7 +746,7 @@ mod tests {
         log.records[2].seq = 3;
         log.records[3].seq = 4;
         assert_eq!(
-            verify_export(&log),
+            self_check(&log),
             Err(VerifyError::OutOfOrder {
                 seq: 4,
                 position: 3
@@ -446,14 +759,14 @@ mod tests {
         let mut log = log(10, &EvidenceSigner::generate());
         let again = log.records[4].clone();
         log.records.insert(5, again);
-        assert_eq!(verify_export(&log), Err(VerifyError::Duplicate { seq: 5 }));
+        assert_eq!(self_check(&log), Err(VerifyError::Duplicate { seq: 5 }));
     }
 
     #[test]
     fn an_edited_sequence_number_is_named_tampered() {
         let mut log = log(10, &EvidenceSigner::generate());
         log.records[4].seq = 9;
-        assert_eq!(verify_export(&log), Err(VerifyError::Tampered { seq: 5 }));
+        assert_eq!(self_check(&log), Err(VerifyError::Tampered { seq: 5 }));
     }
 
     #[test]
@@ -471,7 +784,7 @@ mod tests {
         );
         log.records[4] = forged;
         assert_eq!(
-            verify_export(&log),
+            self_check(&log),
             Err(VerifyError::BrokenChain { seq: 6 })
         );
     }
@@ -482,7 +795,7 @@ mod tests {
         log.records[2].actor = "user/evil".into();
         rechain(&mut log, 2);
         assert_eq!(
-            verify_export(&log),
+            self_check(&log),
             Err(VerifyError::RootMismatch { tree_size: 10 })
         );
     }
@@ -491,25 +804,25 @@ mod tests {
     fn a_forged_signature_or_foreign_key_is_refused() {
         let signer = EvidenceSigner::generate();
         let mut log = log(5, &signer);
-        if let Some(head) = log.tree_head.as_mut() {
+        if let Some(head) = log.tree_heads.first_mut() {
             let mut sig = head.signature.clone().into_bytes();
             sig[3] = if sig[3] == b'A' { b'B' } else { b'A' };
             head.signature = String::from_utf8(sig).expect("ascii");
         }
         assert_eq!(
-            verify_export(&log),
+            self_check(&log),
             Err(VerifyError::BadSignature { tree_size: 5 })
         );
 
         let other = EvidenceSigner::generate();
         let foreign = self::log(5, &other);
         assert!(
-            verify_export(&foreign).is_ok(),
+            self_check(&foreign).is_ok(),
             "self-consistent with its own key"
         );
         assert!(matches!(
-            verify_export_with_key(&foreign, &signer.public_key()),
-            Err(VerifyError::KeyMismatch { tree_size: 5, .. })
+            pinned(&foreign, &signer.public_key()),
+            Err(VerifyError::UnknownKey { tree_size: 5, .. })
         ));
     }
 
@@ -518,7 +831,7 @@ mod tests {
         let signer = EvidenceSigner::generate();
         let mut log = log(6, &signer);
         log.records.truncate(4);
-        assert_eq!(verify_export(&log), Err(VerifyError::Missing { seq: 5 }));
+        assert_eq!(self_check(&log), Err(VerifyError::Missing { seq: 5 }));
     }
 
     #[test]
@@ -532,11 +845,11 @@ mod tests {
                 .collect();
             signer.sign_tree_head(5, &merkle::root(&leaves), Utc::now())
         };
-        full.tree_head = Some(sealed_at_5);
-        let report = verify_export(&full).expect("valid");
+        full.tree_heads = vec![sealed_at_5];
+        let report = self_check(&full).expect("valid");
         assert_eq!((report.records, report.sealed), (8, 5));
         full.records[7].object = "declaration/other".into();
-        assert_eq!(verify_export(&full), Err(VerifyError::Tampered { seq: 8 }));
+        assert_eq!(self_check(&full), Err(VerifyError::Tampered { seq: 8 }));
     }
 
     #[test]
@@ -544,7 +857,7 @@ mod tests {
         let mut log = log(1, &EvidenceSigner::generate());
         log.format = "zhiwang-evidence-v0".into();
         assert!(matches!(
-            verify_export(&log),
+            self_check(&log),
             Err(VerifyError::UnsupportedFormat { .. })
         ));
     }
@@ -555,6 +868,6 @@ mod tests {
         let text = serde_json::to_string_pretty(&log).expect("serialize");
         let back: ExportedLog = serde_json::from_str(&text).expect("deserialize");
         assert_eq!(back, log);
-        verify_export(&back).expect("still verifies");
+        self_check(&back).expect("still verifies");
     }
 }

@@ -24,6 +24,7 @@ pub struct Settings {
     pub identity: IdentitySettings,
     pub gateway: GatewaySettings,
     pub grid: GridSettings,
+    pub evidence: EvidenceSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -133,6 +134,19 @@ pub struct GridSettings {
     pub escalation_interval_secs: u64,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+pub struct EvidenceSettings {
+    /// Folder of the signing key files (`<service>.json`); empty: `<data_dir>/evidence-keys`
+    /// ([`Settings::evidence_keys_dir`]).
+    pub keys_dir: PathBuf,
+    /// Create a missing key file instead of refusing to start.
+    pub create_missing_key: bool,
+    /// Seconds between chain checks and seals of new records.
+    pub seal_interval_secs: u64,
+    /// Seconds between full verifications of the stored log.
+    pub full_verify_every_secs: u64,
+}
+
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -207,6 +221,16 @@ impl Settings {
             )));
         }
         Ok(())
+    }
+
+    /// The folder of the evidence signing key files: `evidence.keys_dir`, or by default
+    /// `evidence-keys` in the database's data folder.
+    pub fn evidence_keys_dir(&self) -> PathBuf {
+        if self.evidence.keys_dir.as_os_str().is_empty() {
+            self.database.data_dir.join("evidence-keys")
+        } else {
+            self.evidence.keys_dir.clone()
+        }
     }
 
     /// The database URL for `service`: the configured one, or a SQLite file in `data_dir`.

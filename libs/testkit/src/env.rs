@@ -76,6 +76,13 @@ impl TestEnv {
         let mut env = self.env.clone();
         env.push(("ZW__DATABASE__URL".to_owned(), db.url.clone()));
         self.databases.push(db);
+        // The evidence signing key files, outside the database as in production.
+        let keys = std::env::temp_dir().join(format!("zw_keys_{}", uuid::Uuid::new_v4().simple()));
+        env.push((
+            "ZW__EVIDENCE__KEYS_DIR".to_owned(),
+            keys.display().to_string(),
+        ));
+        self.data_dirs.push(keys);
         settings_from(&env)
     }
 

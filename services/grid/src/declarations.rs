@@ -616,8 +616,7 @@ async fn declaration_proof(
 ) -> Result<HttpResponse, ApiError> {
     let d = access::declaration(&grid.db, &principal, id.into_inner()).await?;
     let proofs =
-        crate::evidence::proofs_for(&grid.db, &grid.signer, &format!("declaration/{}", d.id))
-            .await?;
+        crate::evidence::proofs_for(&grid.evidence, &format!("declaration/{}", d.id)).await?;
     Ok(HttpResponse::Ok().json(proofs))
 }
 

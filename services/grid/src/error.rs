@@ -57,6 +57,9 @@ pub enum ApiError {
     /// was changed.
     #[error("the database is busy")]
     Busy,
+    /// What the evidence log answers (400, 404, 503 `evidence-log-tampered`), as it says.
+    #[error("{0}")]
+    Evidence(zw_platform::Problem),
     /// 500: logged with its cause chain; the client learns nothing.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -74,14 +77,12 @@ impl From<sea_orm::DbErr> for ApiError {
 
 impl From<zw_evidence::EvidenceError> for ApiError {
     fn from(e: zw_evidence::EvidenceError) -> Self {
-        use zw_evidence::EvidenceError as E;
         match e {
-            E::InvalidInput(m) => ApiError::InvalidInput(m),
-            E::Database(e) => ApiError::from(e),
-            e @ (E::RecordNotFound { .. } | E::TreeHeadNotFound { .. }) => {
-                ApiError::NotFound(e.to_string())
-            }
-            e => ApiError::Unexpected(e.into()),
+            zw_evidence::EvidenceError::Database(e) => ApiError::from(e),
+            e => match zw_evidence::http::problem(&e) {
+                Some(problem) => ApiError::Evidence(problem),
+                None => ApiError::Unexpected(e.into()),
+            },
         }
     }
 }
@@ -144,6 +145,7 @@ impl ApiError {
             )
             .with_detail(m.clone()),
             ApiError::Busy => zw_platform::db::busy_problem(),
+            ApiError::Evidence(problem) => problem.clone(),
             ApiError::Unexpected(e) => zw_platform::problem::internal_error(e),
         }
     }

@@ -60,7 +60,6 @@ pub mod timeline;
 pub mod write;
 
 use std::net::TcpListener;
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::web;
@@ -87,19 +86,18 @@ pub async fn build(
     listener: TcpListener,
 ) -> anyhow::Result<Application> {
     let db = connect(settings).await?;
-    let signer = Arc::new(zw_evidence::load_or_create_signer(&db).await?);
+    let evidence = zw_evidence::EvidenceLog::open_with(db.clone(), NAME, settings).await?;
     let common = HttpCommon::new(
         NAME,
         settings,
-        Readiness::database_and_bus(db.clone(), bus.clone()),
+        Readiness::database_and_bus(db.clone(), bus.clone()).with(evidence.readiness_check()),
     );
     let stop = tokio_util::sync::CancellationToken::new();
     let relay =
         zw_bus::outbox::spawn_relay(db.clone(), bus.clone(), stop.clone().cancelled_owned());
-    let sealer = zw_evidence::spawn_sealer(
-        db.clone(),
-        signer.clone(),
-        Duration::from_secs(10),
+    let sealer = evidence.spawn_guard(
+        Duration::from_secs(settings.evidence.seal_interval_secs),
+        Duration::from_secs(settings.evidence.full_verify_every_secs),
         stop.clone(),
     );
     let escalation = incidents::spawn_escalation(
@@ -112,7 +110,7 @@ pub async fn build(
         db,
         bus,
         relay: relay.clone(),
-        signer,
+        evidence: evidence.clone(),
         settings: settings.grid.clone(),
         upload_max_bytes: settings.http.max_upload_bytes,
         district: settings.district.code.clone(),
@@ -120,6 +118,8 @@ pub async fn build(
     let verifier = web::Data::new(verifier);
     let app = Application::new(listener, common, move |cfg| {
         cfg.app_data(grid.clone()).app_data(verifier.clone());
+        // Before the service's own routes: a scope matched first would hide it.
+        zw_evidence::http::configure(cfg, NAME, evidence.clone());
         configure(cfg);
     })
     .with_openapi("/api/v1/grid/openapi.json", openapi())
@@ -147,7 +147,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     rules::routes::configure(cfg);
     imports::configure(cfg);
     declarations::configure(cfg);
-    routes::configure(cfg);
 }
 
 /// The service's OpenAPI document: every module's paths in one.
@@ -168,6 +167,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         rules::routes::Api::openapi(),
         imports::Api::openapi(),
         declarations::Api::openapi(),
+        zw_evidence::http::openapi(NAME),
     ] {
         doc.merge(part);
     }

@@ -79,7 +79,7 @@ async fn timeline(grid: &Grid, subject: String, filter: Condition) -> Result<Tim
         .all(&grid.db)
         .await?;
     let seqs: Vec<i64> = rows.iter().map(|r| r.evidence_seq).collect();
-    let proofs = crate::evidence::proofs_for_seqs(&grid.db, &grid.signer, &seqs).await?;
+    let proofs = grid.evidence.inclusion_proofs(&seqs).await?;
     let steps = rows
         .into_iter()
         .zip(proofs)
@@ -92,7 +92,7 @@ async fn timeline(grid: &Grid, subject: String, filter: Condition) -> Result<Tim
         .collect();
     Ok(Timeline {
         subject,
-        public_key: grid.signer.public_key_base64(),
+        public_key: grid.evidence.public_key_base64(),
         steps,
     })
 }

@@ -47,6 +47,13 @@ pub use accounts::{SeedAccount, SeedServiceAccount, seed_accounts, seed_service_
 pub use migration::Migrator;
 pub use routes::ApiDoc;
 
+/// The service's OpenAPI document: its own routes and the evidence log's.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(zw_evidence::http::openapi(NAME));
+    doc
+}
+
 /// The service's name: its route prefix, database name and metrics label.
 pub const NAME: &str = "identity";
 
@@ -75,7 +82,7 @@ pub async fn build_with_db(
 ) -> anyhow::Result<Application> {
     let ring = keyring::KeyRing::open(&db, settings).await?;
     let passwords = password::Passwords::new().await?;
-    let evidence_signer = std::sync::Arc::new(zw_evidence::load_or_create_signer(&db).await?);
+    let evidence = zw_evidence::EvidenceLog::open_with(db.clone(), NAME, settings).await?;
     let relay_stop = tokio_util::sync::CancellationToken::new();
     let relay = zw_bus::outbox::spawn_relay(
         db.clone(),
@@ -83,7 +90,6 @@ pub async fn build_with_db(
         relay_stop.clone().cancelled_owned(),
     );
     let state = web::Data::new(routes::Identity {
-        evidence_signer: evidence_signer.clone(),
         db: db.clone(),
         ring: ring.clone(),
         passwords,
@@ -95,18 +101,20 @@ pub async fn build_with_db(
     let common = HttpCommon::new(
         NAME,
         settings,
-        Readiness::database_and_bus(db.clone(), bus.clone()),
+        Readiness::database_and_bus(db.clone(), bus.clone()).with(evidence.readiness_check()),
     );
+    let routes_evidence = evidence.clone();
     let app = Application::new(listener, common, move |cfg| {
         cfg.app_data(state.clone()).app_data(verifier.clone());
+        // Before the service's scope, which would hide it.
+        zw_evidence::http::configure(cfg, NAME, routes_evidence.clone());
         routes::configure(cfg);
     })
-    .with_openapi("/api/v1/identity/openapi.json", ApiDoc::openapi());
+    .with_openapi("/api/v1/identity/openapi.json", openapi());
     let stop = app.stop_token();
-    let sealer = zw_evidence::spawn_sealer(
-        db.clone(),
-        evidence_signer,
-        std::time::Duration::from_secs(10),
+    let sealer = evidence.spawn_guard(
+        std::time::Duration::from_secs(settings.evidence.seal_interval_secs),
+        std::time::Duration::from_secs(settings.evidence.full_verify_every_secs),
         stop.clone(),
     );
     let follower = ring

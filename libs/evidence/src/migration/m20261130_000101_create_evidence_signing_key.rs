@@ -1,8 +1,10 @@
-//! Creates `evidence_signing_key`: the service's Ed25519 tree-head signing key (one row).
+//! Creates `evidence_signing_key`, where earlier versions kept the tree-head signing key. Keys now
+//! live in key files ([`crate::keys`]); a key still found here is adopted as retired and deleted
+//! ([`crate::log::load_key_file`]).
 
 use sea_orm_migration::prelude::*;
 
-/// Creates `evidence_signing_key` (see [`crate::keystore`]).
+/// Creates `evidence_signing_key` (legacy; see [`crate::log::load_key_file`]).
 pub struct Migration;
 
 impl MigrationName for Migration {

@@ -75,7 +75,7 @@ async fn an_append_rolled_back_with_its_transaction_leaves_no_trace_and_no_gap(b
     assert_eq!(next.seq, 3, "the rolled-back seq is reused: no gap");
     let signer = EvidenceSigner::generate();
     zw_evidence::seal(&db.conn, &signer).await.expect("seal");
-    zw_evidence::verify_stored(&db.conn, &signer.public_key())
+    zw_evidence::verify_stored(&db.conn, &zw_evidence::TrustedKeys::new([signer.public_key()]))
         .await
         .expect("intact");
 }
@@ -118,7 +118,7 @@ async fn appends_in_concurrent_transactions_form_one_gapless_unforked_chain(back
     }
     assert_eq!(committed, TASKS * EACH * 4 / 5);
 
-    let log = zw_evidence::export(&db.conn).await.expect("export");
+    let log = zw_evidence::export(&db.conn, "test").await.expect("export");
     let seqs: Vec<i64> = log.records.iter().map(|r| r.seq).collect();
     assert_eq!(seqs, (1..=committed as i64).collect::<Vec<_>>(), "gapless");
     let prevs: HashSet<&str> = log.records.iter().map(|r| r.prev_hash.as_str()).collect();
@@ -137,7 +137,7 @@ async fn appends_in_concurrent_transactions_form_one_gapless_unforked_chain(back
     let signer = EvidenceSigner::generate();
     let head = zw_evidence::seal(&db.conn, &signer).await.expect("seal");
     assert_eq!(head.tree_size, committed as i64);
-    let report = zw_evidence::verify_stored(&db.conn, &signer.public_key())
+    let report = zw_evidence::verify_stored(&db.conn, &zw_evidence::TrustedKeys::new([signer.public_key()]))
         .await
         .expect("intact");
     assert_eq!(report.records, committed as i64);
@@ -224,7 +224,7 @@ async fn many_appended_at_once_chain_prove_and_verify_as_one_by_one(backend: Bac
     // The stored log verifies and every record proves into the signed head.
     let head = zw_evidence::seal(&db.conn, &signer).await.expect("seal");
     assert_eq!(head.tree_size, 1_104);
-    let report = zw_evidence::verify_stored(&db.conn, &key)
+    let report = zw_evidence::verify_stored(&db.conn, &zw_evidence::TrustedKeys::new([key]))
         .await
         .expect("verify");
     assert_eq!(report.records, 1_104, "{report:?}");

@@ -5,7 +5,7 @@
 mod helpers;
 
 mod appending;
-mod keystore;
+mod running;
 mod proving;
 mod tampering;
 mod verifying;

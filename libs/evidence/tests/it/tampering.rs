@@ -24,7 +24,7 @@ async fn sealed_log(backend: Backend) -> (TestDb, EvidenceSigner) {
     zw_evidence::seal(&db.conn, &signer).await.expect("seal");
     append_n(&db, 4).await;
     zw_evidence::seal(&db.conn, &signer).await.expect("seal");
-    zw_evidence::verify_stored(&db.conn, &signer.public_key())
+    zw_evidence::verify_stored(&db.conn, &zw_evidence::TrustedKeys::new([signer.public_key()]))
         .await
         .expect("intact before");
     drop_append_only_guard(&db).await;
@@ -33,12 +33,12 @@ async fn sealed_log(backend: Backend) -> (TestDb, EvidenceSigner) {
 
 /// Runs both verifiers and returns their findings.
 async fn findings(db: &TestDb, signer: &EvidenceSigner) -> (VerifyError, VerifyError) {
-    let stored = match zw_evidence::verify_stored(&db.conn, &signer.public_key()).await {
+    let stored = match zw_evidence::verify_stored(&db.conn, &zw_evidence::TrustedKeys::new([signer.public_key()])).await {
         Err(EvidenceError::Verify(e)) => e,
         other => panic!("verify_stored should find the tampering, got {other:?}"),
     };
-    let log = zw_evidence::export(&db.conn).await.expect("export");
-    let exported = zw_evidence::verify_export(&log).expect_err("verify_export should find it");
+    let log = zw_evidence::export(&db.conn, "test").await.expect("export");
+    let exported = zw_evidence::verify_export(&log, zw_evidence::Trust::Embedded, &[]).expect_err("verify_export should find it");
     (stored, exported)
 }
 
@@ -112,10 +112,10 @@ async fn a_forged_tree_head_signature_is_refused_by_both_verifiers(backend: Back
     let forger = EvidenceSigner::generate();
     let mut forged = forger.sign_tree_head(12, &[7u8; 32], chrono::Utc::now());
     forged.key_id = signer.key_id();
-    let mut log = zw_evidence::export(&db.conn).await.expect("export");
-    log.tree_head = Some(forged);
+    let mut log = zw_evidence::export(&db.conn, "test").await.expect("export");
+    *log.tree_heads.last_mut().expect("a head") = forged;
     assert_eq!(
-        zw_evidence::verify_export(&log),
+        zw_evidence::verify_export(&log, zw_evidence::Trust::Embedded, &[]),
         Err(VerifyError::BadSignature { tree_size: 12 })
     );
 }
@@ -151,7 +151,7 @@ async fn deleting_the_newest_unsealed_record_is_caught_by_the_chain_head(backend
     let (db, signer) = sealed_log(backend).await;
     append_n(&db, 1).await;
     sql(&db, "DELETE FROM evidence_records WHERE seq = 13").await;
-    match zw_evidence::verify_stored(&db.conn, &signer.public_key()).await {
+    match zw_evidence::verify_stored(&db.conn, &zw_evidence::TrustedKeys::new([signer.public_key()])).await {
         Err(EvidenceError::Verify(e)) => assert_eq!(e, VerifyError::Missing { seq: 13 }),
         other => panic!("expected record 13 missing, got {other:?}"),
     }
@@ -187,7 +187,7 @@ async fn a_record_inserted_behind_the_chain_head_is_named_injected(backend: Back
         ),
     )
     .await;
-    match zw_evidence::verify_stored(&db.conn, &signer.public_key()).await {
+    match zw_evidence::verify_stored(&db.conn, &zw_evidence::TrustedKeys::new([signer.public_key()])).await {
         Err(EvidenceError::Verify(e)) => assert_eq!(e, VerifyError::Injected { seq: 13 }),
         other => panic!("expected record 13 injected, got {other:?}"),
     }

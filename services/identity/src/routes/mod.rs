@@ -10,8 +10,9 @@
 //! - [`revocations`]: `POST /revoke` (RFC 7009; the token's holder or an admin),
 //!   `POST /users/{id}/sign-out` (the user or an admin), `GET /revocations` (public: what every
 //!   verifier refuses).
-//! - here: `GET /me`, `GET /evidence/tree-head` (public), the OpenAPI document and the shared
-//!   handler state.
+//! - here: `GET /me`, the OpenAPI document and the shared handler state. The public evidence
+//!   routes (`/evidence/keys`, `/evidence/tree-head`, `/evidence/consistency`) are
+//!   `zw_evidence::http`'s.
 
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use sea_orm::DatabaseConnection;
@@ -42,8 +43,6 @@ pub struct Identity {
     pub passwords: Passwords,
     /// The district this deployment governs (citizens' scope).
     pub district: JurisdictionCode,
-    /// Signs the tree heads of the evidence log of every account and key change.
-    pub evidence_signer: std::sync::Arc<zw_evidence::EvidenceSigner>,
     /// Publishes the outbox (the revocation events).
     pub relay: zw_bus::RelayHandle,
     /// Token rules: how long revocations must be kept.
@@ -83,7 +82,6 @@ impl Identity {
         revocations::revoke,
         revocations::sign_out,
         revocations::list,
-        evidence_tree_head,
     ),
     components(schemas(
         token::TokenForm,
@@ -156,8 +154,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/.well-known/jwks.json").route(web::get().to(keys::jwks)))
             .service(web::resource("/keys").route(web::get().to(keys::list_keys)))
             .service(web::resource("/keys/rotate").route(web::post().to(keys::rotate_key)))
-            .service(web::resource("/keys/{kid}/retire").route(web::post().to(keys::retire_key)))
-            .service(web::resource("/evidence/tree-head").route(web::get().to(evidence_tree_head))),
+            .service(web::resource("/keys/{kid}/retire").route(web::post().to(keys::retire_key))),
     );
 }
 
@@ -206,16 +203,3 @@ pub async fn me(principal: Principal) -> HttpResponse {
     HttpResponse::Ok().json(principal)
 }
 
-/// The latest signed tree head of the evidence log of account and key changes, and the key that
-/// signs it (public: anyone may check that the log only grows).
-#[utoipa::path(
-    get,
-    path = "/api/v1/identity/evidence/tree-head",
-    responses((status = 200, description = "Signed tree head and public key"))
-)]
-pub async fn evidence_tree_head(state: web::Data<Identity>) -> Result<HttpResponse, ApiError> {
-    let head = zw_evidence::publish_head(&state.db, &state.evidence_signer)
-        .await
-        .map_err(|e| ApiError::Unexpected(e.into()))?;
-    Ok(HttpResponse::Ok().json(head))
-}

@@ -57,9 +57,50 @@ async fn account_and_key_changes_leave_evidence_under_a_published_signed_tree_he
         .await
         .expect("proof");
     zw_evidence::verify_inclusion_proof(&proof, &key).expect("the user's creation is in the log");
-    zw_evidence::verify_stored(&app.db, &key)
+
+    // The keys are published without a token, and none of them is in the database.
+    let published: zw_evidence::PublishedKeys = app
+        .client
+        .get(app.at("/evidence/keys"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(published.service, "identity");
+    assert_eq!(published.keys.last().map(|k| k.key_id.clone()), Some(key.key_id()));
+    let trusted = zw_evidence::TrustedKeys::from_published(&published).expect("keys");
+    zw_evidence::verify_stored(&app.db, &trusted)
         .await
         .expect("the whole log verifies");
+    let key_file = app.settings.evidence_keys_dir().join("identity.json");
+    assert!(key_file.exists(), "the key lives in {}", key_file.display());
+    // Another change, another head: the newer head only extends the older one.
+    app.post_empty_as("/keys/rotate", &admin).await;
+    let newer: zw_evidence::PublishedHead = app
+        .client
+        .get(app.at("/evidence/tree-head"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert!(newer.tree_head.tree_size > head.tree_head.tree_size);
+    let proof: zw_evidence::ConsistencyProof = app
+        .client
+        .get(app.at(&format!(
+            "/evidence/consistency?old={}&new={}",
+            head.tree_head.tree_size, newer.tree_head.tree_size
+        )))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    zw_evidence::verify_consistency_proof(&proof, &key).expect("the log only grew");
 }
 
 #[tokio::test]

@@ -39,7 +39,15 @@ impl Drop for TestApp {
 
 /// Settings for a fresh database, with extra `ZW__…` variables.
 pub async fn settings_for(db: &TestDb, env: &[(&str, &str)]) -> Settings {
-    let mut vars = vec![("ZW__DATABASE__URL".to_owned(), db.url.clone())];
+    // The evidence signing key outside the database, as in production; a restart on these
+    // settings finds it again.
+    let keys = std::env::temp_dir()
+        .join("zw-test-keys")
+        .join(uuid::Uuid::new_v4().simple().to_string());
+    let mut vars = vec![
+        ("ZW__DATABASE__URL".to_owned(), db.url.clone()),
+        ("ZW__EVIDENCE__KEYS_DIR".to_owned(), keys.display().to_string()),
+    ];
     vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let mut settings = Settings::load_with(None, vars).expect("settings");
     settings.http.workers = 1;
