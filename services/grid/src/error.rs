@@ -59,7 +59,7 @@ pub enum ApiError {
     Busy,
     /// What the evidence log answers (400, 404, 503 `evidence-log-tampered`), as it says.
     #[error("{0}")]
-    Evidence(zw_platform::Problem),
+    Evidence(Box<zw_platform::Problem>),
     /// 500: logged with its cause chain; the client learns nothing.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -80,7 +80,7 @@ impl From<zw_evidence::EvidenceError> for ApiError {
         match e {
             zw_evidence::EvidenceError::Database(e) => ApiError::from(e),
             e => match zw_evidence::http::problem(&e) {
-                Some(problem) => ApiError::Evidence(problem),
+                Some(problem) => ApiError::Evidence(Box::new(problem)),
                 None => ApiError::Unexpected(e.into()),
             },
         }
@@ -145,7 +145,7 @@ impl ApiError {
             )
             .with_detail(m.clone()),
             ApiError::Busy => zw_platform::db::busy_problem(),
-            ApiError::Evidence(problem) => problem.clone(),
+            ApiError::Evidence(problem) => (**problem).clone(),
             ApiError::Unexpected(e) => zw_platform::problem::internal_error(e),
         }
     }

@@ -38,15 +38,7 @@ async fn account_and_key_changes_leave_evidence_under_a_published_signed_tree_he
     .expect("records");
     assert_eq!(rotation[0].action, "signing_key.rotate");
 
-    let head: zw_evidence::PublishedHead = app
-        .client
-        .get(app.at("/evidence/tree-head"))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let head: zw_evidence::PublishedHead = public(&app, "/evidence/tree-head").await;
     assert!(
         head.tree_head.tree_size >= rotation[0].seq,
         "the head covers the rotation"
@@ -59,15 +51,7 @@ async fn account_and_key_changes_leave_evidence_under_a_published_signed_tree_he
     zw_evidence::verify_inclusion_proof(&proof, &key).expect("the user's creation is in the log");
 
     // The keys are published without a token, and none of them is in the database.
-    let published: zw_evidence::PublishedKeys = app
-        .client
-        .get(app.at("/evidence/keys"))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let published: zw_evidence::PublishedKeys = public(&app, "/evidence/keys").await;
     assert_eq!(published.service, "identity");
     assert_eq!(published.keys.last().map(|k| k.key_id.clone()), Some(key.key_id()));
     let trusted = zw_evidence::TrustedKeys::from_published(&published).expect("keys");
@@ -78,28 +62,12 @@ async fn account_and_key_changes_leave_evidence_under_a_published_signed_tree_he
     assert!(key_file.exists(), "the key lives in {}", key_file.display());
     // Another change, another head: the newer head only extends the older one.
     app.post_empty_as("/keys/rotate", &admin).await;
-    let newer: zw_evidence::PublishedHead = app
-        .client
-        .get(app.at("/evidence/tree-head"))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let newer: zw_evidence::PublishedHead = public(&app, "/evidence/tree-head").await;
     assert!(newer.tree_head.tree_size > head.tree_head.tree_size);
-    let proof: zw_evidence::ConsistencyProof = app
-        .client
-        .get(app.at(&format!(
+    let proof: zw_evidence::ConsistencyProof = public(&app, &format!(
             "/evidence/consistency?old={}&new={}",
             head.tree_head.tree_size, newer.tree_head.tree_size
-        )))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+        )).await;
     zw_evidence::verify_consistency_proof(&proof, &key).expect("the log only grew");
 }
 
@@ -123,4 +91,16 @@ async fn the_first_signing_key_leaves_evidence_like_every_later_key_change() {
         .await
         .expect("records");
     assert_eq!(again.len(), 1);
+}
+
+/// A public route's JSON, fetched without a token.
+async fn public<T: serde::de::DeserializeOwned>(app: &TestApp, path: &str) -> T {
+    app.client
+        .get(app.at(path))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json")
 }
