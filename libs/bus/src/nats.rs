@@ -11,6 +11,7 @@
 //! - Request/reply is core NATS; servers join a queue group named after the subject.
 
 use std::str::FromStr;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_nats::connection::State;
@@ -230,6 +231,8 @@ impl Transport for NatsTransport {
         let messages = consumer
             .stream()
             .max_messages_per_batch(limits::PULL_BATCH)
+            .expires(limits::PULL_EXPIRES)
+            .heartbeat(limits::PULL_HEARTBEAT)
             .messages()
             .await
             .map_err(|e| {
@@ -264,23 +267,24 @@ impl Transport for NatsTransport {
                 .map(|f| subject::with_prefix(&self.prefix, f))
                 .collect(),
             deliver_policy,
+            // The ordered consumer's pulls wait at most this long, with a heartbeat of half.
+            max_expires: limits::PULL_EXPIRES,
             ..Default::default()
         };
-        let setup = |e: &dyn std::fmt::Display| {
-            self.unreachable_or(BusError::Setup(format!(
-                "fan-out subscription on stream {stream}: {e}"
-            )))
-        };
-        let consumer = self
-            .js
-            .create_consumer_on_stream(config, &stream)
+        let connects = self.client.statistics().connects.load(Ordering::Relaxed);
+        let messages = ordered_messages(&self.js, config.clone(), &stream)
             .await
-            .map_err(|e| setup(&e))?;
-        let messages = consumer.messages().await.map_err(|e| setup(&e))?;
+            .map_err(|e| self.unreachable_or(e))?;
         Ok(Subscription {
             inner: SubscriptionInner::NatsFanout(Box::new(NatsFanout {
                 messages,
                 prefix: self.prefix.clone(),
+                client: self.client.clone(),
+                js: self.js.clone(),
+                stream,
+                config,
+                last_sequence: None,
+                connects,
             })),
         })
     }
@@ -422,22 +426,86 @@ fn delivery(
     }
 }
 
-/// A fan-out subscription: an ordered consumer of the events stream.
+/// The messages of a new ordered consumer of `stream`.
+async fn ordered_messages(
+    js: &jetstream::Context,
+    config: pull::OrderedConfig,
+    stream: &str,
+) -> Result<pull::Ordered, BusError> {
+    let setup = |e: &dyn std::fmt::Display| {
+        BusError::Setup(format!("fan-out subscription on stream {stream}: {e}"))
+    };
+    let consumer = js
+        .create_consumer_on_stream(config, stream)
+        .await
+        .map_err(|e| setup(&e))?;
+    consumer.messages().await.map_err(|e| setup(&e))
+}
+
+/// A fan-out subscription: an ordered consumer of the events stream, started again after the
+/// last message it delivered whenever the connection was re-established.
+///
+/// Why: a message the server pushed into a connection as it broke is lost to an ordered
+/// consumer (it has no acks), and the client only notices at the next message, which may not
+/// come for a long time; a revocation carried by that message would wait with it.
 pub(crate) struct NatsFanout {
     messages: pull::Ordered,
     prefix: String,
+    client: Client,
+    js: jetstream::Context,
+    stream: String,
+    config: pull::OrderedConfig,
+    /// Stream sequence of the last message delivered.
+    last_sequence: Option<u64>,
+    /// The client's connection count when `messages` was started.
+    connects: u64,
 }
 
 impl NatsFanout {
     pub(crate) async fn next(&mut self) -> Option<Result<Delivery, BusError>> {
-        let item = self.messages.next().await?;
-        Some(match item {
-            Err(e) => Err(BusError::Consume(e.to_string())),
-            Ok(msg) => {
-                let (m, _no_acks) = msg.split();
-                Ok(delivery(m, &self.prefix, 1, message::Acker::Fanout))
+        loop {
+            let item = tokio::select! {
+                item = self.messages.next() => item?,
+                () = tokio::time::sleep(limits::RECONNECT_CHECK) => {
+                    self.resume_after_reconnect().await;
+                    continue;
+                }
+            };
+            return Some(match item {
+                Err(e) => Err(BusError::Consume(e.to_string())),
+                Ok(msg) => {
+                    if let Ok(info) = msg.info() {
+                        self.last_sequence = Some(info.stream_sequence);
+                    }
+                    let (m, _no_acks) = msg.split();
+                    Ok(delivery(m, &self.prefix, 1, message::Acker::Fanout))
+                }
+            });
+        }
+    }
+
+    /// After a reconnection, replaces the consumer by one that starts right after the last
+    /// message delivered (or as the first one did, when none was). On failure, tries again at
+    /// the next check.
+    async fn resume_after_reconnect(&mut self) {
+        let connects = self.client.statistics().connects.load(Ordering::Relaxed);
+        if connects == self.connects || self.client.connection_state() != State::Connected {
+            return;
+        }
+        let mut config = self.config.clone();
+        if let Some(last) = self.last_sequence {
+            config.deliver_policy = DeliverPolicy::ByStartSequence {
+                start_sequence: last + 1,
+            };
+        }
+        match ordered_messages(&self.js, config, &self.stream).await {
+            Ok(messages) => {
+                self.messages = messages;
+                self.connects = connects;
+                tracing::info!(stream = %self.stream, after = ?self.last_sequence, "fan-out subscription resumed after a reconnection");
             }
-        })
+            Err(e) => tracing::warn!(error = %e, "fan-out subscription not resumed yet"),
+        }
     }
 }
 
