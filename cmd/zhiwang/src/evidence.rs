@@ -259,6 +259,7 @@ impl MonitorState {
         PublishedKeys {
             service: String::new(),
             keys: self.keys.clone(),
+            checkpoint: None,
         }
     }
 

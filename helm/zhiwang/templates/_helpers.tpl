@@ -202,6 +202,12 @@ gateway's too) applies identity's token revocations from it at once. */ -}}
 than starting a log under a new key. */ -}}
 {{- $_ := set $env "ZW__EVIDENCE__KEYS_DIR" (include "zhiwang.evidenceKeysDir" $ctx) -}}
 {{- $_ := set $env "ZW__EVIDENCE__CREATE_MISSING_KEY" "false" -}}
+{{- with $v.evidence.checkpointOrigin -}}
+{{- $_ := set $env "ZW__EVIDENCE__CHECKPOINT_ORIGIN" . -}}
+{{- end -}}
+{{- with $v.evidence.witnesses -}}
+{{- $_ := set $env "ZW__EVIDENCE__WITNESSES" (join " " .) -}}
+{{- end -}}
 {{- end -}}
 {{- if eq .component "identity" -}}
 {{- $_ := set $env "ZW__IDENTITY__ALGORITHM" $v.tokens.algorithm -}}

@@ -75,6 +75,12 @@ pub enum EvidenceError {
     /// Verification of the stored log failed.
     #[error(transparent)]
     Verify(#[from] VerifyError),
+    /// A checkpoint or cosignature sent to the log was refused.
+    #[error(transparent)]
+    Checkpoint(#[from] crate::checkpoint::CheckpointError),
+    /// The `evidence.*` settings are unusable (a witness key that does not parse).
+    #[error("evidence settings: {0}")]
+    Settings(String),
 }
 
 /// What verification found wrong, naming the record (by `seq`) or tree head concerned.

@@ -1,6 +1,7 @@
 //! The public routes of a service's evidence log, the same for every service that keeps one:
-//! `GET /api/v1/<service>/evidence/keys`, `…/tree-head` and `…/consistency?old=&new=`, none
-//! needing a token. Also the one mapping of [`EvidenceError`] to a problem.
+//! `GET /api/v1/<service>/evidence/keys`, `…/tree-head`, `…/consistency?old=&new=` and
+//! `…/checkpoint` (also `POST`, for witnesses' cosignatures), none needing a token (a
+//! cosignature proves itself). Also the one mapping of [`EvidenceError`] to a problem.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -8,6 +9,7 @@ use serde::Deserialize;
 use utoipa::OpenApi;
 use zw_platform::Problem;
 
+use crate::checkpoint::CheckpointError;
 use crate::error::EvidenceError;
 use crate::keys::PublishedKeys;
 use crate::log::{EvidenceLog, PublishedHead};
@@ -20,6 +22,19 @@ pub fn problem(e: &EvidenceError) -> Option<Problem> {
         EvidenceError::RecordNotFound { .. } | EvidenceError::TreeHeadNotFound { .. } => {
             Problem::not_found(e.to_string())
         }
+        EvidenceError::Checkpoint(CheckpointError::Malformed(_)) => {
+            Problem::invalid_input(e.to_string())
+        }
+        EvidenceError::Checkpoint(
+            CheckpointError::NotOurs(_)
+            | CheckpointError::NoValidCosignature
+            | CheckpointError::NoWitnesses,
+        ) => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "cosignature-refused",
+            "No cosignature was taken",
+        )
+        .with_detail(e.to_string()),
         EvidenceError::Tampered(_) => Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "evidence-log-tampered",
@@ -41,7 +56,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, service: &str, log: EvidenceLog) 
             .app_data(web::Data::new(log))
             .service(web::resource("/keys").route(web::get().to(keys)))
             .service(web::resource("/tree-head").route(web::get().to(tree_head)))
-            .service(web::resource("/consistency").route(web::get().to(consistency))),
+            .service(web::resource("/consistency").route(web::get().to(consistency)))
+            .service(
+                web::resource("/checkpoint")
+                    .route(web::get().to(checkpoint))
+                    .route(web::post().to(add_cosignatures)),
+            ),
     );
 }
 
@@ -50,7 +70,7 @@ pub fn openapi(service: &str) -> utoipa::openapi::OpenApi {
     let mut doc = EvidenceApi::openapi();
     let paths = std::mem::take(&mut doc.paths.paths);
     for (path, mut item) in paths {
-        for op in [&mut item.get].into_iter().flatten() {
+        for op in [&mut item.get, &mut item.post].into_iter().flatten() {
             if let Some(id) = &op.operation_id {
                 op.operation_id = Some(format!("{service}_{id}"));
             }
@@ -67,8 +87,14 @@ const PLACEHOLDER: &str = "SERVICE";
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(keys, tree_head, consistency),
-    components(schemas(PublishedKeys, PublishedHead, Problem))
+    paths(keys, tree_head, consistency, checkpoint, add_cosignatures),
+    components(schemas(
+        PublishedKeys,
+        PublishedHead,
+        CosignaturesTaken,
+        TakenCosignature,
+        Problem
+    ))
 )]
 struct EvidenceApi;
 
@@ -148,6 +174,134 @@ async fn consistency(
 ) -> HttpResponse {
     match log.consistency_proof(query.old, query.new).await {
         Ok(proof) => HttpResponse::Ok().json(proof),
+        Err(e) => respond(e),
+    }
+}
+
+/// Which checkpoint.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct CheckpointQuery {
+    /// The tree size of an earlier signed head; the latest head when absent.
+    tree_size: Option<i64>,
+}
+
+/// The signed tree head as a C2SP checkpoint (c2sp.org/tlog-checkpoint): a signed note whose
+/// text is the origin (`<evidence.checkpoint_origin>/<service>`), the tree size and the base64
+/// root hash, signed with the log's Ed25519 key under the origin (its note verifier key is in
+/// `…/evidence/keys`), followed by the witnesses' cosignatures of that size (public).
+#[utoipa::path(
+    get,
+    path = "/api/v1/SERVICE/evidence/checkpoint",
+    operation_id = "evidence_checkpoint",
+    params(CheckpointQuery),
+    responses(
+        (status = 200, description = "The checkpoint as a signed note", body = String, content_type = "text/plain; charset=utf-8"),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No signed tree head of that size", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The log was found tampered with (`evidence-log-tampered`), or the database is busy", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn checkpoint(
+    log: web::Data<EvidenceLog>,
+    query: web::Query<CheckpointQuery>,
+) -> HttpResponse {
+    match log.checkpoint(query.tree_size).await {
+        Ok(note) => HttpResponse::Ok()
+            .content_type("text/plain; charset=utf-8")
+            .body(note),
+        Err(e) => respond(e),
+    }
+}
+
+/// The cosignatures taken from a note.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+struct CosignaturesTaken {
+    tree_size: i64,
+    cosignatures: Vec<TakenCosignature>,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+struct TakenCosignature {
+    witness: String,
+    /// Hex key id of the witness key.
+    key_id: String,
+    /// When the witness signed, in seconds since the Unix epoch.
+    timestamp: u64,
+}
+
+/// The largest note taken: a checkpoint with up to 100 signature lines.
+const NOTE_LIMIT: usize = 64 * 1024;
+
+/// A witness's cosignature of one of this log's checkpoints (c2sp.org/tlog-cosignature,
+/// `cosignature/v1`): the checkpoint as served, with the witness's signature line(s) under it.
+/// Lines of witnesses not configured in `evidence.witnesses` are ignored; each one taken is
+/// verified and then shown with the checkpoint of that size (public: a cosignature proves
+/// itself).
+#[utoipa::path(
+    post,
+    path = "/api/v1/SERVICE/evidence/checkpoint",
+    operation_id = "evidence_add_cosignatures",
+    request_body(content = String, content_type = "text/plain", description = "The cosigned checkpoint note"),
+    responses(
+        (status = 200, description = "The cosignatures taken", body = CosignaturesTaken),
+        (status = 400, description = "Not a signed note", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No signed tree head of that size", body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not text/plain", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not this log's checkpoint, or no valid cosignature of a configured witness (`cosignature-refused`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The log was found tampered with, or the database is busy", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn add_cosignatures(
+    log: web::Data<EvidenceLog>,
+    req: actix_web::HttpRequest,
+    mut body: web::Payload,
+) -> HttpResponse {
+    use futures::StreamExt as _;
+    let is_text = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/plain"));
+    if !is_text {
+        return Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "The body must be a signed note",
+        )
+        .with_detail("send the cosigned checkpoint with Content-Type: text/plain")
+        .to_response();
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let Ok(chunk) = chunk else {
+            return Problem::invalid_input("the body could not be read").to_response();
+        };
+        if bytes.len() + chunk.len() > NOTE_LIMIT {
+            return Problem::payload_too_large(NOTE_LIMIT).to_response();
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let Ok(note) = String::from_utf8(bytes) else {
+        return Problem::invalid_input("a signed note is UTF-8 text").to_response();
+    };
+    match log.add_cosignatures(&note).await {
+        Ok(taken) => {
+            let tree_size = crate::checkpoint::tree_size_of(&note, log.origin()).unwrap_or(0);
+            HttpResponse::Ok().json(CosignaturesTaken {
+                tree_size,
+                cosignatures: taken
+                    .into_iter()
+                    .map(|c| TakenCosignature {
+                        witness: c.witness,
+                        key_id: c.key_id,
+                        timestamp: c.timestamp,
+                    })
+                    .collect(),
+            })
+        }
         Err(e) => respond(e),
     }
 }

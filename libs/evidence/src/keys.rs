@@ -98,6 +98,19 @@ pub struct PublishedKey {
 pub struct PublishedKeys {
     pub service: String,
     pub keys: Vec<PublishedKey>,
+    /// How the log's C2SP checkpoints (`…/evidence/checkpoint`) are signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<CheckpointKey>,
+}
+
+/// The name and note verifier key of a log's checkpoints, as signed-note tooling and witnesses
+/// are configured with them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CheckpointKey {
+    /// The key name, first line of every checkpoint: `<evidence.checkpoint_origin>/<service>`.
+    pub origin: String,
+    /// `<origin>+<key id>+<base64(0x01 ‖ Ed25519 key)>` of the current key.
+    pub verifier_key: String,
 }
 
 /// The keys a verifier trusts, by key id.
@@ -248,6 +261,7 @@ impl KeyFile {
                     },
                 })
                 .collect(),
+            checkpoint: None,
         }
     }
 

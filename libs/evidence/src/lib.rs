@@ -22,8 +22,10 @@
 //!   ([`TrustedKeys`]).
 //! - [`log`](mod@log): [`EvidenceLog`], a service's log at run time: sealing, proofs checked
 //!   before they are served, and the guard that verifies the stored chain and reports tampering.
-//! - [`http`]: the public routes (`…/evidence/keys`, `…/tree-head`, `…/consistency`) and the
-//!   problem for each evidence error.
+//! - [`checkpoint`]: the signed tree head as a C2SP checkpoint (a signed note), and the
+//!   witnesses' `cosignature/v1` lines the log accepts and shows with it.
+//! - [`http`]: the public routes (`…/evidence/keys`, `…/tree-head`, `…/consistency`,
+//!   `…/checkpoint`) and the problem for each evidence error.
 //!
 //! # Use in a service
 //! ```ignore
@@ -37,6 +39,7 @@
 //! let proofs = log.inclusion_proofs(&[seq]).await?;
 //! ```
 
+pub mod checkpoint;
 pub mod error;
 pub mod http;
 pub mod keys;
@@ -50,8 +53,9 @@ pub mod tree_head;
 pub mod verify;
 
 pub use error::{EvidenceError, VerifyError};
-pub use keys::{KeyFile, KeyFileError, KeyStatus, PublishedKey, PublishedKeys, TrustedKeys};
-pub use log::{EvidenceLog, PublishedHead};
+pub use keys::{CheckpointKey, KeyFile, KeyFileError, KeyStatus, PublishedKey, PublishedKeys, TrustedKeys};
+pub use checkpoint::{CheckpointError, Cosignature, Witness};
+pub use log::{CheckpointSettings, EvidenceLog, PublishedHead};
 pub use migration::migrations;
 pub use proof::{
     ConsistencyProof, InclusionProof, verify_consistency_proof, verify_consistency_proof_across,

@@ -16,12 +16,13 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::{self, Cosignature, Witness};
 use crate::error::EvidenceError;
 use crate::keys::{KeyFile, KeyFileError, PublishedKeys, TrustedKeys, key_file_path};
 use crate::proof::{
     ConsistencyProof, InclusionProof, verify_consistency_proof_across, verify_inclusion_proof,
 };
-use crate::tree_head::{EvidenceSigner, SignedTreeHead};
+use crate::tree_head::{EvidenceSigner, SignedTreeHead, verify_tree_head};
 use crate::verify::ChainCursor;
 
 /// What a service publishes of its log: the latest signed tree head and the key that signs it.
@@ -43,8 +44,54 @@ enum Integrity {
     Tampered(String),
 }
 
+/// How a log signs its checkpoints and whose cosignatures it takes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointSettings {
+    /// The key name of the checkpoints ([`checkpoint::origin`]).
+    pub origin: String,
+    /// The witnesses whose cosignatures are accepted.
+    pub witnesses: Vec<Witness>,
+}
+
+impl CheckpointSettings {
+    /// Origin `<base>/<service>` (`base` a host name or URL), no witnesses.
+    pub fn new(base: &str, service: &str) -> CheckpointSettings {
+        CheckpointSettings {
+            origin: checkpoint::origin(base, service),
+            witnesses: Vec::new(),
+        }
+    }
+
+    /// From `evidence.checkpoint_origin` (or `grid.public_url`) and `evidence.witnesses`.
+    pub fn from_settings(
+        settings: &zw_platform::Settings,
+        service: &str,
+    ) -> Result<CheckpointSettings, EvidenceError> {
+        let base = if settings.evidence.checkpoint_origin.trim().is_empty() {
+            settings.grid.public_url.as_str()
+        } else {
+            settings.evidence.checkpoint_origin.trim()
+        };
+        let witnesses = settings
+            .evidence
+            .witnesses
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|w| !w.is_empty())
+            .map(|w| {
+                w.parse::<Witness>()
+                    .map_err(|e| EvidenceError::Settings(format!("evidence.witnesses: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(CheckpointSettings {
+            witnesses,
+            ..CheckpointSettings::new(base, service)
+        })
+    }
+}
+
 struct Inner {
     service: String,
+    checkpoints: CheckpointSettings,
     db: DatabaseConnection,
     signer: EvidenceSigner,
     keys: PublishedKeys,
@@ -71,28 +118,33 @@ impl std::fmt::Debug for EvidenceLog {
 
 impl EvidenceLog {
     /// Opens the log of `service` in `db` (migrated), with its key file in `keys_dir`
-    /// (see [`load_key_file`]).
+    /// (see [`load_key_file`]), signing checkpoints as `checkpoints` says.
     pub async fn open(
         db: DatabaseConnection,
         service: &str,
         keys_dir: &Path,
         create_missing_key: bool,
+        checkpoints: CheckpointSettings,
     ) -> Result<EvidenceLog, EvidenceError> {
         let file = load_key_file(&db, service, keys_dir, create_missing_key).await?;
         let signer = file.signer().map_err(|detail| KeyFileError::Invalid {
             path: key_file_path(keys_dir, service),
             detail,
         })?;
-        let keys = file.published();
-        let trusted = TrustedKeys::from_published(&keys).map_err(|detail| {
-            KeyFileError::Invalid {
+        let mut keys = file.published();
+        keys.checkpoint = Some(crate::keys::CheckpointKey {
+            origin: checkpoints.origin.clone(),
+            verifier_key: checkpoint::verifier_key(&checkpoints.origin, &signer.public_key()),
+        });
+        let trusted =
+            TrustedKeys::from_published(&keys).map_err(|detail| KeyFileError::Invalid {
                 path: key_file_path(keys_dir, service),
                 detail,
-            }
-        })?;
+            })?;
         Ok(EvidenceLog {
             inner: Arc::new(Inner {
                 service: service.to_owned(),
+                checkpoints,
                 db,
                 signer,
                 keys,
@@ -114,6 +166,7 @@ impl EvidenceLog {
             service,
             &settings.evidence_keys_dir(),
             settings.evidence.create_missing_key,
+            CheckpointSettings::from_settings(settings, service)?,
         )
         .await
     }
@@ -195,7 +248,10 @@ impl EvidenceLog {
     /// The inclusion proofs of records `seqs`, in that order, against the latest signed head
     /// (sealed first when it does not cover them all). Each is checked before it is served: one
     /// that does not verify means the stored log was altered.
-    pub async fn inclusion_proofs(&self, seqs: &[i64]) -> Result<Vec<InclusionProof>, EvidenceError> {
+    pub async fn inclusion_proofs(
+        &self,
+        seqs: &[i64],
+    ) -> Result<Vec<InclusionProof>, EvidenceError> {
         self.ensure_intact()?;
         let Some(last) = seqs.iter().max() else {
             return Ok(Vec::new());
@@ -247,6 +303,99 @@ impl EvidenceLog {
         };
         checked.map_err(|e| self.found_tampered(format!("heads {old}..{new}: {e}")))?;
         Ok(proof)
+    }
+
+    /// The key name of this log's checkpoints.
+    pub fn origin(&self) -> &str {
+        &self.inner.checkpoints.origin
+    }
+
+    /// The note verifier key of the current signing key, under [`EvidenceLog::origin`]: what
+    /// signed-note tooling and witnesses are configured with.
+    pub fn verifier_key(&self) -> String {
+        checkpoint::verifier_key(self.origin(), &self.inner.signer.public_key())
+    }
+
+    /// The signed head of `tree_size` (the latest, sealed first, when `None`), its signature
+    /// checked against this log's keys: a head altered in the database is never re-signed as a
+    /// checkpoint.
+    async fn checked_head(&self, tree_size: Option<i64>) -> Result<SignedTreeHead, EvidenceError> {
+        self.ensure_intact()?;
+        let head = match tree_size {
+            None => self.seal().await?,
+            Some(n) => crate::tree_head(&self.inner.db, n)
+                .await?
+                .ok_or(EvidenceError::TreeHeadNotFound { tree_size: n })?,
+        };
+        let checked = match self.inner.trusted.get(&head.key_id) {
+            Some(key) => verify_tree_head(&head, key),
+            None => Err(EvidenceError::KeyMismatch {
+                expected: self.inner.signer.key_id(),
+                found: head.key_id.clone(),
+            }),
+        };
+        checked.map_err(|e| self.found_tampered(format!("tree head {}: {e}", head.tree_size)))?;
+        Ok(head)
+    }
+
+    /// The checkpoint of the head of `tree_size` (the latest when `None`) as a signed note: the
+    /// log's signature line, then the witnesses' cosignature lines stored for that size.
+    pub async fn checkpoint(&self, tree_size: Option<i64>) -> Result<String, EvidenceError> {
+        let head = self.checked_head(tree_size).await?;
+        let mut note =
+            checkpoint::sign(self.origin(), &head, &self.inner.signer).ok_or_else(|| {
+                EvidenceError::Corrupt(format!("tree head {} has no valid root", head.tree_size))
+            })?;
+        let rows = self
+            .inner
+            .db
+            .query_all_raw(Statement::from_sql_and_values(
+                self.inner.db.get_database_backend(),
+                "SELECT line FROM evidence_cosignatures WHERE tree_size = $1 ORDER BY witness, key_id",
+                [sea_orm::Value::from(head.tree_size)],
+            ))
+            .await?;
+        for row in rows {
+            let line: String = row.try_get("", "line")?;
+            note.push_str(&line);
+            note.push('\n');
+        }
+        Ok(note)
+    }
+
+    /// Takes the cosignatures in `note` (a checkpoint of this log with witnesses' signature
+    /// lines) by the configured witnesses, each verified, and stores them with the head (a
+    /// witness's newer cosignature of the same size replaces its older one). Lines of anyone else
+    /// are ignored; none valid is refused.
+    pub async fn add_cosignatures(&self, note: &str) -> Result<Vec<Cosignature>, EvidenceError> {
+        use crate::checkpoint::CheckpointError;
+        if self.inner.checkpoints.witnesses.is_empty() {
+            return Err(CheckpointError::NoWitnesses.into());
+        }
+        let tree_size = checkpoint::tree_size_of(note, self.origin())?;
+        let head = self.checked_head(Some(tree_size)).await?;
+        let expected = checkpoint::text(self.origin(), &head).ok_or_else(|| {
+            EvidenceError::Corrupt(format!("tree head {tree_size} has no valid root"))
+        })?;
+        let found = checkpoint::cosignatures(note, &expected, &self.inner.checkpoints.witnesses)?;
+        let db = &self.inner.db;
+        for c in &found {
+            db.execute_raw(Statement::from_sql_and_values(
+                db.get_database_backend(),
+                "INSERT INTO evidence_cosignatures (tree_size, witness, key_id, signed_at, line) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tree_size, witness, key_id) \
+                 DO UPDATE SET signed_at = $4, line = $5 WHERE evidence_cosignatures.signed_at < $4",
+                [
+                    sea_orm::Value::from(tree_size),
+                    sea_orm::Value::from(c.witness.clone()),
+                    sea_orm::Value::from(c.key_id.clone()),
+                    sea_orm::Value::from(i64::try_from(c.timestamp).unwrap_or(i64::MAX)),
+                    sea_orm::Value::from(c.line.clone()),
+                ],
+            ))
+            .await?;
+        }
+        Ok(found)
     }
 
     fn tampered_if_corrupt(&self, e: EvidenceError) -> EvidenceError {
@@ -418,7 +567,10 @@ pub async fn legacy_key<C: ConnectionTrait>(
         .await;
     let row = match row {
         Ok(row) => row,
-        Err(e) if e.to_string().contains("no such table") || e.to_string().contains("does not exist") => {
+        Err(e)
+            if e.to_string().contains("no such table")
+                || e.to_string().contains("does not exist") =>
+        {
             return Ok(None);
         }
         Err(e) => return Err(e.into()),
@@ -435,7 +587,10 @@ pub async fn legacy_key<C: ConnectionTrait>(
         .ok_or_else(|| {
             EvidenceError::Corrupt("the legacy evidence signing key is not 32 bytes".into())
         })?;
-    Ok(Some((EvidenceSigner::from_secret_bytes(&bytes), created_at)))
+    Ok(Some((
+        EvidenceSigner::from_secret_bytes(&bytes),
+        created_at,
+    )))
 }
 
 /// What `evidence_signing_key.secret` holds once the key lives in a key file: not a key, so an

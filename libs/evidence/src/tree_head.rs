@@ -76,6 +76,24 @@ impl EvidencePublicKey {
         BASE64.encode(self.0.as_bytes())
     }
 
+    /// The 32 bytes of the key.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
+    /// The key whose 32 bytes are `bytes`.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Result<EvidencePublicKey, EvidenceError> {
+        VerifyingKey::from_bytes(bytes)
+            .map(EvidencePublicKey)
+            .map_err(|_| EvidenceError::InvalidPublicKey)
+    }
+
+    /// Whether `signature` is this key's strict Ed25519 signature of `message`.
+    pub fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        Signature::from_slice(signature)
+            .is_ok_and(|s| self.0.verify_strict(message, &s).is_ok())
+    }
+
     /// The first 16 hex digits of SHA-256 of the 32-byte key.
     pub fn key_id(&self) -> String {
         let digest = hex::encode(Sha256::digest(self.0.as_bytes()));
@@ -114,6 +132,11 @@ impl EvidenceSigner {
     /// The 32-byte secret, to store in the service's secret store.
     pub fn to_secret_bytes(&self) -> [u8; 32] {
         self.key.to_bytes()
+    }
+
+    /// The Ed25519 signature of `message` (for the checkpoint's signed note).
+    pub(crate) fn sign_bytes(&self, message: &[u8]) -> [u8; 64] {
+        self.key.sign(message).to_bytes()
     }
 
     /// The matching public key.

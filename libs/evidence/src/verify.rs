@@ -218,6 +218,7 @@ impl ExportedLog {
         crate::keys::PublishedKeys {
             service: log.service.clone().unwrap_or_default(),
             keys: log.public_keys.clone(),
+            checkpoint: None,
         }
     }
 }
@@ -563,6 +564,7 @@ mod tests {
                 retired_at: None,
                 status: KeyStatus::Current,
             }],
+            checkpoint: None,
         }
     }
 

@@ -145,6 +145,14 @@ pub struct EvidenceSettings {
     pub seal_interval_secs: u64,
     /// Seconds between full verifications of the stored log.
     pub full_verify_every_secs: u64,
+    /// The name the logs' checkpoints are signed under, without the service: the origin of
+    /// service `s` is `<checkpoint_origin>/<s>`. Empty: `grid.public_url` without its scheme.
+    #[serde(default)]
+    pub checkpoint_origin: String,
+    /// The witnesses whose cosignatures of the checkpoints are accepted: their note verifier
+    /// keys (`<name>+<key id>+<base64 key>`), separated by commas or white space.
+    #[serde(default)]
+    pub witnesses: String,
 }
 
 /// Why the configuration could not be loaded.

@@ -12,11 +12,13 @@ use sea_orm_migration::MigrationTrait;
 
 pub mod m20261130_000100_create_evidence;
 pub mod m20261130_000101_create_evidence_signing_key;
+pub mod m20261203_000102_create_evidence_cosignatures;
 
 /// Every migration of this crate, oldest first.
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
     vec![
         Box::new(m20261130_000100_create_evidence::Migration),
         Box::new(m20261130_000101_create_evidence_signing_key::Migration),
+        Box::new(m20261203_000102_create_evidence_cosignatures::Migration),
     ]
 }

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod appending;
+mod checkpoint;
 mod running;
 mod proving;
 mod tampering;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use sea_orm::ConnectionTrait as _;
-use zw_evidence::{EvidenceError, EvidenceLog, EvidenceSigner, KeyFile, KeyStatus};
+use zw_evidence::{CheckpointSettings, EvidenceError, EvidenceLog, EvidenceSigner, KeyFile, KeyStatus};
 use zw_platform::health::ReadinessCheck as _;
 use zw_testkit::TestDb;
 
@@ -20,7 +20,7 @@ on_both_backends!(
 );
 
 async fn open(db: &TestDb, dir: &std::path::Path) -> EvidenceLog {
-    EvidenceLog::open(db.conn.clone(), "grid", dir, true)
+    EvidenceLog::open(db.conn.clone(), "grid", dir, true, CheckpointSettings::new("zhiwang.test", "grid"))
         .await
         .expect("the log opens")
 }
@@ -41,7 +41,7 @@ async fn legacy_rows(db: &TestDb) -> i64 {
 async fn the_key_is_created_in_its_own_file_and_never_in_the_database(backend: Backend) {
     let db = fresh(backend).await;
     let dir = tempfile::tempdir().expect("dir");
-    let missing = EvidenceLog::open(db.conn.clone(), "grid", dir.path(), false)
+    let missing = EvidenceLog::open(db.conn.clone(), "grid", dir.path(), false, CheckpointSettings::new("zhiwang.test", "grid"))
         .await
         .expect_err("no key file, none to be created");
     assert!(matches!(missing, EvidenceError::Keys(_)));
