@@ -14,6 +14,7 @@
 //! - [`phone`]: mainland China mobile number, normalised to 11 digits; `Debug` is masked.
 //! - `db` (feature `db`): every type above as a sea-orm string column, implemented once.
 //! - `macros` (private): the string, serde and OpenAPI plumbing the code types share.
+//! - `fuzz` (tests): every parser over arbitrary and mutated input.
 
 #[macro_use]
 mod macros;
@@ -21,6 +22,8 @@ mod macros;
 pub mod credit_code;
 #[cfg(feature = "db")]
 pub mod db;
+#[cfg(test)]
+mod fuzz;
 pub mod house_code;
 pub mod id_number;
 pub mod jurisdiction;

@@ -50,7 +50,7 @@ pub fn verify_inclusion_proof(
     if !record.hash_is_valid() {
         return Err(EvidenceError::RecordHashMismatch { seq: record.seq });
     }
-    if proof.leaf_index != record.seq - 1 || proof.leaf_index < 0 {
+    if record.seq.checked_sub(1) != Some(proof.leaf_index) || proof.leaf_index < 0 {
         return Err(EvidenceError::ProofInvalid(format!(
             "leaf index {} is not the index of record {}",
             proof.leaf_index, record.seq
@@ -222,5 +222,107 @@ mod tests {
             verify_consistency_proof(&backwards, &signer.public_key()),
             Err(EvidenceError::ProofInvalid(_))
         ));
+    }
+
+    #[test]
+    fn a_record_labelled_i64_min_is_refused_not_a_panic() {
+        // The leaf index of a record labelled i64::MIN overflowed (a panic in debug).
+        let signer = EvidenceSigner::generate();
+        let log = records(4);
+        let mut proof = inclusion(&signer, &log, 2);
+        proof.record = EvidenceRecord::new(
+            i64::MIN,
+            "u",
+            "a.b",
+            "o/1",
+            "p",
+            Utc::now(),
+            GENESIS_PREV_HASH,
+        );
+        assert!(matches!(
+            verify_inclusion_proof(&proof, &signer.public_key()),
+            Err(EvidenceError::ProofInvalid(_))
+        ));
+    }
+
+    /// Proofs as a client receives them from a server it does not trust: any index, size, label
+    /// and path under a genuine signed head never panics, and only the genuine proof verifies.
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn path() -> impl Strategy<Value = Vec<String>> {
+            prop::collection::vec(
+                prop_oneof![any::<[u8; 32]>().prop_map(hex::encode), "\\PC{0,70}"],
+                0..6,
+            )
+        }
+
+        proptest! {
+            #![proptest_config(zw_testkit::fuzz::config(256))]
+
+            #[test]
+            fn fuzz_inclusion_proofs_verify_only_as_issued(
+                n in 1i64..=9,
+                pick in any::<prop::sample::Index>(),
+                leaf_index in prop_oneof![Just(None), (-2i64..=10).prop_map(Some), any::<i64>().prop_map(Some)],
+                tree_size in prop_oneof![Just(None), (-2i64..=10).prop_map(Some), any::<i64>().prop_map(Some)],
+                seq in prop_oneof![Just(None), (-2i64..=10).prop_map(Some), any::<i64>().prop_map(Some)],
+                audit_path in prop_oneof![Just(None), path().prop_map(Some)],
+            ) {
+                let signer = EvidenceSigner::from_secret_bytes(&[3; 32]);
+                let log = records(n);
+                let genuine = inclusion(&signer, &log, pick.index(n as usize) as i64 + 1);
+                let mut proof = genuine.clone();
+                if let Some(i) = leaf_index { proof.leaf_index = i; }
+                if let Some(t) = tree_size { proof.tree_size = t; }
+                if let Some(s) = seq {
+                    let r = &proof.record;
+                    proof.record = EvidenceRecord::new(s, &r.actor, &r.action, &r.object, &r.payload_hash, r.recorded_at, &r.prev_hash);
+                }
+                if let Some(p) = audit_path { proof.audit_path = p; }
+                let verified = verify_inclusion_proof(&proof, &signer.public_key()).is_ok();
+                prop_assert_eq!(verified, proof == genuine, "{:?}", proof);
+            }
+
+            #[test]
+            fn fuzz_consistency_proofs_verify_only_forwards(
+                n in 1i64..=9,
+                m in 0i64..=9,
+                old_size in prop_oneof![Just(None), (-2i64..=10).prop_map(Some), any::<i64>().prop_map(Some)],
+                new_size in prop_oneof![Just(None), (-2i64..=10).prop_map(Some), any::<i64>().prop_map(Some)],
+                path in prop_oneof![Just(None), path().prop_map(Some)],
+            ) {
+                let signer = EvidenceSigner::from_secret_bytes(&[4; 32]);
+                let log = records(n);
+                let leaves = leaves(&log);
+                let m = m.min(n);
+                let root_at = |size: i64| merkle::root(&leaves[..usize::try_from(size.clamp(0, n)).unwrap_or(0)]);
+                let (old_size, new_size) = (old_size.unwrap_or(m), new_size.unwrap_or(n));
+                let proof = ConsistencyProof {
+                    // Heads of any size are signed over the root of the records there are.
+                    old: signer.sign_tree_head(old_size, &root_at(old_size), Utc::now()),
+                    new: signer.sign_tree_head(new_size, &root_at(new_size), Utc::now()),
+                    proof: match path {
+                        Some(p) => p,
+                        None => merkle::consistency_proof(m as u64, &leaves)
+                            .expect("m <= n")
+                            .iter()
+                            .map(hex::encode)
+                            .collect(),
+                    },
+                };
+                if verify_consistency_proof(&proof, &signer.public_key()).is_ok() {
+                    // Never backwards; and across real sizes, only the proof of those sizes.
+                    prop_assert!(0 <= old_size && old_size <= new_size);
+                    if new_size <= n && old_size < new_size {
+                        let real = merkle::consistency_proof(old_size as u64, &leaves[..new_size as usize])
+                            .expect("old <= new");
+                        prop_assert_eq!(&proof.proof, &real.iter().map(hex::encode).collect::<Vec<_>>());
+                    }
+                }
+            }
+        }
     }
 }

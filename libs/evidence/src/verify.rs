@@ -302,9 +302,10 @@ pub(crate) fn classify(anomaly: Anomaly, record: &EvidenceRecord, clues: &Clues)
         Anomaly::HashMismatch { seq } => {
             // A record moved to another position (its seq relabelled) still hashes under its
             // original seq, which its chain neighbours reveal.
+            // Labels come from the log under check: any i64 (overflow is no candidate).
             let candidates = [
-                clues.successor.map(|s| s - 1),
-                clues.predecessor.map(|p| p + 1),
+                clues.successor.and_then(|s| s.checked_sub(1)),
+                clues.predecessor.and_then(|p| p.checked_add(1)),
             ];
             candidates
                 .into_iter()
@@ -871,5 +872,301 @@ mod tests {
         let back: ExportedLog = serde_json::from_str(&text).expect("deserialize");
         assert_eq!(back, log);
         self_check(&back).expect("still verifies");
+    }
+
+    #[test]
+    fn labels_at_the_ends_of_i64_are_named_not_a_panic() {
+        // A tampered record whose chain neighbour is labelled i64::MIN (or whose predecessor by
+        // hash is labelled i64::MAX) overflowed the search for its place (a panic in debug).
+        let mut log = log(3, &EvidenceSigner::generate());
+        log.records[0].actor = "user/evil".into();
+        log.records[1].seq = i64::MIN;
+        assert_eq!(self_check(&log), Err(VerifyError::Tampered { seq: 1 }));
+        let mut log = self::log(3, &EvidenceSigner::generate());
+        log.records[0].actor = "user/evil".into();
+        log.records[2].seq = i64::MAX;
+        log.records[2].record_hash = GENESIS_PREV_HASH.into();
+        assert_eq!(self_check(&log), Err(VerifyError::Tampered { seq: 1 }));
+    }
+
+    /// Exports fuzzed: arbitrary text never panics the reader or the verifier, and a valid
+    /// export changed anywhere (a byte of its JSON, or one field of one record or head) either
+    /// fails verification or still says the same: the same records under the same signed heads.
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// What an export establishes, if it verifies: its records and its signed heads. (The
+        /// `service` name and the published keys' metadata are not evidence: a verifier pins its
+        /// own keys.)
+        fn same_meaning(a: &ExportedLog, b: &ExportedLog) -> bool {
+            a.records == b.records && a.tree_heads == b.tree_heads
+        }
+
+        /// Reads `text` as an export and verifies it both ways; whatever verifies must say what
+        /// `original` says.
+        fn check(
+            text: &str,
+            original: &ExportedLog,
+            key: &EvidencePublicKey,
+        ) -> Result<(), TestCaseError> {
+            let Ok(read) = ExportedLog::from_json(text) else {
+                return Ok(());
+            };
+            let pinned = pinned(&read, key);
+            let embedded = self_check(&read);
+            if pinned.is_ok() || embedded.is_ok() {
+                prop_assert!(
+                    same_meaning(&read, original),
+                    "a changed export verified: {:?} / {:?}",
+                    pinned,
+                    embedded
+                );
+            }
+            Ok(())
+        }
+
+        /// A valid export of 1 to 6 records, sealed at its full size and, for some, also earlier.
+        fn export() -> impl Strategy<Value = (ExportedLog, EvidencePublicKey)> {
+            (1i64..=6, any::<[u8; 32]>(), any::<bool>()).prop_map(|(n, secret, early)| {
+                let signer = EvidenceSigner::from_secret_bytes(&secret);
+                let mut log = log(n, &signer);
+                if early && n > 1 {
+                    let leaves: Vec<Hash> = log.records[..1]
+                        .iter()
+                        .filter_map(|r| r.leaf_hash())
+                        .collect();
+                    log.tree_heads.insert(
+                        0,
+                        signer.sign_tree_head(1, &merkle::root(&leaves), Utc::now()),
+                    );
+                }
+                (log, signer.public_key())
+            })
+        }
+
+        /// One field of one record or head, changed.
+        #[derive(Debug, Clone)]
+        enum Edit {
+            Seq(i64),
+            Actor(String),
+            Action(String),
+            Object(String),
+            PayloadHash(usize),
+            RecordedAt(i64),
+            PrevHash(usize),
+            RecordHash(usize),
+            HeadSize(i64),
+            HeadRoot(usize),
+            HeadTime(i64),
+            HeadKey(String),
+            HeadSignature(usize),
+        }
+
+        fn edit() -> impl Strategy<Value = Edit> {
+            let text = || "\\PC{0,12}";
+            prop_oneof![
+                prop_oneof![-3i64..=3, any::<i64>()].prop_map(Edit::Seq),
+                text().prop_map(Edit::Actor),
+                text().prop_map(Edit::Action),
+                text().prop_map(Edit::Object),
+                any::<usize>().prop_map(Edit::PayloadHash),
+                prop_oneof![-2i64..=2, -1_000_000_000i64..1_000_000_000].prop_map(Edit::RecordedAt),
+                any::<usize>().prop_map(Edit::PrevHash),
+                any::<usize>().prop_map(Edit::RecordHash),
+                prop_oneof![-3i64..=3, any::<i64>()].prop_map(Edit::HeadSize),
+                any::<usize>().prop_map(Edit::HeadRoot),
+                prop_oneof![-2i64..=2, -1_000_000_000i64..1_000_000_000].prop_map(Edit::HeadTime),
+                text().prop_map(Edit::HeadKey),
+                any::<usize>().prop_map(Edit::HeadSignature),
+            ]
+        }
+
+        /// The `i`th character of a hex or base64 string changed to another of its alphabet.
+        fn flip(s: &mut String, i: usize) {
+            if s.is_empty() {
+                s.push('0');
+                return;
+            }
+            let mut bytes = s.clone().into_bytes();
+            let at = i % bytes.len();
+            bytes[at] = match bytes[at] {
+                b'0' => b'1',
+                b'f' => b'e',
+                b'A' => b'B',
+                b'=' => b'A',
+                b'+' => b'/',
+                b => b ^ 1,
+            };
+            *s = String::from_utf8_lossy(&bytes).into_owned();
+        }
+
+        fn apply(log: &mut ExportedLog, edit: &Edit, which: usize) {
+            let n = log.records.len();
+            let r = &mut log.records[which % n];
+            let micros = chrono::Duration::microseconds;
+            let h = log.tree_heads.len();
+            let head = &mut log.tree_heads[which % h];
+            match edit {
+                Edit::Seq(d) => r.seq = r.seq.wrapping_add(*d),
+                Edit::Actor(t) => r.actor.push_str(t),
+                Edit::Action(t) => r.action = t.clone(),
+                Edit::Object(t) => r.object.insert_str(0, t),
+                Edit::PayloadHash(i) => flip(&mut r.payload_hash, *i),
+                Edit::RecordedAt(d) => {
+                    r.recorded_at = r
+                        .recorded_at
+                        .checked_add_signed(micros(*d))
+                        .unwrap_or(r.recorded_at);
+                }
+                Edit::PrevHash(i) => flip(&mut r.prev_hash, *i),
+                Edit::RecordHash(i) => flip(&mut r.record_hash, *i),
+                Edit::HeadSize(d) => head.tree_size = head.tree_size.wrapping_add(*d),
+                Edit::HeadRoot(i) => flip(&mut head.root_hash, *i),
+                Edit::HeadTime(d) => {
+                    head.timestamp = head
+                        .timestamp
+                        .checked_add_signed(micros(*d))
+                        .unwrap_or(head.timestamp);
+                }
+                Edit::HeadKey(t) => head.key_id.push_str(t),
+                Edit::HeadSignature(i) => flip(&mut head.signature, *i),
+            }
+        }
+
+        proptest! {
+            #![proptest_config(zw_testkit::fuzz::config(256))]
+
+            #[test]
+            fn fuzz_arbitrary_text_is_refused_without_a_panic(s in any::<String>()) {
+                prop_assert!(ExportedLog::from_json(&s).is_err() || serde_json::from_str::<serde_json::Value>(&s).is_ok());
+                let _ = s.parse::<KnownHead>();
+                let _ = crate::record::rfc3339_micros::parse(&s);
+                let _ = EvidencePublicKey::from_base64(&s);
+            }
+
+            #[test]
+            fn fuzz_arbitrary_json_documents_are_refused_without_a_panic(
+                records in prop::collection::vec(any::<(i64, String, String, String, String)>(), 0..4),
+                heads in prop::collection::vec(any::<(i64, String, String, String)>(), 0..3),
+                v1 in any::<bool>(),
+            ) {
+                // Export-shaped documents of arbitrary values: they reach the chain walk.
+                let records: Vec<serde_json::Value> = records
+                    .into_iter()
+                    .map(|(seq, actor, payload, prev, hash)| json!({
+                        "seq": seq, "actor": actor, "action": "a.b", "object": "o/1",
+                        "payload_hash": payload, "recorded_at": "2026-11-30T08:15:00.123456Z",
+                        "prev_hash": prev, "record_hash": hash,
+                    }))
+                    .collect();
+                let heads: Vec<serde_json::Value> = heads
+                    .into_iter()
+                    .map(|(size, root, key, sig)| json!({
+                        "tree_size": size, "root_hash": root, "key_id": key, "signature": sig,
+                        "timestamp": "2026-11-30T08:15:00.123456Z",
+                    }))
+                    .collect();
+                let doc = if v1 {
+                    json!({"format": EXPORT_FORMAT_V1, "public_key": "AAAA", "tree_head": heads.first(), "records": records})
+                } else {
+                    json!({"format": EXPORT_FORMAT, "tree_heads": heads, "records": records})
+                };
+                let read = ExportedLog::from_json(&doc.to_string()).expect("export-shaped");
+                prop_assert!(self_check(&read).is_err());
+                let key = EvidenceSigner::from_secret_bytes(&[7; 32]).public_key();
+                prop_assert!(pinned(&read, &key).is_err());
+            }
+
+            #[test]
+            fn fuzz_arbitrary_records_under_a_genuine_head_verify_only_as_a_chain(
+                specs in prop::collection::vec(
+                    (prop_oneof![1i64..=6, any::<i64>()], "\\PC{0,6}", any::<bool>(), any::<bool>()),
+                    1..6,
+                ),
+                size in 0i64..=7,
+            ) {
+                // Records of any labels, hashes and links, sealed by a genuine key: the walk and
+                // its diagnosis run on them. Whatever verifies is a gapless, intact chain.
+                let signer = EvidenceSigner::from_secret_bytes(&[9; 32]);
+                let mut records: Vec<EvidenceRecord> = Vec::new();
+                let mut prev = GENESIS_PREV_HASH.to_owned();
+                for (seq, actor, hash_ok, linked) in specs {
+                    let mut r = EvidenceRecord::new(seq, &actor, "a.b", "o/1", &payload_hash(&json!(seq)), Utc::now(), &prev);
+                    if !hash_ok {
+                        r.record_hash = r.compute_hash_as(seq.wrapping_add(1));
+                    }
+                    prev = if linked { r.record_hash.clone() } else { r.payload_hash.clone() };
+                    records.push(r);
+                }
+                let leaves: Vec<Hash> = records.iter().filter_map(|r| r.leaf_hash()).collect();
+                let covered = leaves.len().min(usize::try_from(size).unwrap_or(0));
+                let head = signer.sign_tree_head(size, &merkle::root(&leaves[..covered]), Utc::now());
+                let log = ExportedLog {
+                    format: EXPORT_FORMAT.into(),
+                    service: None,
+                    public_keys: published(&signer).keys,
+                    tree_heads: vec![head],
+                    records,
+                };
+                if pinned(&log, &signer.public_key()).is_ok() {
+                    let mut prev = GENESIS_PREV_HASH;
+                    for (i, r) in log.records.iter().enumerate() {
+                        prop_assert_eq!(r.seq, i as i64 + 1);
+                        prop_assert!(r.hash_is_valid());
+                        prop_assert_eq!(r.prev_hash.as_str(), prev);
+                        prev = r.record_hash.as_str();
+                    }
+                    prop_assert!(size as usize <= log.records.len());
+                }
+                let _ = self_check(&log);
+            }
+
+            #[test]
+            fn fuzz_a_valid_export_with_one_byte_changed_never_verifies_changed(
+                (log, key) in export(),
+                at in any::<usize>(),
+                byte in any::<u8>(),
+                pretty in any::<bool>(),
+            ) {
+                let text = if pretty {
+                    serde_json::to_string_pretty(&log)
+                } else {
+                    serde_json::to_string(&log)
+                }
+                .expect("serialise");
+                prop_assert!(pinned(&ExportedLog::from_json(&text).expect("reads"), &key).is_ok());
+                let mut bytes = text.into_bytes();
+                let at = at % bytes.len();
+                prop_assume!(bytes[at] != byte);
+                bytes[at] = byte;
+                let _ = serde_json::from_slice::<ExportedLog>(&bytes);
+                if let Ok(text) = String::from_utf8(bytes) {
+                    check(&text, &log, &key)?;
+                }
+            }
+
+            #[test]
+            fn fuzz_a_valid_export_with_one_field_changed_fails(
+                (log, key) in export(),
+                edit in edit(),
+                which in any::<usize>(),
+                rechained in any::<bool>(),
+            ) {
+                let mut changed = log.clone();
+                apply(&mut changed, &edit, which);
+                if rechained {
+                    // As a forger would: the chain made whole again after the edit.
+                    rechain(&mut changed, 0);
+                }
+                prop_assume!(changed != log);
+                prop_assert!(pinned(&changed, &key).is_err(), "{:?} verified", edit);
+                prop_assert!(self_check(&changed).is_err(), "{:?} verified", edit);
+                // And through JSON, as `zhiwang evidence verify` reads it.
+                let text = serde_json::to_string(&changed).expect("serialise");
+                check(&text, &log, &key)?;
+            }
+        }
     }
 }

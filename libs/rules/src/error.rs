@@ -9,7 +9,8 @@ use serde::Serialize;
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// Not JSON, or not the shape of a rule set document (missing `rules`, an unknown key, an
-    /// unknown `kind`). Reported alone: nothing further can be checked.
+    /// unknown `kind`, a rule or example of the wrong shape, which `at` then points to). Reported
+    /// alone: nothing further can be checked.
     Malformed,
     EmptyId,
     /// An id that is not 1–64 of `A-Z a-z 0-9 _ . -`.

@@ -358,6 +358,42 @@ fn parse_action(v: &Value, at: &str, errors: &mut Vec<RuleSetError>) -> Option<A
     Some(action)
 }
 
+/// Where a document that is not of the shape of a rule set first goes wrong, when it is one
+/// part of it (`/kind`, `/description`, `/rules/3`, `/examples/0`), and what is wrong there; `None`
+/// when it is the document as a whole (not an object, an unknown or missing key).
+fn malformed_part(document: &Value) -> Option<(String, serde_json::Error)> {
+    fn check<T: serde::de::DeserializeOwned>(
+        v: &Value,
+        at: String,
+    ) -> Option<(String, serde_json::Error)> {
+        serde_json::from_value::<T>(v.clone())
+            .err()
+            .map(|e| (at, e))
+    }
+    fn each<T: serde::de::DeserializeOwned>(
+        document: &Value,
+        key: &str,
+    ) -> Option<(String, serde_json::Error)> {
+        let v = document.get(key)?;
+        match v.as_array() {
+            Some(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, item)| check::<T>(item, format!("/{key}/{i}"))),
+            None => check::<Vec<T>>(v, format!("/{key}")),
+        }
+    }
+    let obj = document.as_object()?;
+    obj.get("kind")
+        .and_then(|k| check::<Kind>(k, "/kind".into()))
+        .or_else(|| {
+            obj.get("description")
+                .and_then(|d| check::<String>(d, "/description".into()))
+        })
+        .or_else(|| each::<RawRule>(document, "rules"))
+        .or_else(|| each::<RawExample>(document, "examples"))
+}
+
 /// `[a, b]` for messages.
 fn list(ids: &[String]) -> String {
     format!("[{}]", ids.join(", "))
@@ -381,9 +417,10 @@ impl RuleSet {
     /// [`RuleSet::parse`] of a document already parsed as JSON.
     pub fn from_value(document: Value) -> Result<RuleSet, Vec<RuleSetError>> {
         let raw: RawSet = serde_json::from_value(document.clone()).map_err(|e| {
+            let (at, e) = malformed_part(&document).unwrap_or((String::new(), e));
             vec![RuleSetError::new(
                 ErrorCode::Malformed,
-                "",
+                &at,
                 format!("not a rule set document: {e}"),
             )]
         })?;

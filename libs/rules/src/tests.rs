@@ -290,17 +290,36 @@ fn classification_problems_colours_levels_and_the_default() {
 }
 
 #[test]
-fn a_malformed_document_is_one_error() {
-    for doc in [
-        "not json",
-        r#"{"kind": "weather", "rules": []}"#,
-        r#"{"kind": "collection"}"#,
-        r#"{"kind": "collection", "rules": [], "extra": 1}"#,
-        r#"{"kind": "collection", "rules": [{"id": "x", "then": {}}]}"#,
+fn a_malformed_document_is_one_error_at_the_part_of_the_wrong_shape() {
+    for (doc, at) in [
+        ("not json", ""),
+        ("[]", ""),
+        (r#"{"kind": "collection"}"#, ""),
+        (r#"{"kind": "collection", "rules": [], "extra": 1}"#, ""),
+        (r#"{"kind": "weather", "rules": []}"#, "/kind"),
+        (
+            r#"{"kind": "collection", "description": 7, "rules": []}"#,
+            "/description",
+        ),
+        (r#"{"kind": "collection", "rules": {}}"#, "/rules"),
+        (
+            r#"{"kind": "collection", "rules": [{"id": "ok", "when": {}, "then": {}}, {"id": "x", "then": {}}]}"#,
+            "/rules/1",
+        ),
+        (
+            r#"{"kind": "collection", "rules": [], "examples": [{"name": "e", "facts": [], "expect": []}]}"#,
+            "/examples/0",
+        ),
     ] {
         let got = codes(RuleSet::parse(doc));
-        assert_eq!(got, [(ErrorCode::Malformed, String::new())], "{doc}");
+        assert_eq!(got, [(ErrorCode::Malformed, at.to_owned())], "{doc}");
     }
+    let message = &RuleSet::parse(r#"{"kind": "collection", "rules": [{"id": "x", "then": {}}]}"#)
+        .expect_err("malformed")[0]
+        .message;
+    assert!(message.contains("missing field `when`"), "{message}");
+    let message = &RuleSet::parse("{\n  \"kind\": }").expect_err("not JSON")[0].message;
+    assert!(message.contains("line 2"), "{message}");
 }
 
 #[test]
@@ -449,5 +468,277 @@ proptest! {
     #[test]
     fn parsing_arbitrary_text_never_panics(s in "\\PC{0,200}") {
         let _ = RuleSet::parse(&s);
+    }
+}
+
+/// Rule documents fuzzed: arbitrary JSON, documents of the right vocabulary put together at
+/// random, and valid documents changed in one place. None panics; every error names where it
+/// is (a JSON pointer into the document, or the parent of a missing key); only the document as a
+/// whole is reported without one; what is accepted parses again to the same set.
+mod fuzz {
+    use super::*;
+
+    /// Words a rule document is made of, so that random documents get past the first checks.
+    const WORDS: &[&str] = &[
+        "kind",
+        "collection",
+        "classification",
+        "description",
+        "rules",
+        "id",
+        "on",
+        "when",
+        "then",
+        "all",
+        "any",
+        "not",
+        "fact",
+        "op",
+        "value",
+        "fact_value",
+        "case",
+        "reminder",
+        "verification_task",
+        "type",
+        "recipient",
+        "reason",
+        "level",
+        "colour",
+        "green",
+        "yellow",
+        "red",
+        "default",
+        "examples",
+        "name",
+        "change",
+        "facts",
+        "expect",
+        "eq",
+        "ne",
+        "gt",
+        "gte",
+        "lt",
+        "lte",
+        "in",
+        "exists",
+        "person.age",
+        "house.status",
+        "house.legal",
+        "moved_in",
+        "",
+        " ",
+        "x/y",
+        "~0",
+        "a~1b",
+        "é",
+    ];
+
+    fn word() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => proptest::sample::select(WORDS).prop_map(str::to_owned),
+            1 => "\\PC{0,8}",
+        ]
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            // Quarters: exact in decimal (serde_json reads back not every float it writes).
+            (-4000i32..4000).prop_map(|n| json!(f64::from(n) / 4.0)),
+            word().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(6, 64, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::btree_map(word(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A valid document of either kind, with its rules in any order of examples.
+    fn valid_document() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(classification()),
+            Just(collection(
+                json!([age_rule("old"), age_rule("older")]),
+                json!([{"name": "80", "change": "moved_in", "facts": {"person.age": 80}, "expect": ["old", "older"]}])
+            )),
+        ]
+    }
+
+    /// Every JSON pointer into `v`, the document itself first.
+    fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
+        out.push(at.clone());
+        let escape = |k: &str| k.replace('~', "~0").replace('/', "~1");
+        match v {
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    pointers(item, format!("{at}/{i}"), out);
+                }
+            }
+            Value::Object(map) => {
+                for (k, item) in map {
+                    pointers(item, format!("{at}/{}", escape(k)), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// One change to a valid document: the value at one place replaced, or the key there
+    /// removed, or a key added next to it.
+    #[derive(Debug, Clone)]
+    enum Change {
+        Replace(Value),
+        Remove,
+        Add(String, Value),
+    }
+
+    fn change() -> impl Strategy<Value = Change> {
+        prop_oneof![
+            3 => json_value().prop_map(Change::Replace),
+            1 => Just(Change::Remove),
+            1 => (word(), json_value()).prop_map(|(k, v)| Change::Add(k, v)),
+        ]
+    }
+
+    fn apply(doc: &mut Value, at: &str, change: &Change) {
+        let (parent, last) = at.rsplit_once('/').unwrap_or(("", ""));
+        match change {
+            Change::Replace(v) => {
+                if let Some(slot) = doc.pointer_mut(at) {
+                    *slot = v.clone();
+                }
+            }
+            Change::Remove => match doc.pointer_mut(parent) {
+                Some(Value::Object(map)) => {
+                    map.remove(&last.replace("~1", "/").replace("~0", "~"));
+                }
+                Some(Value::Array(items)) => {
+                    if let Ok(i) = last.parse::<usize>()
+                        && i < items.len()
+                    {
+                        items.remove(i);
+                    }
+                }
+                _ => {}
+            },
+            Change::Add(k, v) => match doc.pointer_mut(at) {
+                Some(Value::Object(map)) => {
+                    map.insert(k.clone(), v.clone());
+                }
+                Some(Value::Array(items)) => items.push(v.clone()),
+                _ => {}
+            },
+        }
+    }
+
+    /// The properties every outcome of `RuleSet::from_value` has.
+    fn outcome_is_sound(doc: &Value) -> Result<(), TestCaseError> {
+        match RuleSet::from_value(doc.clone()) {
+            Ok(set) => {
+                prop_assert_eq!(set.document(), doc);
+                let again = RuleSet::parse(&doc.to_string());
+                prop_assert_eq!(again.as_ref(), Ok(&set));
+                // Evaluation is total on the examples' facts and on no facts at all.
+                for facts in set
+                    .examples()
+                    .iter()
+                    .map(|e| e.facts.clone())
+                    .chain([json!({}), json!(null)])
+                {
+                    let _ = set.evaluate("moved_in", &facts);
+                    let _ = set.classify(&facts);
+                }
+            }
+            Err(errors) => {
+                prop_assert!(!errors.is_empty());
+                for e in &errors {
+                    prop_assert!(!e.message.trim().is_empty(), "{:?}", e);
+                    if e.at.is_empty() {
+                        prop_assert_eq!(e.code, ErrorCode::Malformed, "{:?} has no location", e);
+                        continue;
+                    }
+                    // A pointer into the document, or to a key missing from an object there.
+                    let parent = e.at.rsplit_once('/').map_or("", |(p, _)| p);
+                    prop_assert!(
+                        doc.pointer(&e.at).is_some()
+                            || doc.pointer(parent).is_some_and(Value::is_object),
+                        "{:?} points nowhere in {}",
+                        e,
+                        doc
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(zw_testkit::fuzz::config(256))]
+
+        #[test]
+        fn fuzz_arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            if let Err(errors) = RuleSet::parse(&String::from_utf8_lossy(&bytes)) {
+                prop_assert!(!errors.is_empty());
+            }
+        }
+
+        #[test]
+        fn fuzz_arbitrary_json_is_refused_soundly(doc in json_value()) {
+            outcome_is_sound(&doc)?;
+        }
+
+        #[test]
+        fn fuzz_rule_shaped_documents_are_refused_soundly(
+            kind in prop_oneof![Just("collection"), Just("classification")],
+            rules in proptest::collection::vec(json_value(), 0..4),
+            examples in proptest::collection::vec(json_value(), 0..3),
+            default in json_value(),
+        ) {
+            let mut doc = json!({"kind": kind, "rules": rules, "examples": examples});
+            if kind == "classification" {
+                doc["default"] = default;
+            }
+            outcome_is_sound(&doc)?;
+        }
+
+        #[test]
+        fn fuzz_a_valid_document_changed_in_one_place_is_judged_soundly(
+            doc in valid_document(),
+            place in any::<proptest::sample::Index>(),
+            change in change(),
+        ) {
+            let mut at = Vec::new();
+            pointers(&doc, String::new(), &mut at);
+            let mut changed = doc.clone();
+            apply(&mut changed, place.get(at.as_slice()).as_str(), &change);
+            outcome_is_sound(&changed)?;
+        }
+
+        #[test]
+        fn fuzz_a_valid_document_with_one_byte_changed_is_judged_soundly(
+            doc in valid_document(),
+            at in any::<proptest::sample::Index>(),
+            byte in any::<u8>(),
+        ) {
+            let mut text = doc.to_string().into_bytes();
+            let i = at.index(text.len());
+            text[i] = byte;
+            let text = String::from_utf8_lossy(&text);
+            match serde_json::from_str::<Value>(&text) {
+                Ok(changed) => outcome_is_sound(&changed)?,
+                Err(_) => {
+                    let errors = RuleSet::parse(&text).expect_err("not JSON");
+                    prop_assert_eq!(errors.len(), 1);
+                    prop_assert_eq!(errors[0].code, ErrorCode::Malformed);
+                    // serde_json says where: line and column.
+                    prop_assert!(errors[0].message.contains("line"), "{}", errors[0].message);
+                }
+            }
+        }
     }
 }

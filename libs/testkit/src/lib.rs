@@ -20,7 +20,8 @@
 //! - [`service`]: the checks every service passes (health, readiness — also with its database
 //!   dropped —, metrics, OpenAPI, unknown routes), run with [`service_checks!`];
 //! - [`centres`]: a community, street or district centre's stats endpoint, and the test suite
-//!   every centre passes, run with [`centre_stats_suite!`].
+//!   every centre passes, run with [`centre_stats_suite!`];
+//! - [`fuzz`]: the number of cases of a fuzz test (bounded, or `ZW_FUZZ_CASES`).
 //!
 //! Where the servers are comes from the environment that `scripts/test` sets:
 //! `ZW_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432`),
@@ -31,6 +32,7 @@ pub mod centres;
 pub mod codes;
 mod env;
 pub mod events;
+pub mod fuzz;
 pub mod http;
 pub mod service;
 

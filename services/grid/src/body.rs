@@ -123,3 +123,76 @@ pub fn clean_phone(value: Option<String>) -> Result<Option<String>, ApiError> {
         })
         .transpose()
 }
+
+/// Fuzz tests of the body readers and the field checks bodies share: arbitrary bytes give the
+/// value or a 400, never a panic; what a check lets through keeps its promise.
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Default, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Shape {
+        name: String,
+        #[serde(default)]
+        size: Option<u16>,
+        #[serde(default)]
+        tags: Vec<String>,
+    }
+
+    fn is_400<T>(r: &Result<T, ApiError>) -> bool {
+        match r {
+            Ok(_) => true,
+            Err(e) => matches!(e, ApiError::InvalidInput(_)) && e.problem().status_code() == 400,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(zw_testkit::fuzz::config(256))]
+
+        #[test]
+        fn fuzz_arbitrary_bytes_are_the_body_or_a_400(
+            bytes in prop_oneof![
+                prop::collection::vec(any::<u8>(), 0..200),
+                "[ \\n{}\\[\\]\":,0-9a-z]{0,40}".prop_map(String::into_bytes),
+                ("[a-z]{0,6}", prop::option::of(any::<u16>()), prop::collection::vec("\\PC{0,4}", 0..3))
+                    .prop_map(|(name, size, tags)| serde_json::json!({"name": name, "size": size, "tags": tags}).to_string().into_bytes()),
+            ],
+        ) {
+            prop_assert!(is_400(&parse::<Shape>(&bytes, "a shape")));
+            prop_assert!(is_400(&parse::<serde_json::Value>(&bytes, "anything")));
+            prop_assert!(is_400(&parse_or_default::<Shape>(&bytes, "a shape")));
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                prop_assert!(parse_or_default::<Shape>(&bytes, "a shape").is_ok());
+            }
+        }
+
+        #[test]
+        fn fuzz_clean_text_keeps_its_promise(value in prop::option::of("\\PC{0,40}|[ \\t\\n\u{3000}]{0,3}"), max in 1usize..30) {
+            match clean_text("field", value.clone(), max) {
+                Ok(None) => prop_assert!(value.is_none()),
+                Ok(Some(v)) => {
+                    prop_assert_eq!(v.trim(), v.as_str());
+                    prop_assert!(!v.is_empty() && v.chars().count() <= max);
+                    prop_assert_eq!(Some(v.as_str()), value.as_deref().map(str::trim));
+                }
+                Err(e) => prop_assert_eq!(e.problem().status_code(), 400),
+            }
+        }
+
+        #[test]
+        fn fuzz_clean_phone_gives_the_normal_form(value in prop::option::of("[0-9 +\\-]{0,16}|\\PC{0,16}")) {
+            match clean_phone(value.clone()) {
+                Ok(None) => prop_assert!(value.is_none()),
+                Ok(Some(p)) => {
+                    let parsed = zw_domain::Phone::parse(&p).expect("the normal form parses");
+                    prop_assert_eq!(parsed.as_str(), p.as_str());
+                }
+                Err(e) => prop_assert_eq!(e.problem().status_code(), 400),
+            }
+        }
+    }
+}

@@ -184,20 +184,7 @@ async fn upload_batch(w: Write, body: JsonBody) -> Result<HttpResponse, ApiError
         Role::StreetOfficer,
         Role::DistrictOfficer,
     ])?;
-    let batch: Batch = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::InvalidInput(format!("the body must be a batch: {e}")))?;
-    if batch.records.is_empty() || batch.records.len() > MAX_RECORDS {
-        return Err(ApiError::InvalidInput(format!(
-            "a batch holds 1 to {MAX_RECORDS} records"
-        )));
-    }
-    let mut ids = HashSet::new();
-    if let Some(dup) = batch.records.iter().find(|r| !ids.insert(r.client_id)) {
-        return Err(ApiError::InvalidInput(format!(
-            "client id {} appears twice in the batch",
-            dup.client_id
-        )));
-    }
+    let batch = parse_batch(&body)?;
     let mut answers = Vec::with_capacity(batch.records.len());
     let mut summary = Summary::default();
     for record in &batch.records {
@@ -225,6 +212,26 @@ async fn upload_batch(w: Write, body: JsonBody) -> Result<HttpResponse, ApiError
         summary,
         records: answers,
     }))
+}
+
+/// The batch a body holds: 400 when it is not JSON of the shape of a batch, holds no record or
+/// more than [`MAX_RECORDS`], or holds a client id twice.
+fn parse_batch(body: &[u8]) -> Result<Batch, ApiError> {
+    let batch: Batch = serde_json::from_slice(body)
+        .map_err(|e| ApiError::InvalidInput(format!("the body must be a batch: {e}")))?;
+    if batch.records.is_empty() || batch.records.len() > MAX_RECORDS {
+        return Err(ApiError::InvalidInput(format!(
+            "a batch holds 1 to {MAX_RECORDS} records"
+        )));
+    }
+    let mut ids = HashSet::new();
+    if let Some(dup) = batch.records.iter().find(|r| !ids.insert(r.client_id)) {
+        return Err(ApiError::InvalidInput(format!(
+            "client id {} appears twice in the batch",
+            dup.client_id
+        )));
+    }
+    Ok(batch)
 }
 
 /// Apply one record at most once, and store its answer.
@@ -512,7 +519,7 @@ pub mod dispatch {
     }
 
     /// The operation's body: `data`, with the record's `expected_version` when it has one.
-    fn body_of(record: &CollectedRecord) -> Result<Vec<u8>, ApiError> {
+    pub(super) fn body_of(record: &CollectedRecord) -> Result<Vec<u8>, ApiError> {
         let mut data = match &record.data {
             serde_json::Value::Null => serde_json::json!({}),
             v => v.clone(),
@@ -571,4 +578,193 @@ pub mod model {
     pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Fuzz tests of the batch body: arbitrary bytes, arbitrary JSON and valid batches changed give
+/// a batch that keeps the promises of [`parse_batch`] or a 400 saying why, never a panic; and the
+/// body a record's `data` becomes is always JSON the route reads.
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// Words of a batch, so that random documents get past the first checks.
+    const WORDS: &[&str] = &[
+        "batch_id",
+        "device",
+        "records",
+        "client_id",
+        "collected_at",
+        "kind",
+        "target",
+        "expected_version",
+        "data",
+        "photos",
+        "house.update",
+        "person.register",
+        "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
+        "2026-11-30T08:15:00Z",
+        "2026-11-30T08:15:00.123+08:00",
+        "",
+        "é",
+    ];
+
+    fn word() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => prop::sample::select(WORDS).prop_map(str::to_owned),
+            1 => "\\PC{0,12}",
+        ]
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            // Quarters: exact in decimal (serde_json reads back not every float it writes).
+            (-4000i32..4000).prop_map(|n| json!(f64::from(n) / 4.0)),
+            word().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(5, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map(word(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn record() -> impl Strategy<Value = Value> {
+        (
+            any::<u128>(),
+            prop::sample::select(KINDS.to_vec()),
+            prop::option::of(word()),
+            prop::option::of(any::<i64>()),
+            json_value(),
+            prop::collection::vec("[0-9a-f]{64}", 0..2),
+            -10_000_000_000i64..10_000_000_000,
+        )
+            .prop_map(|(id, kind, target, version, data, photos, secs)| {
+                let at = chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default();
+                json!({
+                    "client_id": Uuid::from_u128(id), "collected_at": at, "kind": kind,
+                    "target": target, "expected_version": version, "data": data, "photos": photos,
+                })
+            })
+    }
+
+    fn batch() -> impl Strategy<Value = Value> {
+        (any::<u128>(), prop::option::of(word()), prop::collection::vec(record(), 0..5))
+            .prop_map(|(id, device, records)| {
+                json!({"batch_id": Uuid::from_u128(id), "device": device, "records": records})
+            })
+    }
+
+    /// A batch or a 400; an accepted batch holds 1 to [`MAX_RECORDS`] records with distinct ids.
+    fn judged_soundly(body: &[u8]) -> Result<Option<Batch>, TestCaseError> {
+        match parse_batch(body) {
+            Ok(batch) => {
+                prop_assert!((1..=MAX_RECORDS).contains(&batch.records.len()));
+                let ids: HashSet<Uuid> = batch.records.iter().map(|r| r.client_id).collect();
+                prop_assert_eq!(ids.len(), batch.records.len());
+                for r in &batch.records {
+                    // What the route of the record reads: JSON, or a 400.
+                    match dispatch::body_of(r) {
+                        Ok(bytes) => {
+                            let v: Value = serde_json::from_slice(&bytes).expect("JSON");
+                            if let Some(version) = r.expected_version {
+                                prop_assert_eq!(&v["expected_version"], &json!(version));
+                            }
+                        }
+                        Err(e) => prop_assert_eq!(e.problem().status_code().as_u16(), 400),
+                    }
+                }
+                Ok(Some(batch))
+            }
+            Err(e) => {
+                prop_assert!(matches!(e, ApiError::InvalidInput(_)), "{:?}", e);
+                prop_assert_eq!(e.problem().status_code().as_u16(), 400);
+                Ok(None)
+            }
+        }
+    }
+
+    #[test]
+    fn a_batch_without_records_with_too_many_or_with_an_id_twice_is_refused() {
+        let rec = |id: u128| json!({"client_id": Uuid::from_u128(id), "collected_at": "2026-11-30T08:15:00Z", "kind": "house.update"});
+        let body =
+            |records: Vec<Value>| json!({"batch_id": Uuid::nil(), "records": records}).to_string();
+        assert!(parse_batch(body(vec![rec(1)]).as_bytes()).is_ok());
+        assert!(parse_batch(body(vec![]).as_bytes()).is_err());
+        assert!(parse_batch(body(vec![rec(1), rec(2), rec(1)]).as_bytes()).is_err());
+        let many: Vec<Value> = (0..=MAX_RECORDS as u128).map(rec).collect();
+        assert!(parse_batch(body(many[..MAX_RECORDS].to_vec()).as_bytes()).is_ok());
+        assert!(parse_batch(body(many).as_bytes()).is_err());
+    }
+
+    proptest! {
+        #![proptest_config(zw_testkit::fuzz::config(256))]
+
+        #[test]
+        fn fuzz_arbitrary_bytes_are_a_400(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+            judged_soundly(&bytes)?;
+        }
+
+        #[test]
+        fn fuzz_arbitrary_json_is_a_batch_or_a_400(v in json_value()) {
+            judged_soundly(v.to_string().as_bytes())?;
+        }
+
+        #[test]
+        fn fuzz_a_valid_batch_reads_as_sent(b in batch()) {
+            let read = judged_soundly(b.to_string().as_bytes())?;
+            if let Some(read) = read {
+                // `null` and absent are the same to the reader.
+                let mut sent = b.clone();
+                for r in sent["records"].as_array_mut().into_iter().flatten() {
+                    r.as_object_mut().expect("object").retain(|_, v| !v.is_null());
+                }
+                let mut got = serde_json::to_value(&read).expect("serialise");
+                for r in got["records"].as_array_mut().into_iter().flatten() {
+                    r.as_object_mut().expect("object").retain(|_, v| !v.is_null());
+                }
+                if sent["device"].is_null() {
+                    sent.as_object_mut().expect("object").remove("device");
+                    got.as_object_mut().expect("object").remove("device");
+                }
+                prop_assert_eq!(got, sent);
+            } else {
+                prop_assert!(b["records"].as_array().is_none_or(Vec::is_empty));
+            }
+        }
+
+        #[test]
+        fn fuzz_a_valid_batch_with_one_byte_changed_is_a_batch_or_a_400(
+            b in batch(),
+            at in any::<prop::sample::Index>(),
+            byte in any::<u8>(),
+        ) {
+            let mut bytes = b.to_string().into_bytes();
+            let i = at.index(bytes.len());
+            bytes[i] = byte;
+            judged_soundly(&bytes)?;
+        }
+
+        #[test]
+        fn fuzz_a_valid_batch_with_one_field_replaced_is_a_batch_or_a_400(
+            b in batch(),
+            record in any::<prop::sample::Index>(),
+            key in prop::sample::select(vec!["client_id", "collected_at", "kind", "target", "expected_version", "data", "photos", "unknown"]),
+            value in json_value(),
+        ) {
+            let mut b = b;
+            if let Some(records) = b["records"].as_array_mut().filter(|r| !r.is_empty()) {
+                let i = record.index(records.len());
+                records[i][key] = value;
+            }
+            judged_soundly(b.to_string().as_bytes())?;
+        }
+    }
 }

@@ -85,3 +85,59 @@ pub async fn store(
     .await?;
     Ok(())
 }
+
+/// Fuzz tests of the `Idempotency-Key` header and the page cursor: any text is accepted as
+/// promised or refused with a 400, never a panic.
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(zw_testkit::fuzz::config(256))]
+
+        #[test]
+        fn fuzz_idempotency_keys_are_visible_ascii_or_a_400(
+            header in prop_oneof!["\\PC{0,300}", "[!-~]{0,300}", "[ -~]{0,10}"],
+            body in prop::collection::vec(any::<u8>(), 0..50),
+        ) {
+            match IdempotencyKey::parse(&header, &body) {
+                Ok(key) => {
+                    prop_assert_eq!(&key.key, &header);
+                    prop_assert!((1..=255).contains(&header.len()));
+                    prop_assert!(header.bytes().all(|b| b.is_ascii_graphic()));
+                    prop_assert_eq!(key.request_hash.len(), 64);
+                    // The same request hashes the same; another body does not.
+                    let again = IdempotencyKey::parse(&header, &body).expect("accepted once");
+                    prop_assert_eq!(&again.request_hash, &key.request_hash);
+                    let mut other = body.clone();
+                    other.push(0);
+                    let other = IdempotencyKey::parse(&header, &other).expect("accepted once");
+                    prop_assert_ne!(&other.request_hash, &key.request_hash);
+                }
+                Err(e) => prop_assert_eq!(e.problem().status_code(), 400),
+            }
+        }
+
+        #[test]
+        fn fuzz_cursors_are_ids_or_a_400(
+            cursor in prop_oneof![
+                "\\PC{0,50}",
+                any::<u128>().prop_map(|n| uuid::Uuid::from_u128(n).to_string()),
+                any::<u128>().prop_map(|n| uuid::Uuid::from_u128(n).simple().to_string()),
+            ],
+        ) {
+            match crate::error::parse_cursor(Some(&cursor)) {
+                Ok(Some(id)) => prop_assert_eq!(uuid::Uuid::parse_str(&cursor).ok(), Some(id)),
+                Ok(None) => prop_assert!(false, "a cursor given is never no cursor"),
+                Err(e) => prop_assert_eq!(e.problem().status_code(), 400),
+            }
+            prop_assert!(matches!(crate::error::parse_cursor(None), Ok(None)));
+            match crate::paging::open_or_closed(Some(&cursor)) {
+                Ok(_) => prop_assert!(["open", "closed", "all"].contains(&cursor.as_str())),
+                Err(e) => prop_assert_eq!(e.problem().status_code(), 400),
+            }
+        }
+    }
+}

@@ -405,3 +405,111 @@ mod tests {
         assert!(doc.validate().is_err());
     }
 }
+
+/// Fuzz tests of masking and of policy documents: any stored value masks without a panic and
+/// shows no more than the mask promises; any document is a policy that names every field and
+/// role, or a 4xx.
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn visibility() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(json!("plain")),
+            Just(json!("masked")),
+            Just(json!("hidden")),
+            Just(json!("open")),
+            Just(json!(null)),
+        ]
+    }
+
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(
+                Role::ALL
+                    .iter()
+                    .map(|r| r.as_str().to_owned())
+                    .collect::<Vec<_>>()
+            ),
+            prop::sample::select(
+                Field::ALL
+                    .iter()
+                    .map(|f| f.as_str().to_owned())
+                    .collect::<Vec<_>>()
+            ),
+            "\\PC{0,6}",
+        ]
+    }
+
+    fn rule() -> impl Strategy<Value = Value> {
+        (
+            prop::collection::btree_map(name(), visibility(), 0..9),
+            prop::collection::btree_map(name(), visibility(), 0..2),
+            prop::collection::vec(name(), 0..2),
+        )
+            .prop_map(|(roles, datasets, unmask)| json!({"roles": roles, "datasets": datasets, "unmask": unmask}))
+    }
+
+    proptest! {
+        #![proptest_config(zw_testkit::fuzz::config(256))]
+
+        #[test]
+        fn fuzz_a_masked_value_shows_only_what_the_mask_promises(
+            value in prop_oneof!["\\PC{0,24}", "[0-9Xx +\\-]{0,20}"],
+            field in prop::sample::select(Field::ALL.to_vec()),
+        ) {
+            let masked = field.mask(&value);
+            let domain = match field {
+                Field::PersonIdNumber => IdNumber::parse(&value).ok().map(|id| id.masked()),
+                Field::PersonPhone | Field::EntityPhone | Field::HouseLandlordPhone => {
+                    Phone::parse(&value).ok().map(|p| p.masked())
+                }
+                _ => None,
+            };
+            match domain {
+                Some(mask) => prop_assert_eq!(masked, mask),
+                None => {
+                    // The first character, then stars: never the rest of the value.
+                    prop_assert_eq!(masked.chars().next(), value.chars().next());
+                    prop_assert!(masked.chars().skip(1).all(|c| c == '*'), "{}", masked);
+                    prop_assert!(value.is_empty() || masked.chars().count() >= 2);
+                }
+            }
+        }
+
+        #[test]
+        fn fuzz_a_policy_document_names_every_field_and_role_or_is_refused(
+            fields in prop::collection::btree_map(name(), rule(), 0..9),
+            complete in any::<bool>(),
+        ) {
+            let mut doc = json!({"fields": fields});
+            if complete {
+                // Most random documents miss something; start some from a complete one.
+                let default: Value = serde_json::from_str(DEFAULT_POLICY).expect("JSON");
+                let mut merged = default["fields"].clone();
+                for (k, v) in doc["fields"].as_object().into_iter().flatten().take(1) {
+                    merged[k] = v.clone();
+                }
+                doc = json!({"fields": merged});
+            }
+            let Ok(policy) = serde_json::from_value::<PolicyDocument>(doc) else {
+                return Ok(());
+            };
+            match policy.validate() {
+                Ok(()) => {
+                    for field in Field::ALL {
+                        let rule = &policy.fields[field.as_str()];
+                        for role in Role::ALL {
+                            prop_assert!(rule.roles.contains_key(role.as_str()));
+                        }
+                    }
+                    prop_assert!(policy.fields.keys().all(|k| Field::parse(k).is_some()));
+                }
+                Err(e) => prop_assert_eq!(e.problem().status_code(), 422),
+            }
+        }
+    }
+}

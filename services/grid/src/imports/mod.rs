@@ -537,20 +537,31 @@ fn require_csv(req: &HttpRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The rows of a CSV body with their line numbers; a malformed file is one 400.
+/// The rows of a CSV body with the line each starts on (the header is line 1; blank lines and
+/// the line breaks inside quoted values count, as in the file); a file with malformed rows is one
+/// 422 naming them.
 fn parse_csv<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Vec<(u64, T)>, ApiError> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(body);
+    // What `Reader::deserialize` does, record by record, to keep each record's own position; but
+    // a header that does not read is refused, where `deserialize` would fall back to reading
+    // the columns by position.
+    let headers = reader.headers().cloned().map_err(|e| ApiError::BadLines {
+        count: 1,
+        listed: vec![BadLine::new(1, format!("the header: {}", csv_problem(&e)))],
+    })?;
+    let headers = Some(headers);
     let mut rows = Vec::new();
     let mut bad = Vec::new();
-    for record in reader.deserialize::<T>() {
-        match record {
+    let mut lines = Lines::new(body);
+    for record in reader.records() {
+        match record.and_then(|r| {
+            let line = lines.start_of(r.position());
+            r.deserialize::<T>(headers.as_ref()).map(|row| (line, row))
+        }) {
             Ok(row) => rows.push(row),
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                bad.push(BadLine::new(line, csv_problem(&e)));
-            }
+            Err(e) => bad.push(BadLine::new(lines.start_of(e.position()), csv_problem(&e))),
         }
         if rows.len() + bad.len() > MAX_ROWS {
             return Err(ApiError::unprocessable(
@@ -565,13 +576,55 @@ fn parse_csv<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Vec<(u64, T)
             "the CSV has a header but no rows".into(),
         ));
     }
-    // Line numbers: the header is line 1, so row i is on line i + 2 (no multi-line fields in
-    // these formats).
-    Ok(rows
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| (i as u64 + 2, r))
-        .collect())
+    Ok(rows)
+}
+
+/// The lines of a body, counted as the CSV reader breaks them (`\n`, `\r\n` or a lone `\r`),
+/// from the start on: records come in order.
+struct Lines<'a> {
+    body: &'a [u8],
+    /// Bytes before `at` are counted: `line` is the line of byte `at`.
+    at: usize,
+    line: u64,
+}
+
+impl<'a> Lines<'a> {
+    fn new(body: &'a [u8]) -> Lines<'a> {
+        Lines {
+            body,
+            at: 0,
+            line: 1,
+        }
+    }
+
+    /// The line a record starts on. The reader places a record where it began to read it: just
+    /// after the line break that ended the record before, so before any blank lines (and, in a
+    /// file with `\r\n`, between the two bytes of that break).
+    fn start_of(&mut self, pos: Option<&csv::Position>) -> u64 {
+        let Some(pos) = pos else {
+            return 0;
+        };
+        let from = usize::try_from(pos.byte())
+            .unwrap_or(usize::MAX)
+            .min(self.body.len());
+        let start = from
+            + self.body[from..]
+                .iter()
+                .take_while(|&&b| b == b'\n' || b == b'\r')
+                .count();
+        if start < self.at {
+            // Not in order (never, from one reader): count from the start.
+            (self.at, self.line) = (0, 1);
+        }
+        for i in self.at..start {
+            let lone_cr = self.body[i] == b'\r' && self.body.get(i + 1) != Some(&b'\n');
+            if self.body[i] == b'\n' || lone_cr {
+                self.line += 1;
+            }
+        }
+        self.at = start;
+        self.line
+    }
 }
 
 fn csv_problem(e: &csv::Error) -> String {
@@ -864,4 +917,230 @@ pub mod model {
     pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUSES_HEADER: &str = "code,address,status,registered_size,category,legal";
+
+    fn lines_of(e: ApiError) -> Vec<u64> {
+        match e {
+            ApiError::BadLines { listed, .. } => listed.iter().map(|b| b.line).collect(),
+            other => panic!("not bad lines: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn rows_are_numbered_by_the_line_they_start_on() {
+        // Blank lines and line breaks inside quoted values shifted every later row's number, and
+        // in a file with `\r\n` a refused row was named by the line before it (found by the fuzz
+        // test below): a refused row was named by another row's line.
+        let csv = format!(
+            "{HOUSES_HEADER}\n\n1,\"2 Long\nRoad\",in_use,3,,\n\n4,Short Road,in_use,many,,\n"
+        );
+        let rows = parse_csv::<HouseRow>(csv.as_bytes());
+        assert_eq!(lines_of(rows.expect_err("a bad row")), [6]);
+        let csv = format!("{HOUSES_HEADER}\r\n\r\n1,\"A\r\nB\",in_use,3,,\r\n2,C,in_use,4,,\r\n");
+        let rows = parse_csv::<HouseRow>(csv.as_bytes()).expect("valid");
+        let lines: Vec<u64> = rows.iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, [3, 5]);
+        // A lone `\r` ends a line too, for the reader as for the count.
+        let csv = format!("{HOUSES_HEADER}\r1,A,in_use,3,,\r\r2,B,in_use,x,,\r");
+        assert_eq!(
+            lines_of(parse_csv::<HouseRow>(csv.as_bytes()).expect_err("bad")),
+            [4]
+        );
+    }
+
+    #[test]
+    fn a_header_that_does_not_read_is_refused() {
+        // A header that is not UTF-8 was dropped, and the rows read by column position instead
+        // of by name.
+        let csv = b"code,addr\xffess,status,registered_size\n1,A,in_use,3\n";
+        assert_eq!(
+            lines_of(parse_csv::<HouseRow>(csv).expect_err("bad header")),
+            [1]
+        );
+    }
+
+    /// Fuzz tests of the CSV reader of both imports: arbitrary bytes and changed files never
+    /// panic, and every row, good or bad, is named by the line of the file it starts on.
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// A value as a CSV writer would write it: quoted when it holds a separator, a quote or
+        /// a line break.
+        fn field(v: &str) -> String {
+            if v.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", v.replace('"', "\"\""))
+            } else {
+                v.to_owned()
+            }
+        }
+
+        /// One row of a houses file: the values, and whether it is well-formed.
+        #[derive(Debug, Clone)]
+        struct Row {
+            values: Vec<String>,
+            good: bool,
+        }
+
+        fn good_row() -> impl Strategy<Value = Row> {
+            (
+                "[0-9]{20}",
+                "[A-Za-z0-9中]([A-Za-z0-9 ,\"\n中]{0,10}[A-Za-z0-9中])?",
+                prop::sample::select(HOUSE_STATUSES.to_vec()),
+                0i32..=10_000,
+                prop_oneof![Just(String::new()), "[a-z]{1,8}"],
+                prop::sample::select(vec!["", "true", "false"]),
+            )
+                .prop_map(|(code, address, status, size, category, legal)| Row {
+                    values: vec![
+                        code,
+                        address,
+                        status.into(),
+                        size.to_string(),
+                        category,
+                        legal.into(),
+                    ],
+                    good: true,
+                })
+        }
+
+        /// A row the reader refuses: a field too many or too few, or a size that is no number.
+        fn bad_row() -> impl Strategy<Value = Row> {
+            (good_row(), 0..3u8).prop_map(|(mut row, how)| {
+                match how {
+                    0 => row.values.push("extra".into()),
+                    1 => {
+                        row.values.pop();
+                        row.values.pop();
+                        row.values.pop();
+                    }
+                    _ => row.values[3] = "many".into(),
+                }
+                row.good = false;
+                row
+            })
+        }
+
+        /// A file: the header, the rows, blank lines before some of them, `\n` or `\r\n`. With
+        /// the line each row starts on.
+        fn file(rows: &[(Row, bool)], crlf: bool) -> (String, Vec<u64>) {
+            let nl = if crlf { "\r\n" } else { "\n" };
+            let mut text = format!("{HOUSES_HEADER}{nl}");
+            let mut starts = Vec::new();
+            for (row, blank_before) in rows {
+                if *blank_before {
+                    text.push_str(nl);
+                }
+                starts.push(1 + text.matches('\n').count() as u64);
+                let values: Vec<String> = row.values.iter().map(|v| field(v)).collect();
+                text.push_str(&values.join(","));
+                text.push_str(nl);
+            }
+            (text, starts)
+        }
+
+        fn any_row() -> impl Strategy<Value = (Row, bool)> {
+            (prop_oneof![4 => good_row(), 1 => bad_row()], any::<bool>())
+        }
+
+        /// What any body gives: rows numbered upwards from line 2, or a 4xx naming lines of
+        /// the file.
+        fn judged_soundly<T: serde::de::DeserializeOwned>(
+            body: &[u8],
+        ) -> Result<(), TestCaseError> {
+            // `\n`, `\r\n` and a lone `\r` each end a line for the reader.
+            let breaks = body
+                .iter()
+                .enumerate()
+                .filter(|&(i, &b)| b == b'\n' || (b == b'\r' && body.get(i + 1) != Some(&b'\n')))
+                .count();
+            let lines = 1 + breaks as u64;
+            match parse_csv::<T>(body) {
+                Ok(rows) => {
+                    prop_assert!(!rows.is_empty());
+                    prop_assert!(rows.windows(2).all(|w| w[0].0 < w[1].0));
+                    prop_assert!(rows.iter().all(|(l, _)| (2..=lines).contains(l)));
+                }
+                Err(e) => {
+                    let status = e.problem().status_code().as_u16();
+                    prop_assert!(status == 400 || status == 422, "{}", status);
+                    if let ApiError::BadLines { count, listed } = e {
+                        prop_assert!(count >= listed.len() && !listed.is_empty());
+                        prop_assert!(
+                            listed.iter().all(|b| (1..=lines).contains(&b.line)),
+                            "{:?}",
+                            listed
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(zw_testkit::fuzz::config(256))]
+
+            #[test]
+            fn fuzz_arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+                judged_soundly::<HouseRow>(&bytes)?;
+                judged_soundly::<ResidentRow>(&bytes)?;
+            }
+
+            #[test]
+            fn fuzz_csv_shaped_text_never_panics(
+                header in prop::sample::select(vec![HOUSES_HEADER, "id_number,name,house_code,phone", "code", ""]),
+                cells in prop::collection::vec(prop::collection::vec("[0-9a-z\",\n\r é]{0,6}", 0..8), 0..6),
+            ) {
+                let mut text = format!("{header}\n");
+                for row in cells {
+                    text.push_str(&row.join(","));
+                    text.push('\n');
+                }
+                judged_soundly::<HouseRow>(text.as_bytes())?;
+                judged_soundly::<ResidentRow>(text.as_bytes())?;
+            }
+
+            #[test]
+            fn fuzz_every_row_is_named_by_its_own_line(
+                rows in prop::collection::vec(any_row(), 1..8),
+                crlf in any::<bool>(),
+            ) {
+                let (text, starts) = file(&rows, crlf);
+                let bad: Vec<u64> = rows.iter().zip(&starts).filter(|((r, _), _)| !r.good).map(|(_, l)| *l).collect();
+                match parse_csv::<HouseRow>(text.as_bytes()) {
+                    Ok(parsed) => {
+                        prop_assert!(bad.is_empty(), "bad lines {:?} accepted in {:?}", bad, text);
+                        let lines: Vec<u64> = parsed.iter().map(|(l, _)| *l).collect();
+                        prop_assert_eq!(lines, starts);
+                        for ((_, got), (row, _)) in parsed.iter().zip(&rows) {
+                            prop_assert_eq!(&got.code, &row.values[0]);
+                            prop_assert_eq!(&got.address, &row.values[1]);
+                        }
+                    }
+                    Err(e) => prop_assert_eq!(lines_of(e), bad, "{}", text),
+                }
+            }
+
+            #[test]
+            fn fuzz_a_valid_file_with_one_byte_changed_is_judged_soundly(
+                rows in prop::collection::vec((good_row(), any::<bool>()), 1..6),
+                crlf in any::<bool>(),
+                at in any::<prop::sample::Index>(),
+                byte in any::<u8>(),
+            ) {
+                let (text, _) = file(&rows, crlf);
+                let mut bytes = text.into_bytes();
+                let i = at.index(bytes.len());
+                bytes[i] = byte;
+                judged_soundly::<HouseRow>(&bytes)?;
+            }
+        }
+    }
 }
