@@ -143,18 +143,7 @@ async fn bad_requests_get_problems_and_change_nothing() {
 /// A token signed with identity's real key but expired an hour ago (the key read from identity's
 /// own database, as only an attacker with that database could).
 async fn expired_token(c: &Cluster, settings: &zw_platform::Settings) -> String {
-    use sea_orm::{ConnectionTrait, Statement};
-    let db = sea_orm::Database::connect(&c.dbs["identity"].url)
-        .await
-        .unwrap();
-    let row = db
-        .query_one_raw(Statement::from_string(db.get_database_backend(), "SELECT kid, alg, private_key FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT 1"))
-        .await
-        .unwrap()
-        .expect("an active key");
-    let kid: String = row.try_get("", "kid").unwrap();
-    let alg: String = row.try_get("", "alg").unwrap();
-    let der: Vec<u8> = row.try_get("", "private_key").unwrap();
+    let (kid, alg, der) = c.identity_signing_key().await;
     let key = zw_auth::KeyPair::from_pkcs8_der(&kid, alg.parse().unwrap(), &der).unwrap();
     let issuer = zw_auth::Issuer::new(
         key,

@@ -20,6 +20,19 @@ pub const BACKENDS: [&str; 7] = [
     "approval",
 ];
 
+/// The name of the second gateway process ([`Cluster::start_gateway_replica`]): its log is
+/// `gateway-2.log`, and it runs `zhiwang serve gateway`.
+pub const GATEWAY_REPLICA: &str = "gateway-2";
+
+/// What `zhiwang serve` runs for a process of the cluster.
+fn serves(process: &str) -> &str {
+    if process == GATEWAY_REPLICA {
+        "gateway"
+    } else {
+        process
+    }
+}
+
 pub struct Cluster {
     pub gateway: String,
     pub client: reqwest::Client,
@@ -46,10 +59,16 @@ pub fn bin() -> PathBuf {
 
 impl Cluster {
     /// Start every service (seeded with the demo district) and the gateway; wait until ready.
+    pub async fn start() -> Cluster {
+        Cluster::start_with(&[]).await
+    }
+
+    /// As [`Cluster::start`], with `settings` added to the environment of the services they
+    /// name: `(service, variable, value)`, e.g. `("gateway", "ZW__GATEWAY__RATE_LIMIT_PER_MINUTE", "8")`.
     ///
     /// Each process binds port 0 and the harness reads the port from the process's own
     /// "serving" log line: choosing free ports up front races with the other tests' processes.
-    pub async fn start() -> Cluster {
+    pub async fn start_with(settings: &[(&'static str, &str, &str)]) -> Cluster {
         let prefix = zw_testkit::unique_prefix();
         let logs = std::env::temp_dir().join(format!("zw-e2e-{prefix}"));
         std::fs::create_dir_all(&logs).expect("log dir");
@@ -79,6 +98,11 @@ impl Cluster {
         g.push(("ZW__REDIS__URL".to_owned(), zw_testkit::redis_url()));
         g.push(("ZW__REDIS__KEY_PREFIX".to_owned(), prefix.clone()));
         env.insert("gateway", g);
+        for (service, key, value) in settings {
+            let e = env.get_mut(service).expect("a known service");
+            e.retain(|(k, _)| k != key);
+            e.push(((*key).to_owned(), (*value).to_owned()));
+        }
 
         let mut cluster = Cluster {
             gateway: String::new(),
@@ -136,6 +160,63 @@ impl Cluster {
         url
     }
 
+    /// Start a second gateway ([`GATEWAY_REPLICA`]) with the first one's settings — the same
+    /// upstreams, the same Redis and Redis key prefix, the same limits — on a port of its own, as
+    /// a second replica behind a load balancer runs. Returns its base URL.
+    pub async fn start_gateway_replica(&mut self) -> String {
+        let env = self.env["gateway"].clone();
+        self.env.insert(GATEWAY_REPLICA, env);
+        self.set(GATEWAY_REPLICA, "ZW__HTTP__PORT", "0");
+        self.start_service(GATEWAY_REPLICA).await
+    }
+
+    /// Every log file of this cluster: each `zhiwang serve` process's standard output and error
+    /// (`<service>.log`, restarts appended) and each command run to its end (`<service>.cli.log`).
+    pub fn log_files(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.logs)
+            .expect("log dir")
+            .filter_map(|e| Some(e.ok()?.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "log"))
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// Append a command's output to `<service>.cli.log`.
+    fn record(&self, service: &str, args: &[&str], out: &std::process::Output) {
+        use std::io::Write;
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.logs.join(format!("{service}.cli.log")))
+            .expect("cli log file");
+        let _ = writeln!(log, "$ zhiwang {}", args.join(" "));
+        let _ = log.write_all(&out.stdout);
+        let _ = log.write_all(&out.stderr);
+    }
+
+    /// The identity service's active signing key, read from its database as only an attacker
+    /// holding that database could: `(kid, alg, PKCS#8 DER)`.
+    pub async fn identity_signing_key(&self) -> (String, String, Vec<u8>) {
+        use sea_orm::{ConnectionTrait, Statement};
+        let db = sea_orm::Database::connect(&self.dbs["identity"].url)
+            .await
+            .expect("identity database");
+        let row = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT kid, alg, private_key FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT 1",
+            ))
+            .await
+            .expect("signing key query")
+            .expect("an active key");
+        (
+            row.try_get("", "kid").expect("kid"),
+            row.try_get("", "alg").expect("alg"),
+            row.try_get("", "private_key").expect("private key"),
+        )
+    }
+
     /// Set (or replace) an environment variable of `service`.
     fn set(&mut self, service: &'static str, key: &str, value: &str) {
         let e = self.env.get_mut(service).expect("known service");
@@ -158,6 +239,7 @@ impl Cluster {
     /// Run a `zhiwang` command for `service`'s configuration to its end; panics on failure.
     pub fn run_to_end(&self, args: &[&str], service: &'static str) -> std::process::Output {
         let out = self.command(service, args).output().expect("run zhiwang");
+        self.record(service, args, &out);
         assert!(
             out.status.success(),
             "zhiwang {args:?} failed: {}\n{}",
@@ -169,7 +251,9 @@ impl Cluster {
 
     /// Run a `zhiwang` command and return its output, success or not.
     pub fn run(&self, args: &[&str], service: &'static str) -> std::process::Output {
-        self.command(service, args).output().expect("run zhiwang")
+        let out = self.command(service, args).output().expect("run zhiwang");
+        self.record(service, args, &out);
+        out
     }
 
     /// As [`Cluster::run`] with extra environment variables.
@@ -181,7 +265,9 @@ impl Cluster {
     ) -> std::process::Output {
         let mut cmd = self.command(service, args);
         cmd.envs(env.iter().copied());
-        cmd.output().expect("run zhiwang")
+        let out = cmd.output().expect("run zhiwang");
+        self.record(service, args, &out);
+        out
     }
 
     /// Start (or restart) `zhiwang serve <service>`.
@@ -192,7 +278,7 @@ impl Cluster {
             .open(self.logs.join(format!("{service}.log")))
             .expect("log file");
         let child = self
-            .command(service, &["serve", service])
+            .command(service, &["serve", serves(service)])
             .stdout(Stdio::from(log.try_clone().expect("log")))
             .stderr(Stdio::from(log))
             .spawn()

@@ -12,5 +12,8 @@ mod banner;
 mod contract;
 mod fault;
 mod flow;
+mod forgery;
 mod grid_tier;
+mod log_scan;
+mod rate_limit;
 mod up;

@@ -12,6 +12,8 @@
 //! - [`credit_code`]: unified social credit code of an organisation (GB 32100).
 //! - [`house_code`]: one code per house: origin grid, serial, Luhn check digit.
 //! - [`phone`]: mainland China mobile number, normalised to 11 digits; `Debug` is masked.
+//! - [`redact`]: client-chosen text (paths, queries, user names) with ID and mobile numbers
+//!   masked, for logs.
 //! - `db` (feature `db`): every type above as a sea-orm string column, implemented once.
 //! - `macros` (private): the string, serde and OpenAPI plumbing the code types share.
 //! - `fuzz` (tests): every parser over arbitrary and mutated input.
@@ -28,12 +30,14 @@ pub mod house_code;
 pub mod id_number;
 pub mod jurisdiction;
 pub mod phone;
+pub mod redact;
 
 pub use credit_code::{CreditCode, CreditCodeError};
 pub use house_code::{HouseCode, HouseCodeError};
 pub use id_number::{IdNumber, IdNumberError, Sex};
 pub use jurisdiction::{JurisdictionCode, JurisdictionError, Level};
 pub use phone::{Phone, PhoneError};
+pub use redact::redact;
 
 #[cfg(test)]
 mod tests {

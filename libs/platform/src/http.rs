@@ -145,7 +145,8 @@ async fn observe(
         "http",
         service = common.as_ref().map(|c| c.service).unwrap_or(""),
         %method,
-        path = %req.path(),
+        // A client may put an ID or phone number in the path (a lookup gone wrong): masked.
+        path = %zw_domain::redact(req.path()),
         request_id = %request_id,
         status = tracing::field::Empty,
     );

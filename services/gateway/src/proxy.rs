@@ -149,7 +149,8 @@ pub(crate) async fn forward(
         .map_err(|e| ApiError::Unexpected(e.into()))?;
     tracing::debug!(
         %service,
-        %url,
+        // The path and query are the client's: masked of ID and phone numbers.
+        url = %zw_domain::redact(&url),
         principal = principal.as_ref().map(|p| p.subject.as_str()).unwrap_or("anonymous"),
         "forwarding"
     );

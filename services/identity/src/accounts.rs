@@ -193,7 +193,8 @@ pub async fn create_user(
     .map_err(|e| user_conflict(e, &username))?;
     user_evidence(&txn, actor, "user.create", &row).await?;
     txn.commit().await?;
-    tracing::info!(user = %row.id, username = %row.username, "user created");
+    // Citizens often take their mobile number as user name: masked.
+    tracing::info!(user = %row.id, username = %zw_domain::redact(&row.username), "user created");
     Ok(row)
 }
 

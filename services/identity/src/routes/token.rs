@@ -136,7 +136,8 @@ pub async fn issue_token(
             match user {
                 Some(u) if matches && !u.disabled => user_token_request(&u)?,
                 _ => {
-                    tracing::info!(%username, "password login refused");
+                    // What was typed, often a mobile or ID number: masked.
+                    tracing::info!(username = %zw_domain::redact(&username), "password login refused");
                     return Err(ApiError::InvalidCredentials(Credentials::Password));
                 }
             }
@@ -154,7 +155,7 @@ pub async fn issue_token(
             match account {
                 Some(a) if matches && !a.disabled => client_token_request(&a)?,
                 _ => {
-                    tracing::info!(%client_id, "client-credentials login refused");
+                    tracing::info!(client_id = %zw_domain::redact(&client_id), "client-credentials login refused");
                     return Err(ApiError::InvalidCredentials(Credentials::Client));
                 }
             }
