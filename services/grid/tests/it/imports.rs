@@ -252,3 +252,40 @@ async fn only_officers_import_inside_their_jurisdiction_and_only_csv() {
     let (status, p) = import(&w, &w.officer(), "houses", "code,address,colour\nx,y,z\n").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
 }
+
+#[tokio::test]
+async fn the_import_client_names_a_refused_row_by_its_line_in_the_file() {
+    use zw_grid::imports::client::{Kind, Target, upload};
+
+    let w = spawn_world().await;
+    let grid = w.example().grid;
+    let (h1, h2) = (house(&grid, 9101), house(&grid, 9102));
+    // Blank lines and a quoted line break before the bad row, which is line 9 of the file.
+    let file = format!(
+        "code,address,status,registered_size,category,legal\n\
+         \n\
+         {h1},\"1 Import Road\nBlock A\",in_use,4,residential,true\n\
+         \n\
+         \n\
+         {h2},2 Import Road,rented,2,,\n\
+         \n\
+         {},8 Import Road,in_use,1,,\n",
+        corrupt(&house(&grid, 9103))
+    );
+    let target = Target {
+        url: w.grid.url(""),
+        token: w.officer(),
+        chunk: 2,
+        progress: false,
+    };
+    let refused = upload(&target, Kind::Houses, &file)
+        .await
+        .expect_err("the chunk with the bad row is refused");
+    let message = refused.to_string();
+    assert!(message.contains("file line 9:"), "{message}");
+    assert!(message.contains("file lines 9–9 (chunk 2)"), "{message}");
+    // The first chunk went in, its quoted line break kept.
+    let (status, h) = w.get(&w.officer(), &format!("/api/v1/grid/houses/{h1}")).await;
+    assert_eq!(status, StatusCode::OK, "{h}");
+    assert_eq!(h["address"], "1 Import Road\nBlock A");
+}
