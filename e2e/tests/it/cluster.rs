@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 use zw_demo::{DEMO_PASSWORD, DemoDistrict};
 use zw_testkit::TestDb;
 
+use crate::deps::{Dependency, Owned};
+
 pub const BACKENDS: [&str; 7] = [
     "identity",
     "district",
@@ -37,10 +39,19 @@ pub struct Cluster {
     pub gateway: String,
     pub client: reqwest::Client,
     pub demo: DemoDistrict,
-    pub dbs: BTreeMap<&'static str, TestDb>,
+    pub dbs: BTreeMap<&'static str, ServiceDb>,
     env: BTreeMap<&'static str, Vec<(String, String)>>,
     procs: BTreeMap<&'static str, Child>,
     logs: PathBuf,
+    /// PostgreSQL, NATS and Redis of this cluster's own ([`Cluster::start_owning`]); dropped
+    /// (stopped, their files removed) after the processes are killed.
+    owned: Option<Owned>,
+}
+
+/// A service's own database: its URL, and on the shared server the guard that drops it.
+pub struct ServiceDb {
+    pub url: String,
+    _shared: Option<TestDb>,
 }
 
 pub fn bin() -> PathBuf {
@@ -69,11 +80,28 @@ impl Cluster {
     /// Each process binds port 0 and the harness reads the port from the process's own
     /// "serving" log line: choosing free ports up front races with the other tests' processes.
     pub async fn start_with(settings: &[(&'static str, &str, &str)]) -> Cluster {
+        Cluster::start_in(false, settings).await
+    }
+
+    /// As [`Cluster::start_with`], on a PostgreSQL cluster, a NATS server and a Redis server of
+    /// the cluster's own (see [`crate::deps`]), which the test may stop and start again
+    /// ([`Cluster::stop_dependency`], [`Cluster::start_dependency`]).
+    pub async fn start_owning(settings: &[(&'static str, &str, &str)]) -> Cluster {
+        Cluster::start_in(true, settings).await
+    }
+
+    async fn start_in(own: bool, settings: &[(&'static str, &str, &str)]) -> Cluster {
         let prefix = zw_testkit::unique_prefix();
         let logs = std::env::temp_dir().join(format!("zw-e2e-{prefix}"));
         std::fs::create_dir_all(&logs).expect("log dir");
+        // The dependencies' logs in a folder of their own: `log_files` lists the services'.
+        let owned = own.then(|| Owned::start(&logs.join("deps")));
+        let (nats, redis) = match &owned {
+            Some(o) => (o.nats_url(), o.redis_url()),
+            None => (zw_testkit::nats_url(), zw_testkit::redis_url()),
+        };
         let common = vec![
-            ("ZW__BUS__URL".to_owned(), zw_testkit::nats_url()),
+            ("ZW__BUS__URL".to_owned(), nats),
             ("ZW__BUS__PREFIX".to_owned(), prefix.clone()),
             ("ZW__HTTP__HOST".to_owned(), "127.0.0.1".to_owned()),
             ("ZW__HTTP__PORT".to_owned(), "0".to_owned()),
@@ -88,14 +116,23 @@ impl Cluster {
         let mut env = BTreeMap::new();
         let mut dbs = BTreeMap::new();
         for s in BACKENDS {
-            let db = TestDb::postgres_url_only().await;
+            let db = match &owned {
+                Some(o) => ServiceDb::create_on(&o.postgres_url(), s).await,
+                None => {
+                    let db = TestDb::postgres_url_only().await;
+                    ServiceDb {
+                        url: db.url.clone(),
+                        _shared: Some(db),
+                    }
+                }
+            };
             let mut e = common.clone();
             e.push(("ZW__DATABASE__URL".to_owned(), db.url.clone()));
             dbs.insert(s, db);
             env.insert(s, e);
         }
         let mut g = common.clone();
-        g.push(("ZW__REDIS__URL".to_owned(), zw_testkit::redis_url()));
+        g.push(("ZW__REDIS__URL".to_owned(), redis));
         g.push(("ZW__REDIS__KEY_PREFIX".to_owned(), prefix.clone()));
         env.insert("gateway", g);
         for (service, key, value) in settings {
@@ -115,6 +152,7 @@ impl Cluster {
             env,
             procs: BTreeMap::new(),
             logs,
+            owned,
         };
         for s in ["identity", "grid", "district"] {
             cluster.run_to_end(&["seed", s], s);
@@ -294,6 +332,41 @@ impl Cluster {
         }
     }
 
+    /// Stop a dependency the cluster owns (PostgreSQL `-m fast`, NATS and Redis by SIGTERM).
+    ///
+    /// # Panics
+    /// When the cluster was not started with [`Cluster::start_owning`].
+    pub fn stop_dependency(&mut self, d: Dependency) {
+        self.owned_mut().stop_dependency(d);
+    }
+
+    /// Start a dependency the cluster owns again, on its port and with its store.
+    pub fn start_dependency(&mut self, d: Dependency) {
+        self.owned_mut().start_dependency(d);
+    }
+
+    fn owned_mut(&mut self) -> &mut Owned {
+        self.owned
+            .as_mut()
+            .expect("a cluster started with Cluster::start_owning")
+    }
+
+    /// `GET /readyz` of a process: its status and report.
+    pub async fn readyz(&self, service: &str) -> (StatusCode, Value) {
+        match self
+            .client
+            .get(format!("{}/readyz", self.service_url(service)))
+            .send()
+            .await
+        {
+            Ok(res) => {
+                let status = res.status();
+                (status, res.json().await.unwrap_or(Value::Null))
+            }
+            Err(e) => panic!("{service} /readyz did not answer: {e}"),
+        }
+    }
+
     pub async fn wait_ready(&self, service: &str, base: &str) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
@@ -413,6 +486,25 @@ impl Drop for Cluster {
         for (_, mut c) in std::mem::take(&mut self.procs) {
             let _ = c.kill();
             let _ = c.wait();
+        }
+    }
+}
+
+impl ServiceDb {
+    /// A database named after `service` on a server of the cluster's own.
+    async fn create_on(server: &str, service: &str) -> ServiceDb {
+        use sea_orm::ConnectionTrait;
+        let admin = sea_orm::Database::connect(format!("{server}/postgres"))
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach the cluster's PostgreSQL at {server}: {e}"));
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"zw_{service}\""))
+            .await
+            .expect("create database");
+        let _ = admin.close().await;
+        ServiceDb {
+            url: format!("{server}/zw_{service}"),
+            _shared: None,
         }
     }
 }
