@@ -16,6 +16,10 @@ use serde::{Deserialize, Serialize};
 /// The media type of a problem body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// What a client is told to wait (`Retry-After`, seconds) before retrying a request that found a
+/// dependency down ([`Problem::unavailable`]).
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
+
 /// A problem details body (RFC 9457).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Problem {
@@ -122,7 +126,8 @@ impl Problem {
         .with("retry_after", retry_after_secs)
     }
 
-    /// 503: a dependency is down; the request changed nothing and may be retried.
+    /// 503 with `Retry-After` ([`UNAVAILABLE_RETRY_AFTER_SECS`]): a dependency is down; the
+    /// request changed nothing and may be retried.
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -130,6 +135,7 @@ impl Problem {
             "Temporarily unavailable",
         )
         .with_detail(detail)
+        .with("retry_after", UNAVAILABLE_RETRY_AFTER_SECS)
     }
 
     /// 500: says nothing; the log says everything.
@@ -236,5 +242,27 @@ pub mod extractors {
     /// Raw bodies (`web::Bytes`, `String`) are limited too.
     pub fn payload_config(limit: usize) -> web::PayloadConfig {
         web::PayloadConfig::new(limit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dependency_that_is_down_answers_503_problem_json_with_retry_after() {
+        let res = Problem::unavailable("the signing keys are unavailable").to_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let header = |name: &str| {
+            res.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        assert_eq!(header("content-type").as_deref(), Some(PROBLEM_JSON));
+        assert_eq!(
+            header("retry-after"),
+            Some(UNAVAILABLE_RETRY_AFTER_SECS.to_string())
+        );
     }
 }
