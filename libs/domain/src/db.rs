@@ -113,29 +113,45 @@ impl<C: TransactionTrait + ?Sized> BeginWrite for C {
     }
 }
 
-/// Whether `err` means the database was too busy to answer in time: SQLite's `SQLITE_BUSY` /
-/// `SQLITE_LOCKED` after the busy timeout, PostgreSQL's lock timeout, a pool with no free
-/// connection. The request changed nothing and may be retried: services answer 503 with
-/// `Retry-After` , never 500 (`zw_platform::db::busy_problem`).
+/// Whether `err` means the database could not answer now: too busy in time (SQLite's
+/// `SQLITE_BUSY` / `SQLITE_LOCKED` after the busy timeout, PostgreSQL's lock timeout, a pool with
+/// no free connection — which is also what a server that refuses connections comes to), or the
+/// server went away under the statement (it shuts down, restarts or cut the connection: an I/O
+/// error, PostgreSQL's connection exceptions `08…`, `57P01`–`57P03`, `53300`). The transaction
+/// was rolled back, so the request changed nothing (but for a connection lost during `COMMIT`,
+/// which an `Idempotency-Key` retry resolves) and may be retried: services answer 503 with
+/// `Retry-After`, never 500 (`zw_platform::db::busy_problem`).
 pub fn is_busy(err: &DbErr) -> bool {
     use sea_orm::RuntimeErr;
     let sqlx_err = match err {
         DbErr::Conn(RuntimeErr::SqlxError(e))
         | DbErr::Exec(RuntimeErr::SqlxError(e))
         | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
-        DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout) => return true,
+        DbErr::ConnectionAcquire(
+            sea_orm::error::ConnAcquireErr::Timeout
+            | sea_orm::error::ConnAcquireErr::ConnectionClosed,
+        ) => return true,
         _ => return false,
     };
     match sqlx_err.as_ref() {
-        sea_orm::sqlx::Error::PoolTimedOut => true,
+        sea_orm::sqlx::Error::PoolTimedOut | sea_orm::sqlx::Error::Io(_) => true,
         sea_orm::sqlx::Error::Database(db) => {
             // SQLite: 5 SQLITE_BUSY, 6 SQLITE_LOCKED and their extended codes (low byte).
             // PostgreSQL: 55P03 lock_not_available, 40001 serialization_failure,
-            // 40P01 deadlock_detected, 57014 query_canceled (statement timeout).
+            // 40P01 deadlock_detected, 57014 query_canceled (statement timeout); the server
+            // going away: 08xxx connection exceptions, 57P01 admin_shutdown, 57P02
+            // crash_shutdown, 57P03 cannot_connect_now, 53300 too_many_connections.
+            // A SQLSTATE has five characters, digits or not ("40001", "57P01"); SQLite's codes,
+            // extended ones too, have at most four digits.
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-            match code.parse::<i64>() {
-                Ok(n) => matches!(n & 0xff, 5 | 6),
-                Err(_) => matches!(code.as_str(), "55P03" | "40001" | "40P01" | "57014"),
+            if code.len() == 5 {
+                code.starts_with("08")
+                    || matches!(
+                        code.as_str(),
+                        "55P03" | "40001" | "40P01" | "57014" | "57P01" | "57P02" | "57P03" | "53300"
+                    )
+            } else {
+                code.parse::<i64>().is_ok_and(|n| matches!(n & 0xff, 5 | 6))
             }
         }
         _ => false,

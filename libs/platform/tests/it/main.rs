@@ -3,6 +3,7 @@
 // Helpers outside #[test] functions may unwrap too: a failure is a test failure.
 #![allow(clippy::unwrap_used)]
 
+mod postgres;
 mod sqlite;
 
 use actix_web::{HttpResponse, web};
