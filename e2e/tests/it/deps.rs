@@ -226,10 +226,15 @@ impl Postgres {
             self.port,
             self.socket_dir.display()
         );
-        let (data, log) = (self.data.display().to_string(), self.log.display().to_string());
+        let (data, log) = (
+            self.data.display().to_string(),
+            self.log.display().to_string(),
+        );
         self.run(
             "pg_ctl",
-            &["-D", &data, "-l", &log, "-o", &options, "-w", "-t", "60", "start"],
+            &[
+                "-D", &data, "-l", &log, "-o", &options, "-w", "-t", "60", "start",
+            ],
         );
         self.running = true;
     }

@@ -74,7 +74,7 @@ enum Answer {
         body: String,
     },
     /// No HTTP answer at all (the connection was refused or broke off).
-    NoAnswer(String),
+    Unanswered(String),
 }
 
 impl Answer {
@@ -112,7 +112,7 @@ async fn send(client: &reqwest::Client, gateway: &str, token: &str, request: &Re
         .await;
     let res = match res {
         Ok(res) => res,
-        Err(e) => return Answer::NoAnswer(format!("{e:?}")),
+        Err(e) => return Answer::Unanswered(format!("{e:?}")),
     };
     let status = res.status();
     let problem = res
@@ -123,7 +123,7 @@ async fn send(client: &reqwest::Client, gateway: &str, token: &str, request: &Re
     let retry_after = res.headers().contains_key("retry-after");
     let text = match res.text().await {
         Ok(t) => t,
-        Err(e) => return Answer::NoAnswer(format!("the body broke off: {e:?}")),
+        Err(e) => return Answer::Unanswered(format!("the body broke off: {e:?}")),
     };
     if status.is_success() {
         let v: Value = serde_json::from_str(&text).unwrap_or_default();
@@ -162,7 +162,7 @@ impl Source {
     fn request(&self) -> Request {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let house = &self.houses[usize::from(n) % self.houses.len()];
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             let id_number = unknown_id(n);
             Request {
                 kind: Kind::Declaration,
@@ -218,7 +218,13 @@ impl Load {
     async fn wait_for(&self, from: usize, n: usize, what: &str, which: fn(&Answer) -> bool) {
         zw_testkit::eventually(Duration::from_secs(120), what, || async {
             let journal = self.journal.lock().unwrap();
-            (journal.iter().skip(from).filter(|s| which(&s.answer)).count() >= n).then_some(())
+            (journal
+                .iter()
+                .skip(from)
+                .filter(|s| which(&s.answer))
+                .count()
+                >= n)
+                .then_some(())
         })
         .await;
     }
@@ -287,7 +293,10 @@ impl Scene {
         let grid = sea_orm::Database::connect(&self.c.dbs["grid"].url)
             .await
             .unwrap();
-        let (declared, reported) = (stored_declarations(&grid).await, stored_incidents(&grid).await);
+        let (declared, reported) = (
+            stored_declarations(&grid).await,
+            stored_incidents(&grid).await,
+        );
         for s in sent {
             let id = match s.answer {
                 Answer::Acknowledged(id) => id,
@@ -301,7 +310,7 @@ impl Scene {
                     if let Some(ids) = earlier {
                         assert_eq!(ids.len(), 1, "{fault}: {:?} stored twice", s.request);
                         assert!(
-                            matches!(&answer, Answer::NoAnswer(_))
+                            matches!(&answer, Answer::Unanswered(_))
                                 || matches!(&answer, Answer::Refused { status, .. }
                                     if *status == StatusCode::BAD_GATEWAY
                                         || *status == StatusCode::GATEWAY_TIMEOUT),
@@ -428,7 +437,10 @@ impl Scene {
             let (action, object) = (r["action"].as_str().unwrap(), r["object"].as_str().unwrap());
             if action == "declaration.submit" {
                 let id = object.strip_prefix("declaration/").unwrap();
-                assert!(all.contains(id), "{fault}: evidence of a declaration not stored");
+                assert!(
+                    all.contains(id),
+                    "{fault}: evidence of a declaration not stored"
+                );
                 *submitted.entry(id.to_owned()).or_default() += 1;
             }
             if action == "incident.reported" {
@@ -441,7 +453,11 @@ impl Scene {
             }
         }
         for id in &declarations {
-            assert_eq!(submitted.get(id), Some(&1), "{fault}: one submission record of {id}");
+            assert_eq!(
+                submitted.get(id),
+                Some(&1),
+                "{fault}: one submission record of {id}"
+            );
         }
         for id in &incidents {
             assert_eq!(
@@ -459,7 +475,13 @@ impl Scene {
         let file = dir.join(format!("zw-fault-{service}-{}.json", uuid::Uuid::new_v4()));
         let keys_file = file.with_extension("keys.json");
         self.c.run_to_end(
-            &["evidence", "export", service, "--output", file.to_str().unwrap()],
+            &[
+                "evidence",
+                "export",
+                service,
+                "--output",
+                file.to_str().unwrap(),
+            ],
             service,
         );
         let keys = self
@@ -548,9 +570,13 @@ fn summarize(phase: &str, sent: &[Sent]) {
             } => format!(
                 "{}{}",
                 status.as_u16(),
-                if *retry_after { " with Retry-After" } else { "" }
+                if *retry_after {
+                    " with Retry-After"
+                } else {
+                    ""
+                }
             ),
-            Answer::NoAnswer(_) => "no answer".to_owned(),
+            Answer::Unanswered(_) => "no answer".to_owned(),
         };
         *outcomes.entry(outcome).or_default() += 1;
     }
@@ -562,7 +588,12 @@ fn allowed_while_killed(service: &str, answer: &Answer) -> bool {
     match (service, answer) {
         (_, Answer::Acknowledged(_)) => true,
         // The gateway answers for the grid it cannot reach (or that broke off).
-        ("grid", Answer::Refused { status, problem, .. }) => {
+        (
+            "grid",
+            Answer::Refused {
+                status, problem, ..
+            },
+        ) => {
             *problem
                 && [
                     StatusCode::BAD_GATEWAY,
@@ -572,7 +603,7 @@ fn allowed_while_killed(service: &str, answer: &Answer) -> bool {
                 .contains(status)
         }
         // Nobody answers for the gateway.
-        ("gateway", Answer::NoAnswer(_)) => true,
+        ("gateway", Answer::Unanswered(_)) => true,
         _ => false,
     }
 }
@@ -583,8 +614,13 @@ async fn every_acknowledged_request_is_applied_once_when_each_service_is_killed_
     let services = BACKENDS.into_iter().chain(["gateway"]);
     for service in services {
         let load = Load::start(&scene.source);
-        load.wait_for(0, 5, "acknowledgements before the kill", Answer::acknowledged)
-            .await;
+        load.wait_for(
+            0,
+            5,
+            "acknowledgements before the kill",
+            Answer::acknowledged,
+        )
+        .await;
         scene.c.kill(service);
         let killed = load.answered();
         // Requests go on while it is down: failing where it is on the way, else acknowledged.
@@ -595,8 +631,13 @@ async fn every_acknowledged_request_is_applied_once_when_each_service_is_killed_
         let url = scene.c.service_url(service);
         scene.c.wait_ready(service, &url).await;
         let back = load.answered();
-        load.wait_for(back, 5, "acknowledgements after the restart", Answer::acknowledged)
-            .await;
+        load.wait_for(
+            back,
+            5,
+            "acknowledgements after the restart",
+            Answer::acknowledged,
+        )
+        .await;
         let sent = load.stop().await;
         summarize(&format!("{service} killed"), &sent);
         for s in &sent {
@@ -644,26 +685,51 @@ async fn readyz_names(c: &Cluster, service: &str, check: &str) {
 /// it, else 503 problem+json with `Retry-After`.
 async fn probe(c: &Cluster, scene: &Scene, d: Dependency) {
     let probes = [
-        ("GET", "/api/v1/grid/incidents".to_owned(), scene.source.token.clone()),
-        ("GET", "/api/v1/district/stats?under=440304".to_owned(), scene.officer.clone()),
-        ("GET", "/api/v1/street/stats?under=440304".to_owned(), scene.officer.clone()),
-        ("GET", "/api/v1/community/stats?under=440304".to_owned(), scene.officer.clone()),
+        (
+            "GET",
+            "/api/v1/grid/incidents".to_owned(),
+            scene.source.token.clone(),
+        ),
+        (
+            "GET",
+            "/api/v1/district/stats?under=440304".to_owned(),
+            scene.officer.clone(),
+        ),
+        (
+            "GET",
+            "/api/v1/street/stats?under=440304".to_owned(),
+            scene.officer.clone(),
+        ),
+        (
+            "GET",
+            "/api/v1/community/stats?under=440304".to_owned(),
+            scene.officer.clone(),
+        ),
         ("POST", "/api/v1/identity/token".to_owned(), String::new()),
     ];
     for (method, path, token) in probes {
         let req = if method == "GET" {
-            c.client.get(format!("{}{path}", c.gateway)).bearer_auth(&token)
+            c.client
+                .get(format!("{}{path}", c.gateway))
+                .bearer_auth(&token)
         } else {
             c.client.post(format!("{}{path}", c.gateway)).json(&json!({
                 "grant_type": "password", "username": "citizen", "password": zw_demo::DEMO_PASSWORD
             }))
         };
-        let res = req.send().await.unwrap_or_else(|e| panic!("{d} down: {path}: {e}"));
+        let res = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{d} down: {path}: {e}"));
         let status = res.status();
         let headers = res.headers().clone();
         let body = res.text().await.unwrap_or_default();
         if status.is_success() {
-            assert_ne!(d, Dependency::Postgres, "{path} answered {status} without its database");
+            assert_ne!(
+                d,
+                Dependency::Postgres,
+                "{path} answered {status} without its database"
+            );
             continue;
         }
         assert_eq!(
@@ -686,17 +752,27 @@ async fn probe(c: &Cluster, scene: &Scene, d: Dependency) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn while_postgres_nats_or_redis_is_down_the_api_answers_503_retry_after_and_readyz_names_it()
- {
+{
     let mut scene = Scene::new(Cluster::start_owning(&[]).await).await;
     for d in [Dependency::Postgres, Dependency::Nats, Dependency::Redis] {
         let load = Load::start(&scene.source);
-        load.wait_for(0, 5, "acknowledgements before the stop", Answer::acknowledged)
-            .await;
+        load.wait_for(
+            0,
+            5,
+            "acknowledgements before the stop",
+            Answer::acknowledged,
+        )
+        .await;
         scene.c.stop_dependency(d);
         let stopped = load.answered();
         if d == Dependency::Postgres {
-            load.wait_for(stopped, 3, "503 answers while PostgreSQL is down", Answer::retry_later)
-                .await;
+            load.wait_for(
+                stopped,
+                3,
+                "503 answers while PostgreSQL is down",
+                Answer::retry_later,
+            )
+            .await;
         } else {
             load.wait_for(stopped, 5, "answers while it is down", |_| true)
                 .await;
@@ -712,8 +788,13 @@ async fn while_postgres_nats_or_redis_is_down_the_api_answers_503_retry_after_an
             scene.c.wait_ready(service, &url).await;
         }
         let back = load.answered();
-        load.wait_for(back, 5, "acknowledgements after the start", Answer::acknowledged)
-            .await;
+        load.wait_for(
+            back,
+            5,
+            "acknowledgements after the start",
+            Answer::acknowledged,
+        )
+        .await;
         let sent = load.stop().await;
         summarize(&format!("{d} stopped"), &sent);
         for s in &sent {

@@ -148,7 +148,14 @@ pub fn is_busy(err: &DbErr) -> bool {
                 code.starts_with("08")
                     || matches!(
                         code.as_str(),
-                        "55P03" | "40001" | "40P01" | "57014" | "57P01" | "57P02" | "57P03" | "53300"
+                        "55P03"
+                            | "40001"
+                            | "40P01"
+                            | "57014"
+                            | "57P01"
+                            | "57P02"
+                            | "57P03"
+                            | "53300"
                     )
             } else {
                 code.parse::<i64>().is_ok_and(|n| matches!(n & 0xff, 5 | 6))

@@ -1,6 +1,7 @@
 //! What a PostgreSQL server that goes away under a service's statements is classified as.
 
-use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, Statement};
+use zw_platform::db::BeginWrite;
 use zw_platform::db::is_busy;
 use zw_testkit::TestDb;
 
@@ -20,7 +21,7 @@ async fn backend_pid(conn: &impl ConnectionTrait) -> i32 {
 async fn a_transaction_whose_connection_the_server_terminated_is_busy_not_an_internal_error() {
     let test = TestDb::postgres().await;
     let db = zw_platform::db::connect(&test.url, 2).await.unwrap();
-    let txn = db.begin().await.unwrap();
+    let txn = db.begin_write().await.unwrap();
     let pid = backend_pid(&txn).await;
     // What a fast shutdown does to every session: pg_terminate_backend (SIGTERM, 57P01).
     test.conn
