@@ -7,6 +7,7 @@ mod cluster;
 mod local;
 mod monitor;
 
+mod access;
 mod bad_input;
 mod banner;
 mod contract;
