@@ -272,6 +272,9 @@ struct Fixtures {
     incident: String,
     declaration: String,
     task: String,
+    /// A task of the neighbouring grid whose confirmation would bring A's person there (made by
+    /// the neighbouring grid's worker: a declaration of that person at a house of his own).
+    pull_task: String,
     case: String,
     census: String,
     media: String,
@@ -283,7 +286,8 @@ struct Fixtures {
 }
 
 impl Fixtures {
-    /// Every id a neighbour must not see in a list of his own.
+    /// Every id a neighbour must not see in a list of his own (not the person's ID number: the
+    /// neighbouring worker typed it himself, into a declaration of his own grid).
     fn ids(&self) -> Vec<&str> {
         vec![
             &self.person,
@@ -293,7 +297,6 @@ impl Fixtures {
             &self.task,
             &self.case,
             &self.census,
-            &self.person_id_number,
         ]
     }
 }
@@ -692,17 +695,24 @@ fn rows() -> Vec<Row> {
         ),
         row(
             "POST /api/v1/grid/tasks/{id}/decision",
-            "an open verification task of grid A",
+            "an open verification task of grid A (and, for the neighbouring grid's worker, his own task that would bring A's person into his grid)",
             None,
-            move |f, _| {
+            move |f, w| {
                 let path = format!("{g}/tasks/{}/decision", f.task);
-                vec![
+                let mut out = vec![
                     req(&path, Body::Json(json!({"outcome": "confirm"}))),
                     req(
                         &path,
                         Body::Json(json!({"outcome": "reject", "reason": "not here"})),
                     ),
-                ]
+                ];
+                if w.name == "grid-worker-2" {
+                    out.push(req(
+                        format!("{g}/tasks/{}/decision", f.pull_task),
+                        Body::Json(json!({"outcome": "confirm"})),
+                    ));
+                }
+                out
             },
         ),
         // ---- grid: cases
@@ -1537,6 +1547,7 @@ async fn make_fixtures(c: &Cluster) -> Fixtures {
         incident,
         declaration,
         task,
+        pull_task: String::new(),
         case,
         census,
         media,
@@ -1669,8 +1680,41 @@ async fn no_principal_next_door_reaches_a_record_of_another_jurisdiction() {
     assert!(gaps.is_empty(), "{}", gaps.join("\n"));
     let ops = operations(&doc);
 
-    let fixtures = make_fixtures(&c).await;
+    let mut fixtures = make_fixtures(&c).await;
     let (people, departments) = neighbours(&c).await;
+    let next_door = &people[0];
+    assert_eq!(next_door.name, "grid-worker-2");
+    let pending = ok(
+        &c,
+        Method::POST,
+        req(
+            "/api/v1/grid/declarations",
+            Body::Json(
+                json!({"id_number": fixtures.person_id_number, "house_code": next_door.home_house}),
+            ),
+        ),
+        &next_door.token,
+        "the neighbouring grid's worker records A's person at a house of his",
+    )
+    .await;
+    assert_eq!(pending["status"], "pending", "{pending}");
+    let tasks = ok(
+        &c,
+        Method::GET,
+        req("/api/v1/grid/tasks?limit=200", Body::None),
+        &next_door.token,
+        "tasks",
+    )
+    .await;
+    fixtures.pull_task = tasks["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|t| t["declaration"]["id"] == pending["id"])
+        .unwrap_or_else(|| panic!("a task for {pending}: {tasks}"))["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     let mut dbs = BTreeMap::new();
     for (service, db) in &c.dbs {
         dbs.insert(*service, connect(&db.url).await);
