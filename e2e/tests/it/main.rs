@@ -8,6 +8,7 @@ mod deps;
 mod local;
 mod monitor;
 
+mod access;
 mod bad_input;
 mod banner;
 mod contract;

@@ -24,7 +24,8 @@ pub struct CreateServiceAccount {
     pub name: Option<String>,
     /// The district (default: this deployment's district).
     pub scope: Option<JurisdictionCode>,
-    /// Data sets it is entitled to (`a-z 0-9 . _ -`).
+    /// Data sets it is entitled to (`a-z 0-9 . _ - :`), e.g. `persons`, `incidents`, or
+    /// `cases:civil_affairs` for the cases of one recipient.
     #[serde(default)]
     pub datasets: Vec<String>,
 }

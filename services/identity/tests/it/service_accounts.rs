@@ -13,7 +13,7 @@ async fn a_department_gets_a_token_with_client_credentials() {
         .post_as(
             "/service-accounts",
             &admin,
-            &json!({"client_id": "futian-police", "name": "Futian police", "datasets": ["police.cases", "police.alerts"]}),
+            &json!({"client_id": "futian-police", "name": "Futian police", "datasets": ["police.cases", "police.alerts", "cases:civil_affairs"]}),
         )
         .await;
     assert_eq!(res.status(), 201);
@@ -49,9 +49,14 @@ async fn a_department_gets_a_token_with_client_credentials() {
         .await
         .expect("verifies");
     assert_eq!(p.roles, vec![Role::Department]);
+    // `cases:<recipient>`: the data set the grid service grants one recipient's cases on.
     assert_eq!(
         p.datasets,
-        vec!["police.alerts".to_owned(), "police.cases".to_owned()]
+        vec![
+            "cases:civil_affairs".to_owned(),
+            "police.alerts".to_owned(),
+            "police.cases".to_owned()
+        ]
     );
     assert_eq!(p.subject, account["id"].as_str().expect("id"));
     assert!(p.require_dataset("police.cases").is_ok());
