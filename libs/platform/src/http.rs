@@ -79,6 +79,9 @@ where
             .default_service(web::to(not_found))
     })
     .workers(workers)
+    // Longer than the gateway keeps an idle upstream connection (30 s): a server that closes
+    // first races the gateway's next request on that connection, which then fails as a 502.
+    .keep_alive(std::time::Duration::from_secs(75))
     .disable_signals()
     .shutdown_timeout(10)
     .listen(listener)?

@@ -173,7 +173,9 @@ pub async fn build_with(
         .no_proxy()
         .connect_timeout(options.connect_timeout)
         .read_timeout(options.upstream_timeout)
-        .pool_idle_timeout(Duration::from_secs(60))
+        // Shorter than the services' keep-alive (75 s, zw_platform::http), so the gateway never
+        // sends on a connection the service is closing.
+        .pool_idle_timeout(Duration::from_secs(30))
         .build()?;
     let own_doc = serde_json::to_value(ApiDoc::openapi())?;
     let docs = MergedDocs::new(
