@@ -22,7 +22,8 @@ use std::time::Instant;
 use async_nats::header::{HeaderMap, NATS_MESSAGE_ID};
 use async_nats::jetstream::{self, message::PublishMessage};
 use bytes::Bytes;
-use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait as _};
+use zw_domain::db::BeginWrite as _;
 use sea_orm_migration::MigratorTrait;
 use uuid::Uuid;
 use zw_bus::outbox::{self, Relay};
@@ -55,7 +56,7 @@ fn event(i: usize) -> Envelope {
 
 async fn enqueue_all(db: &sea_orm::DatabaseConnection, events: &[Envelope]) {
     for chunk in events.chunks(500) {
-        let txn = db.begin().await.unwrap();
+        let txn = db.begin_write().await.unwrap();
         for env in chunk {
             outbox::enqueue(&txn, env, &[]).await.unwrap();
         }
