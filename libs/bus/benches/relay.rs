@@ -22,7 +22,7 @@ use std::time::Instant;
 use async_nats::header::{HeaderMap, NATS_MESSAGE_ID};
 use async_nats::jetstream::{self, message::PublishMessage};
 use bytes::Bytes;
-use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait as _};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use zw_domain::db::BeginWrite as _;
 use sea_orm_migration::MigratorTrait;
 use uuid::Uuid;
