@@ -190,40 +190,78 @@ impl Relay {
     }
 
     /// Publish every unpublished row, oldest first, in batches; returns how many were published.
+    ///
+    /// Each batch is sent whole before its acks are awaited (one round trip per batch), and a
+    /// batch's rows are marked published only after all its acks. That mark (a commit, so a WAL
+    /// flush) runs while the next batch is read and published: the pass walks the rows by id
+    /// rather than re-reading those still being marked. A row committed meanwhile with an id
+    /// below the walk's position waits for the next pass.
     pub async fn publish_pending(&self) -> Result<usize, RelayError> {
         let mut total = 0;
+        let mut after: Option<Uuid> = None;
+        let mut marking: Option<Vec<Uuid>> = None;
         loop {
-            let stmt = Query::select()
-                .columns(COLUMNS)
-                .from(OUTBOX)
-                .and_where(Expr::col(PUBLISHED_AT).is_null())
-                .order_by(ID, Order::Asc)
-                .limit(self.batch_size)
-                .to_owned();
-            let rows = self.db.query_all(&stmt).await?;
-            let mut msgs = Vec::with_capacity(rows.len());
-            for row in &rows {
-                if let Some(m) = to_message(row)? {
-                    msgs.push(m);
+            let step = async {
+                let mut stmt = Query::select()
+                    .columns(COLUMNS)
+                    .from(OUTBOX)
+                    .and_where(Expr::col(PUBLISHED_AT).is_null())
+                    .order_by(ID, Order::Asc)
+                    .limit(self.batch_size)
+                    .to_owned();
+                if let Some(after) = after {
+                    stmt.and_where(Expr::col(ID).gt(after));
                 }
+                let rows = self.db.query_all(&stmt).await?;
+                let last: Option<Uuid> = match rows.last() {
+                    Some(row) => Some(row.try_get("", ID)?),
+                    None => None,
+                };
+                let mut msgs = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    if let Some(m) = to_message(row)? {
+                        msgs.push(m);
+                    }
+                }
+                self.bus.publish_batch(&msgs).await?;
+                let ids: Vec<Uuid> = msgs.iter().map(|m| m.id).collect();
+                Ok::<_, RelayError>((rows.len() as u64, last, ids))
+            };
+            let previous = marking.take();
+            let mark = async {
+                match previous {
+                    Some(ids) => self.mark_published(ids).await,
+                    None => Ok(()),
+                }
+            };
+            let (step, marked) = tokio::join!(step, mark);
+            marked?;
+            let (read, last, ids) = step?;
+            total += ids.len();
+            if !ids.is_empty() {
+                marking = Some(ids);
             }
-            if msgs.is_empty() {
-                return Ok(total);
-            }
-            self.bus.publish_batch(&msgs).await?;
-            let ids: Vec<Uuid> = msgs.iter().map(|m| m.id).collect();
-            let mark = Query::update()
-                .table(OUTBOX)
-                .value(PUBLISHED_AT, Utc::now())
-                .and_where(Expr::col(ID).is_in(ids))
-                .and_where(Expr::col(PUBLISHED_AT).is_null())
-                .to_owned();
-            self.db.execute(&mark).await?;
-            total += msgs.len();
-            if (rows.len() as u64) < self.batch_size {
-                return Ok(total);
+            match last {
+                Some(last) if read >= self.batch_size => after = Some(last),
+                _ => break,
             }
         }
+        if let Some(ids) = marking {
+            self.mark_published(ids).await?;
+        }
+        Ok(total)
+    }
+
+    /// Mark the rows of `ids` published (after their acks).
+    async fn mark_published(&self, ids: Vec<Uuid>) -> Result<(), RelayError> {
+        let mark = Query::update()
+            .table(OUTBOX)
+            .value(PUBLISHED_AT, Utc::now())
+            .and_where(Expr::col(ID).is_in(ids))
+            .and_where(Expr::col(PUBLISHED_AT).is_null())
+            .to_owned();
+        self.db.execute(&mark).await?;
+        Ok(())
     }
 
     /// Re-publish the rows published within the replay window (what an in-process relay does on

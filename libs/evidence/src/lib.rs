@@ -15,6 +15,8 @@
 //!   or out-of-order record ([`VerifyError`]).
 //! - `store` (re-exported here): the database side — [`append`], [`seal`], the finders,
 //!   [`inclusion_proof`], [`consistency_proof`], [`export`], [`verify_stored`].
+//! - [`group`](mod@group): [`GroupAppender`], group commit for many concurrent callers whose
+//!   records need not commit with a change of their own (one writer, one transaction per batch).
 //! - [`migration`]: the tables, for a service's own `Migrator` ([`migrations`]).
 //! - [`error`]: [`EvidenceError`], [`VerifyError`].
 //! - [`keys`]: the signing keys, kept in a key file outside the database, with their history;
@@ -41,6 +43,7 @@
 
 pub mod checkpoint;
 pub mod error;
+pub mod group;
 pub mod http;
 pub mod keys;
 pub mod log;
@@ -53,8 +56,11 @@ pub mod tree_head;
 pub mod verify;
 
 pub use error::{EvidenceError, VerifyError};
-pub use keys::{CheckpointKey, KeyFile, KeyFileError, KeyStatus, PublishedKey, PublishedKeys, TrustedKeys};
 pub use checkpoint::{CheckpointError, Cosignature, Witness};
+pub use group::GroupAppender;
+pub use keys::{
+    CheckpointKey, KeyFile, KeyFileError, KeyStatus, PublishedKey, PublishedKeys, TrustedKeys,
+};
 pub use log::{CheckpointSettings, EvidenceLog, PublishedHead};
 pub use migration::migrations;
 pub use proof::{

@@ -30,9 +30,10 @@ use std::ops::Range;
 use zw_domain::db::BeginWrite;
 
 use sea_orm::sea_query::{Expr, ExprTrait as _, Query};
+use chrono::SecondsFormat;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionSession as _, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Statement, TransactionSession as _, TransactionTrait,
 };
 use serde_json::Value;
 
@@ -93,7 +94,7 @@ pub struct NewEvidence<'a> {
     pub payload: &'a Value,
 }
 
-/// Rows per INSERT statement (PostgreSQL takes at most 65,535 parameters per statement).
+/// Rows per INSERT statement on SQLite.
 const ROWS_PER_INSERT: usize = 1_000;
 
 /// Appends `entries` as consecutive records, in order, exactly as that many [`append`] calls
@@ -108,18 +109,48 @@ where
     C: ConnectionTrait + TransactionTrait,
 {
     for e in entries {
-        for (name, value) in [
-            ("actor", e.actor),
-            ("action", e.action),
-            ("object", e.object),
-        ] {
-            if value.trim().is_empty() {
-                return Err(EvidenceError::InvalidInput(format!(
-                    "{name} must not be blank"
-                )));
-            }
+        check_entry(e.actor, e.action, e.object)?;
+    }
+    let entries: Vec<Entry<'_>> = entries
+        .iter()
+        .map(|e| Entry {
+            actor: e.actor,
+            action: e.action,
+            object: e.object,
+            payload_hash: payload_hash(e.payload),
+        })
+        .collect();
+    append_entries(conn, &entries).await
+}
+
+/// A record to append, its payload already hashed.
+pub(crate) struct Entry<'a> {
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub object: &'a str,
+    pub payload_hash: String,
+}
+
+/// Refuses a blank `actor`, `action` or `object`.
+pub(crate) fn check_entry(actor: &str, action: &str, object: &str) -> Result<(), EvidenceError> {
+    for (name, value) in [("actor", actor), ("action", action), ("object", object)] {
+        if value.trim().is_empty() {
+            return Err(EvidenceError::InvalidInput(format!(
+                "{name} must not be blank"
+            )));
         }
     }
+    Ok(())
+}
+
+/// Appends checked `entries` in a transaction (a savepoint if `conn` is one).
+pub(crate) async fn append_entries<C>(
+    conn: &C,
+    entries: &[Entry<'_>],
+) -> Result<Vec<EvidenceRecord>, EvidenceError>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
     if entries.is_empty() {
         return Ok(Vec::new());
     }
@@ -129,9 +160,26 @@ where
     Ok(records)
 }
 
+/// On PostgreSQL the records, the Merkle nodes they complete and the new head go in one
+/// statement, whatever their number: one round trip fewer per append (two for half of them)
+/// while the head row is locked, and a text that never changes, so it is prepared once per
+/// connection (a multi-row INSERT has a text of its own per row count, and the nodes' count
+/// varies from call to call, so that INSERT was prepared anew nearly every time).
+const PG_WRITE: &str = "WITH records AS (
+    INSERT INTO evidence_records
+        (seq, actor, action, object, payload_hash, recorded_at, prev_hash, record_hash)
+    SELECT seq, actor, action, object, payload_hash, recorded_at, prev_hash, record_hash
+    FROM jsonb_to_recordset($1) AS r(seq bigint, actor text, action text, object text,
+        payload_hash text, recorded_at timestamptz, prev_hash text, record_hash text)
+), nodes AS (
+    INSERT INTO evidence_merkle_nodes (level, idx, hash)
+    SELECT level, idx, hash FROM jsonb_to_recordset($2) AS n(level smallint, idx bigint, hash text)
+)
+UPDATE evidence_head SET last_hash = $3, frontier = $4 WHERE id = 1";
+
 async fn append_in<T: ConnectionTrait>(
     txn: &T,
-    entries: &[NewEvidence<'_>],
+    entries: &[Entry<'_>],
 ) -> Result<Vec<EvidenceRecord>, EvidenceError> {
     let count = i64::try_from(entries.len()).map_err(|_| corrupt("too many records at once"))?;
     // Take the head row lock first: it decides the sequence numbers and the chain's start.
@@ -160,7 +208,7 @@ async fn append_in<T: ConnectionTrait>(
             e.actor,
             e.action,
             e.object,
-            &payload_hash(e.payload),
+            &e.payload_hash,
             at,
             &prev_hash,
         );
@@ -171,6 +219,49 @@ async fn append_in<T: ConnectionTrait>(
         prev_hash = record.record_hash.clone();
         records.push(record);
     }
+
+    if txn.get_database_backend() == DbBackend::Postgres {
+        let rows: Vec<Value> = records
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "seq": r.seq,
+                    "actor": r.actor,
+                    "action": r.action,
+                    "object": r.object,
+                    "payload_hash": r.payload_hash,
+                    // Microseconds and `Z`: the spelling the record hash covers, exact in
+                    // PostgreSQL's timestamptz.
+                    "recorded_at": r.recorded_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+                    "prev_hash": r.prev_hash,
+                    "record_hash": r.record_hash,
+                })
+            })
+            .collect();
+        let node_rows: Vec<Value> = nodes
+            .iter()
+            .map(|(id, hash)| {
+                serde_json::json!({
+                    "level": id.level,
+                    "idx": id.index,
+                    "hash": hex::encode(hash),
+                })
+            })
+            .collect();
+        let write = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            PG_WRITE,
+            [
+                Value::Array(rows).into(),
+                Value::Array(node_rows).into(),
+                prev_hash.into(),
+                frontier_to_text(&frontier).into(),
+            ],
+        );
+        txn.execute_raw(write).await?;
+        return Ok(records);
+    }
+
     for chunk in records.chunks(ROWS_PER_INSERT) {
         entity::records::Entity::insert_many(chunk.iter().map(entity::records::ActiveModel::from))
             .exec_without_returning(txn)

@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use zw_domain::db::BeginWrite;
 
+use sea_orm::ConnectionTrait as _;
 use serde_json::json;
 use zw_evidence::{EvidenceError, EvidenceSigner, GENESIS_PREV_HASH};
 
@@ -15,6 +16,8 @@ on_both_backends!(
     a_blank_action_object_or_actor_is_refused,
     the_database_refuses_to_update_or_delete_evidence,
     many_appended_at_once_chain_prove_and_verify_as_one_by_one,
+    records_handed_to_a_group_appender_by_concurrent_callers_form_one_chain,
+    a_group_appender_answers_each_caller_with_the_error_of_a_failed_batch,
 );
 
 async fn appended_records_chain_from_the_genesis_hash_and_read_back_unchanged(backend: Backend) {
@@ -251,4 +254,121 @@ async fn many_appended_at_once_chain_prove_and_verify_as_one_by_one(backend: Bac
         zw_evidence::record(&db.conn, 1_105).await.expect("read"),
         None
     );
+}
+
+async fn records_handed_to_a_group_appender_by_concurrent_callers_form_one_chain(
+    backend: Backend,
+) {
+    const TASKS: usize = 16;
+    const EACH: usize = 10;
+    let db = fresh(backend).await;
+    let signer = EvidenceSigner::generate();
+    append_n(&db, 2).await;
+    let group = zw_evidence::GroupAppender::spawn(db.conn.clone(), 8);
+
+    let mut handles = Vec::new();
+    for task in 0..TASKS {
+        let group = group.clone();
+        handles.push(tokio::spawn(async move {
+            let mut records = Vec::new();
+            for i in 0..EACH {
+                let payload = json!({ "task": task, "i": i });
+                let record = group
+                    .append(
+                        &format!("user/{task}"),
+                        "record.read",
+                        &format!("record/{task}-{i}"),
+                        &payload,
+                    )
+                    .await
+                    .expect("group append");
+                assert!(record.matches_payload(&payload));
+                records.push(record);
+            }
+            records
+        }));
+    }
+    let mut answered = Vec::new();
+    for handle in handles {
+        answered.extend(handle.await.expect("task"));
+    }
+    answered.sort_by_key(|r| r.seq);
+    let total = (TASKS * EACH) as i64;
+    assert_eq!(
+        answered.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        (3..=total + 2).collect::<Vec<_>>(),
+        "every caller got its own record, after the two appended one by one, no gap"
+    );
+    for r in &answered {
+        let stored = zw_evidence::record(&db.conn, r.seq)
+            .await
+            .expect("read")
+            .expect("committed before it was answered");
+        assert_eq!(&stored, r);
+    }
+    let log = zw_evidence::export(&db.conn, "test").await.expect("export");
+    for pair in log.records.windows(2) {
+        assert_eq!(pair[1].prev_hash, pair[0].record_hash, "one unforked chain");
+    }
+
+    // A blank field is refused before it reaches the writer.
+    let blank = group
+        .append(" ", "record.read", "record/x", &json!({}))
+        .await;
+    assert!(matches!(blank, Err(EvidenceError::InvalidInput(_))), "{blank:?}");
+    // One by one again after them: the chain goes on.
+    let after = append_n(&db, 1).await;
+    assert_eq!(after[0].seq, total + 3);
+    assert_eq!(after[0].prev_hash, answered.last().expect("some").record_hash);
+
+    let head = zw_evidence::seal(&db.conn, &signer).await.expect("seal");
+    assert_eq!(head.tree_size, total + 3);
+    let key = signer.public_key();
+    let report = zw_evidence::verify_stored(&db.conn, &zw_evidence::TrustedKeys::new([key]))
+        .await
+        .expect("verify");
+    assert_eq!(report.records, total + 3, "{report:?}");
+    for seq in [3, 50, total + 2] {
+        let proof = zw_evidence::inclusion_proof(&db.conn, seq, None)
+            .await
+            .expect("proof");
+        zw_evidence::verify_inclusion_proof(&proof, &key).expect("verifies");
+    }
+}
+
+async fn a_group_appender_answers_each_caller_with_the_error_of_a_failed_batch(
+    backend: Backend,
+) {
+    let db = fresh(backend).await;
+    append_n(&db, 1).await;
+    let group = zw_evidence::GroupAppender::spawn(db.conn.clone(), 8);
+    // Every append now fails (its INSERT has no table), and with it the head's advance.
+    crate::helpers::sql(&db, "DROP TABLE evidence_merkle_nodes").await;
+    crate::helpers::sql(&db, "DROP TABLE evidence_records").await;
+    let calls = (0..4).map(|i| {
+        let group = group.clone();
+        async move {
+            group
+                .append("user/1", "record.read", &format!("record/{i}"), &json!({}))
+                .await
+        }
+    });
+    for answer in futures::future::join_all(calls).await {
+        assert!(
+            matches!(answer, Err(EvidenceError::Database(_))),
+            "{answer:?}"
+        );
+    }
+    let seq: i64 = db
+        .conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.conn.get_database_backend(),
+            "SELECT seq FROM evidence_head WHERE id = 1",
+        ))
+        .await
+        .expect("read the head")
+        .expect("the head row")
+        .try_get("", "seq")
+        .expect("seq");
+    assert_eq!(seq, 1, "no failed append moved the head");
 }
