@@ -52,9 +52,11 @@ mod store;
 pub mod tree_head;
 pub mod verify;
 
-pub use error::{EvidenceError, VerifyError};
-pub use keys::{CheckpointKey, KeyFile, KeyFileError, KeyStatus, PublishedKey, PublishedKeys, TrustedKeys};
 pub use checkpoint::{CheckpointError, Cosignature, Witness};
+pub use error::{EvidenceError, VerifyError};
+pub use keys::{
+    CheckpointKey, KeyFile, KeyFileError, KeyStatus, PublishedKey, PublishedKeys, TrustedKeys,
+};
 pub use log::{CheckpointSettings, EvidenceLog, PublishedHead};
 pub use migration::migrations;
 pub use proof::{

@@ -239,11 +239,9 @@ pub fn bound_id_number(
         (true, None) => Err(
             "a citizen's account is bound to his resident ID number: id_number is required".into(),
         ),
-        (true, Some(s)) => {
-            IdNumber::parse_on(s, today)
-                .map(Some)
-                .map_err(|e| e.to_string())
-        }
+        (true, Some(s)) => IdNumber::parse_on(s, today)
+            .map(Some)
+            .map_err(|e| e.to_string()),
     }
 }
 
@@ -321,7 +319,9 @@ mod tests {
         // Born 2004-12-18: not yet born on 2004-12-01.
         let before_birth = chrono::NaiveDate::from_ymd_opt(2004, 12, 1).expect("date");
         assert!(bound_id_number(&[Role::Citizen], Some("440304200412180010"), today).is_ok());
-        assert!(bound_id_number(&[Role::Citizen], Some("440304200412180010"), before_birth).is_err());
+        assert!(
+            bound_id_number(&[Role::Citizen], Some("440304200412180010"), before_birth).is_err()
+        );
         assert_eq!(bound_id_number(&[Role::GridWorker], None, today), Ok(None));
         assert!(
             bound_id_number(&[Role::StreetOfficer], Some("11010519491231002X"), today).is_err()

@@ -196,12 +196,16 @@ fn bad_file_lines(answer: &serde_json::Value, starts: &[(u64, u64)]) -> String {
     };
     let mut out = String::new();
     for b in bad {
-        let Some(line) = b["line"].as_u64() else { continue };
+        let Some(line) = b["line"].as_u64() else {
+            continue;
+        };
         let file_line = starts
             .iter()
             .rev()
             .find(|(chunk_line, _)| *chunk_line <= line)
-            .map_or(line, |(chunk_line, file_line)| file_line + (line - chunk_line));
+            .map_or(line, |(chunk_line, file_line)| {
+                file_line + (line - chunk_line)
+            });
         let problem = b["problem"].as_str().unwrap_or("refused");
         out.push_str(&format!("\n  file line {file_line}: {problem}"));
     }

@@ -285,7 +285,9 @@ async fn the_import_client_names_a_refused_row_by_its_line_in_the_file() {
     assert!(message.contains("file line 9:"), "{message}");
     assert!(message.contains("file lines 9–9 (chunk 2)"), "{message}");
     // The first chunk went in, its quoted line break kept.
-    let (status, h) = w.get(&w.officer(), &format!("/api/v1/grid/houses/{h1}")).await;
+    let (status, h) = w
+        .get(&w.officer(), &format!("/api/v1/grid/houses/{h1}"))
+        .await;
     assert_eq!(status, StatusCode::OK, "{h}");
     assert_eq!(h["address"], "1 Import Road\nBlock A");
 }
