@@ -7,7 +7,9 @@
 //! accepted chunk is one transaction: the rows, a life event for each new house or person
 //! (source `import`, reference the import id), one evidence record for the chunk (the SHA-256 of
 //! its bytes, which the life events point to) and an `imports` row. Rows already there are
-//! counted as unchanged, so sending a chunk again changes nothing.
+//! counted as unchanged, so sending a chunk again changes nothing. How the new records are
+//! written is the one step that differs by database ([`store`]: staged and set-based on
+//! PostgreSQL, batched on SQLite).
 //!
 //! The rules apply to imported records as to collected ones, with one version of each rule set
 //! per chunk: a new house is classified (level and colour) as it is written, and the collection
