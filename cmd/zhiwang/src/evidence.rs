@@ -145,8 +145,8 @@ async fn export(
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> anyhow::Result<T> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{} is not {what}", path.display()))
 }
 
@@ -154,14 +154,18 @@ fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let log = ExportedLog::from_json(&text).map_err(|e| {
-        anyhow::anyhow!("{} is not an exported evidence log: {e}", args.file.display())
+        anyhow::anyhow!(
+            "{} is not an exported evidence log: {e}",
+            args.file.display()
+        )
     })?;
 
     let mut pinned = TrustedKeys::default();
     for text in &args.public_keys {
         pinned.insert(
-            EvidencePublicKey::from_base64(text)
-                .map_err(|_| anyhow::anyhow!("--public-key {text:?} is not a base64 Ed25519 key"))?,
+            EvidencePublicKey::from_base64(text).map_err(|_| {
+                anyhow::anyhow!("--public-key {text:?} is not a base64 Ed25519 key")
+            })?,
         );
     }
     let mut pin_all = |keys: &PublishedKeys, from: &Path| -> anyhow::Result<()> {
@@ -294,7 +298,10 @@ async fn monitor(args: &MonitorArgs) -> anyhow::Result<ExitCode> {
     let mut state: Option<MonitorState> = if args.state.exists() {
         let state: MonitorState = read_json(&args.state, "a monitor state file")?;
         if state.format != MONITOR_FORMAT {
-            anyhow::bail!("{} is not a monitor state file of format {MONITOR_FORMAT}", args.state.display());
+            anyhow::bail!(
+                "{} is not a monitor state file of format {MONITOR_FORMAT}",
+                args.state.display()
+            );
         }
         if state.url != url {
             anyhow::bail!(
@@ -374,7 +381,9 @@ async fn round(
                 .map(|k| {
                     EvidencePublicKey::from_base64(k)
                         .map(|k| k.key_id())
-                        .map_err(|_| anyhow::anyhow!("--public-key {k:?} is not a base64 Ed25519 key"))
+                        .map_err(|_| {
+                            anyhow::anyhow!("--public-key {k:?} is not a base64 Ed25519 key")
+                        })
                 })
                 .collect::<anyhow::Result<_>>()?;
             pinned_keys.retain(|k| given.contains(&k.key_id));
@@ -420,10 +429,11 @@ async fn round(
         // A rotation: the new key must be published next to every key pinned so far. The
         // consistency proof below still shows that it signs an extension of what was seen.
         let keys: PublishedKeys = get(client, &format!("{url}/keys")).await?;
-        let still = known
-            .keys
-            .iter()
-            .all(|pinned| keys.keys.iter().any(|k| k.key_id == pinned.key_id && k.public_key == pinned.public_key));
+        let still = known.keys.iter().all(|pinned| {
+            keys.keys
+                .iter()
+                .any(|k| k.key_id == pinned.key_id && k.public_key == pinned.public_key)
+        });
         let Some(new_key) = keys.keys.iter().find(|k| k.key_id == head.key_id).cloned() else {
             return Ok(Round::Rewrite(format!(
                 "the head of size {} is signed by key {}, which the service does not publish",
@@ -435,7 +445,10 @@ async fn round(
                 "the service no longer publishes every key pinned before".into(),
             ));
         }
-        eprintln!("new key {} published next to the pinned ones: pinned", new_key.key_id);
+        eprintln!(
+            "new key {} published next to the pinned ones: pinned",
+            new_key.key_id
+        );
         known.keys.push(new_key);
         trusted = known.trusted()?;
     }
@@ -486,7 +499,9 @@ async fn round(
     }
     let (Some(old_key), Some(new_key)) = (trusted.get(&last.key_id), trusted.get(&head.key_id))
     else {
-        return Ok(Round::Rewrite("a head is signed by a key not pinned".into()));
+        return Ok(Round::Rewrite(
+            "a head is signed by a key not pinned".into(),
+        ));
     };
     if let Err(e) = zw_evidence::verify_consistency_proof_across(&proof, old_key, new_key) {
         return Ok(Round::Rewrite(format!(

@@ -82,7 +82,13 @@ fn leaves(records: &[EvidenceRecord]) -> Vec<Hash> {
 
 /// What the service publishes for `records` signed by `signer`: its heads at `sizes`, the
 /// consistency proofs between them, its keys.
-fn publish(routes: &Routes, keys: &KeyFile, signer: &EvidenceSigner, records: &[EvidenceRecord], sizes: &[i64]) {
+fn publish(
+    routes: &Routes,
+    keys: &KeyFile,
+    signer: &EvidenceSigner,
+    records: &[EvidenceRecord],
+    sizes: &[i64],
+) {
     let leaves = leaves(records);
     let heads: Vec<_> = sizes
         .iter()
@@ -90,7 +96,10 @@ fn publish(routes: &Routes, keys: &KeyFile, signer: &EvidenceSigner, records: &[
         .collect();
     let mut r = routes.lock().expect("routes");
     r.clear();
-    r.insert("/keys".into(), serde_json::to_value(keys.published()).unwrap());
+    r.insert(
+        "/keys".into(),
+        serde_json::to_value(keys.published()).unwrap(),
+    );
     let last = heads.last().expect("a head");
     r.insert(
         "/tree-head".into(),
@@ -146,14 +155,21 @@ async fn a_monitor_follows_a_growing_log_and_exits_on_a_rewrite_signed_with_the_
 
     let genuine = records(9, "user/1");
     publish(&routes, &keys, &signer, &genuine, &[5]);
-    let (code, out) = monitor(&base, &state, &["--public-key", &signer.public_key_base64()]);
+    let (code, out) = monitor(
+        &base,
+        &state,
+        &["--public-key", &signer.public_key_base64()],
+    );
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("OK: first head: size 5"), "{out}");
 
     publish(&routes, &keys, &signer, &genuine, &[5, 9]);
     let (code, out) = monitor(&base, &state, &[]);
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("size 9") && out.contains("extends size 5"), "{out}");
+    assert!(
+        out.contains("size 9") && out.contains("extends size 5"),
+        "{out}"
+    );
 
     // Record 2 rewritten, the log rechained and re-signed with the genuine key.
     let rewritten = records(11, "user/evil");
@@ -202,7 +218,10 @@ async fn a_monitor_follows_a_growing_log_and_exits_on_a_rewrite_signed_with_the_
             .args(extra)
             .output()
             .expect("run zhiwang");
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
     };
     let (code, out) = verify(&["--state", state.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{out}");

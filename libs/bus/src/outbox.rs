@@ -58,6 +58,60 @@ pub async fn enqueue_task(
     insert(conn, subject, StreamKind::Tasks, env, headers).await
 }
 
+/// [`enqueue`] of many events at once (a bulk import's), with the same `headers`: a few
+/// statements in all. Nothing is written if one of them is refused.
+pub async fn enqueue_many(
+    conn: &impl ConnectionTrait,
+    envs: &[Envelope],
+    headers: &[(String, String)],
+) -> Result<(), DbErr> {
+    let headers = trace::with_current(headers);
+    message::validate_headers(&headers).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let headers = serde_json::to_value(&headers)
+        .map_err(|e| DbErr::Custom(format!("cannot encode headers: {e}")))?;
+    let now = Utc::now();
+    let mut rows = Vec::with_capacity(envs.len());
+    for env in envs {
+        rows.push(row(&env.subject(), StreamKind::Events, env, &headers, now)?);
+    }
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut stmt = Query::insert();
+        stmt.into_table(OUTBOX)
+            .columns([ID, SUBJECT, KIND, PAYLOAD, HEADERS, CREATED_AT]);
+        for values in chunk {
+            stmt.values(values.clone())
+                .map_err(|e| DbErr::Custom(e.to_string()))?;
+        }
+        conn.execute(&stmt).await?;
+    }
+    Ok(())
+}
+
+/// Outbox rows per INSERT statement (six values each).
+const ROWS_PER_INSERT: usize = 1_000;
+
+/// The values of one outbox row, checked: refused here, in the caller's transaction, rather than
+/// in the relay where a bad row would be stuck forever.
+fn row(
+    subject: &str,
+    kind: StreamKind,
+    env: &Envelope,
+    headers: &serde_json::Value,
+    now: chrono::DateTime<Utc>,
+) -> Result<[Expr; 6], DbErr> {
+    subject::validate_publish(kind, subject).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let payload = serde_json::to_string(env)
+        .map_err(|e| DbErr::Custom(format!("cannot encode the envelope: {e}")))?;
+    Ok([
+        env.id.into(),
+        subject.into(),
+        kind.as_str().into(),
+        payload.into(),
+        headers.clone().into(),
+        now.into(),
+    ])
+}
+
 async fn insert(
     conn: &impl ConnectionTrait,
     subject: &str,
@@ -65,26 +119,15 @@ async fn insert(
     env: &Envelope,
     headers: &[(String, String)],
 ) -> Result<(), DbErr> {
-    // Refuse here, in the caller's transaction, rather than in the relay where a bad row would
-    // be stuck forever.
-    subject::validate_publish(kind, subject).map_err(|e| DbErr::Custom(e.to_string()))?;
     let headers = trace::with_current(headers);
     message::validate_headers(&headers).map_err(|e| DbErr::Custom(e.to_string()))?;
-    let payload = serde_json::to_string(env)
-        .map_err(|e| DbErr::Custom(format!("cannot encode the envelope: {e}")))?;
     let headers = serde_json::to_value(&headers)
         .map_err(|e| DbErr::Custom(format!("cannot encode headers: {e}")))?;
+    let values = row(subject, kind, env, &headers, Utc::now())?;
     let stmt = Query::insert()
         .into_table(OUTBOX)
         .columns([ID, SUBJECT, KIND, PAYLOAD, HEADERS, CREATED_AT])
-        .values([
-            env.id.into(),
-            subject.into(),
-            kind.as_str().into(),
-            payload.into(),
-            headers.into(),
-            Utc::now().into(),
-        ])
+        .values(values)
         .map_err(|e| DbErr::Custom(e.to_string()))?
         .to_owned();
     conn.execute(&stmt).await?;

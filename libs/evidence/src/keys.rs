@@ -29,7 +29,9 @@ pub enum KeyFileError {
          (in Kubernetes: put it in the evidence keys Secret), or set evidence.create_missing_key = true"
     )]
     Missing { path: PathBuf, service: String },
-    #[error("{path} already exists; `zhiwang keys rotate` replaces a key, generate never overwrites one")]
+    #[error(
+        "{path} already exists; `zhiwang keys rotate` replaces a key, generate never overwrites one"
+    )]
     Exists { path: PathBuf },
     #[error("cannot read or write {path}: {source}")]
     Io {
@@ -422,7 +424,11 @@ mod tests {
         let published = file.published();
         assert_eq!(published.keys[0].status, KeyStatus::Retired);
         assert_eq!(published.keys[1].status, KeyStatus::Current);
-        assert!(!serde_json::to_string(&published).unwrap().contains("secret"));
+        assert!(
+            !serde_json::to_string(&published)
+                .unwrap()
+                .contains("secret")
+        );
         let trusted = TrustedKeys::from_published(&published).expect("trusted");
         assert!(trusted.get(&first).is_some() && trusted.get(&second).is_some());
         file.validate("grid").expect("valid");
@@ -432,12 +438,16 @@ mod tests {
     fn a_missing_or_damaged_file_says_what_to_do() {
         let dir = tempfile::tempdir().expect("dir");
         let path = key_file_path(dir.path(), "grid");
-        let missing = KeyFile::load(&path, "grid").expect_err("missing").to_string();
+        let missing = KeyFile::load(&path, "grid")
+            .expect_err("missing")
+            .to_string();
         assert!(missing.contains("zhiwang keys generate grid"), "{missing}");
         let mut file = KeyFile::generate("grid");
         file.keys[0].secret = Some(hex::encode([7u8; 32]));
         std::fs::write(&path, serde_json::to_string(&file).unwrap()).unwrap();
-        let err = KeyFile::load(&path, "grid").expect_err("mismatch").to_string();
+        let err = KeyFile::load(&path, "grid")
+            .expect_err("mismatch")
+            .to_string();
         assert!(err.contains("does not match"), "{err}");
     }
 }

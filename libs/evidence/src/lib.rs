@@ -55,8 +55,8 @@ mod store;
 pub mod tree_head;
 pub mod verify;
 
-pub use error::{EvidenceError, VerifyError};
 pub use checkpoint::{CheckpointError, Cosignature, Witness};
+pub use error::{EvidenceError, VerifyError};
 pub use group::GroupAppender;
 pub use keys::{
     CheckpointKey, KeyFile, KeyFileError, KeyStatus, PublishedKey, PublishedKeys, TrustedKeys,

@@ -38,10 +38,10 @@ use sea_orm::{
 use serde_json::Value;
 
 use crate::error::{EvidenceError, VerifyError};
+use crate::keys::{KeyStatus, PublishedKey, TrustedKeys};
 use crate::merkle::{self, Frontier, Hash, NodeId};
 use crate::proof::{ConsistencyProof, InclusionProof};
 use crate::record::{EvidenceRecord, decode_hash, now_micros, payload_hash};
-use crate::keys::{KeyStatus, PublishedKey, TrustedKeys};
 use crate::tree_head::{EvidenceSigner, SignedTreeHead};
 use crate::verify::{
     Anomaly, ChainCursor, ChainVerifier, Clues, EXPORT_FORMAT, ExportedLog, VerifyReport,
@@ -534,11 +534,10 @@ pub(crate) async fn verify_stored_from<C: ConnectionTrait>(
 ) -> Result<(VerifyReport, ChainCursor), EvidenceError> {
     // Tree heads before the head row: a head only covers records the head row had counted
     // when it was sealed, so reading in this order never sees a head beyond the row.
-    let mut heads_query = entity::tree_heads::Entity::find()
-        .order_by_asc(entity::tree_heads::Column::TreeSize);
+    let mut heads_query =
+        entity::tree_heads::Entity::find().order_by_asc(entity::tree_heads::Column::TreeSize);
     if cursor.verified > 0 {
-        heads_query =
-            heads_query.filter(entity::tree_heads::Column::TreeSize.gt(cursor.verified));
+        heads_query = heads_query.filter(entity::tree_heads::Column::TreeSize.gt(cursor.verified));
     }
     let heads: Vec<SignedTreeHead> = heads_query
         .all(conn)

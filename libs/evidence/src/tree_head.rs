@@ -90,8 +90,7 @@ impl EvidencePublicKey {
 
     /// Whether `signature` is this key's strict Ed25519 signature of `message`.
     pub fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
-        Signature::from_slice(signature)
-            .is_ok_and(|s| self.0.verify_strict(message, &s).is_ok())
+        Signature::from_slice(signature).is_ok_and(|s| self.0.verify_strict(message, &s).is_ok())
     }
 
     /// The first 16 hex digits of SHA-256 of the 32-byte key.

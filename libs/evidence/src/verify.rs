@@ -611,10 +611,16 @@ mod tests {
         let mut empty = log(0, &signer);
         empty.tree_heads.clear();
         assert_eq!(self_check(&empty), Err(VerifyError::EmptyLog));
-        assert_eq!(pinned(&empty, &signer.public_key()), Err(VerifyError::EmptyLog));
+        assert_eq!(
+            pinned(&empty, &signer.public_key()),
+            Err(VerifyError::EmptyLog)
+        );
         let mut unsealed = log(3, &signer);
         unsealed.tree_heads.clear();
-        assert_eq!(pinned(&unsealed, &signer.public_key()), Err(VerifyError::NoTreeHead));
+        assert_eq!(
+            pinned(&unsealed, &signer.public_key()),
+            Err(VerifyError::NoTreeHead)
+        );
     }
 
     #[test]
@@ -627,7 +633,10 @@ mod tests {
         let leaves: Vec<Hash> = log.records.iter().filter_map(|r| r.leaf_hash()).collect();
         log.tree_heads = vec![forger.sign_tree_head(6, &merkle::root(&leaves), Utc::now())];
         log.public_keys = published(&forger).keys;
-        assert!(self_check(&log).is_ok(), "self-consistent under the forger's key");
+        assert!(
+            self_check(&log).is_ok(),
+            "self-consistent under the forger's key"
+        );
         assert_eq!(
             pinned(&log, &genuine.public_key()),
             Err(VerifyError::UnknownKey {
@@ -670,14 +679,22 @@ mod tests {
         };
         rewritten.records[1].actor = "user/evil".into();
         rechain(&mut rewritten, 1);
-        let leaves: Vec<Hash> = rewritten.records.iter().filter_map(|r| r.leaf_hash()).collect();
+        let leaves: Vec<Hash> = rewritten
+            .records
+            .iter()
+            .filter_map(|r| r.leaf_hash())
+            .collect();
         rewritten.tree_heads = vec![signer.sign_tree_head(9, &merkle::root(&leaves), Utc::now())];
         assert_eq!(
             verify_export(&rewritten, Trust::Pinned(&trusted), &[known_at_4]),
             Err(VerifyError::DivergesFromKnownHead { tree_size: 4 })
         );
         assert!("4:zz".parse::<KnownHead>().is_err());
-        assert!(format!("0:{}", "a".repeat(64)).parse::<KnownHead>().is_err());
+        assert!(
+            format!("0:{}", "a".repeat(64))
+                .parse::<KnownHead>()
+                .is_err()
+        );
         assert_eq!(
             format!("9:{}", seen.root_hash.to_uppercase()).parse::<KnownHead>(),
             Ok(seen)
@@ -688,13 +705,19 @@ mod tests {
     fn every_head_of_the_export_is_checked() {
         let signer = EvidenceSigner::generate();
         let mut log = log(7, &signer);
-        let leaves: Vec<Hash> = log.records[..3].iter().filter_map(|r| r.leaf_hash()).collect();
+        let leaves: Vec<Hash> = log.records[..3]
+            .iter()
+            .filter_map(|r| r.leaf_hash())
+            .collect();
         let mut early = signer.sign_tree_head(3, &merkle::root(&leaves), Utc::now());
         log.tree_heads.insert(0, early.clone());
         assert_eq!(self_check(&log).expect("intact").tree_heads_checked, 2);
         early.root_hash = "0".repeat(64);
         log.tree_heads[0] = early;
-        assert_eq!(self_check(&log), Err(VerifyError::BadSignature { tree_size: 3 }));
+        assert_eq!(
+            self_check(&log),
+            Err(VerifyError::BadSignature { tree_size: 3 })
+        );
     }
 
     #[test]
@@ -786,10 +809,7 @@ mod tests {
             &r.prev_hash,
         );
         log.records[4] = forged;
-        assert_eq!(
-            self_check(&log),
-            Err(VerifyError::BrokenChain { seq: 6 })
-        );
+        assert_eq!(self_check(&log), Err(VerifyError::BrokenChain { seq: 6 }));
     }
 
     #[test]

@@ -188,6 +188,30 @@ pub async fn enqueue(
     Ok(())
 }
 
+/// [`enqueue`] of many events from one `source` at once (a bulk import's), each in its
+/// jurisdiction.
+pub async fn enqueue_many(
+    txn: &impl ConnectionTrait,
+    events: &[(Event, &JurisdictionCode)],
+    source: &Source,
+) -> Result<(), ApiError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    mark_collected(txn, source).await?;
+    let envelopes: Vec<Envelope> = events
+        .iter()
+        .map(|(event, jurisdiction)| Envelope::new(event, (*jurisdiction).clone(), source.actor()))
+        .collect();
+    zw_bus::outbox::enqueue_many(
+        txn,
+        &envelopes,
+        &zw_platform::telemetry::current_trace_headers(),
+    )
+    .await?;
+    Ok(())
+}
+
 /// A change made for a record collected in the field (`Source::via("collection", client_id)`)
 /// leaves a mark in its own transaction, so the collection knows it was made even if the
 /// process dies before the record's answer is stored (see `crate::collection`).

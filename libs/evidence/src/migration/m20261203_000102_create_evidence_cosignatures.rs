@@ -27,7 +27,12 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new("signed_at").big_integer().not_null())
                     // The whole signature line (`— <name> <base64>`), as it is shown.
                     .col(ColumnDef::new("line").string().not_null())
-                    .primary_key(Index::create().col("tree_size").col("witness").col("key_id"))
+                    .primary_key(
+                        Index::create()
+                            .col("tree_size")
+                            .col("witness")
+                            .col("key_id"),
+                    )
                     .to_owned(),
             )
             .await

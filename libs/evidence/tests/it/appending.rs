@@ -78,9 +78,12 @@ async fn an_append_rolled_back_with_its_transaction_leaves_no_trace_and_no_gap(b
     assert_eq!(next.seq, 3, "the rolled-back seq is reused: no gap");
     let signer = EvidenceSigner::generate();
     zw_evidence::seal(&db.conn, &signer).await.expect("seal");
-    zw_evidence::verify_stored(&db.conn, &zw_evidence::TrustedKeys::new([signer.public_key()]))
-        .await
-        .expect("intact");
+    zw_evidence::verify_stored(
+        &db.conn,
+        &zw_evidence::TrustedKeys::new([signer.public_key()]),
+    )
+    .await
+    .expect("intact");
 }
 
 async fn appends_in_concurrent_transactions_form_one_gapless_unforked_chain(backend: Backend) {
@@ -140,9 +143,12 @@ async fn appends_in_concurrent_transactions_form_one_gapless_unforked_chain(back
     let signer = EvidenceSigner::generate();
     let head = zw_evidence::seal(&db.conn, &signer).await.expect("seal");
     assert_eq!(head.tree_size, committed as i64);
-    let report = zw_evidence::verify_stored(&db.conn, &zw_evidence::TrustedKeys::new([signer.public_key()]))
-        .await
-        .expect("intact");
+    let report = zw_evidence::verify_stored(
+        &db.conn,
+        &zw_evidence::TrustedKeys::new([signer.public_key()]),
+    )
+    .await
+    .expect("intact");
     assert_eq!(report.records, committed as i64);
     for seq in 1..=committed as i64 {
         let proof = zw_evidence::inclusion_proof(&db.conn, seq, None)

@@ -6,7 +6,7 @@ mod helpers;
 
 mod appending;
 mod checkpoint;
-mod running;
 mod proving;
+mod running;
 mod tampering;
 mod verifying;

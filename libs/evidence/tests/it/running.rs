@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use sea_orm::ConnectionTrait as _;
-use zw_evidence::{CheckpointSettings, EvidenceError, EvidenceLog, EvidenceSigner, KeyFile, KeyStatus};
+use zw_evidence::{
+    CheckpointSettings, EvidenceError, EvidenceLog, EvidenceSigner, KeyFile, KeyStatus,
+};
 use zw_platform::health::ReadinessCheck as _;
 use zw_testkit::TestDb;
 
@@ -20,9 +22,15 @@ on_both_backends!(
 );
 
 async fn open(db: &TestDb, dir: &std::path::Path) -> EvidenceLog {
-    EvidenceLog::open(db.conn.clone(), "grid", dir, true, CheckpointSettings::new("zhiwang.test", "grid"))
-        .await
-        .expect("the log opens")
+    EvidenceLog::open(
+        db.conn.clone(),
+        "grid",
+        dir,
+        true,
+        CheckpointSettings::new("zhiwang.test", "grid"),
+    )
+    .await
+    .expect("the log opens")
 }
 
 async fn legacy_rows(db: &TestDb) -> i64 {
@@ -41,9 +49,15 @@ async fn legacy_rows(db: &TestDb) -> i64 {
 async fn the_key_is_created_in_its_own_file_and_never_in_the_database(backend: Backend) {
     let db = fresh(backend).await;
     let dir = tempfile::tempdir().expect("dir");
-    let missing = EvidenceLog::open(db.conn.clone(), "grid", dir.path(), false, CheckpointSettings::new("zhiwang.test", "grid"))
-        .await
-        .expect_err("no key file, none to be created");
+    let missing = EvidenceLog::open(
+        db.conn.clone(),
+        "grid",
+        dir.path(),
+        false,
+        CheckpointSettings::new("zhiwang.test", "grid"),
+    )
+    .await
+    .expect_err("no key file, none to be created");
     assert!(matches!(missing, EvidenceError::Keys(_)));
     assert!(
         missing.to_string().contains("zhiwang keys generate grid"),
@@ -52,10 +66,16 @@ async fn the_key_is_created_in_its_own_file_and_never_in_the_database(backend: B
 
     let log = open(&db, dir.path()).await;
     let file = KeyFile::load(&dir.path().join("grid.json"), "grid").expect("the key file");
-    assert_eq!(file.signer().expect("signer").public_key_base64(), log.public_key_base64());
+    assert_eq!(
+        file.signer().expect("signer").public_key_base64(),
+        log.public_key_base64()
+    );
     assert_eq!(legacy_rows(&db).await, 0, "no secret in the database");
     assert!(
-        zw_evidence::log::legacy_key(&db.conn).await.expect("read").is_none(),
+        zw_evidence::log::legacy_key(&db.conn)
+            .await
+            .expect("read")
+            .is_none(),
         "the marker an earlier version refuses to start on is no key"
     );
     let again = open(&db, dir.path()).await;
@@ -83,11 +103,17 @@ async fn a_key_kept_in_the_database_by_an_earlier_version_is_retired_into_the_fi
     )
     .await;
     append_n(&db, 4).await;
-    zw_evidence::seal(&db.conn, &legacy).await.expect("sealed as before");
+    zw_evidence::seal(&db.conn, &legacy)
+        .await
+        .expect("sealed as before");
 
     let dir = tempfile::tempdir().expect("dir");
     let log = open(&db, dir.path()).await;
-    assert_ne!(log.public_key_base64(), legacy.public_key_base64(), "it signs no more");
+    assert_ne!(
+        log.public_key_base64(),
+        legacy.public_key_base64(),
+        "it signs no more"
+    );
     let keys = &log.keys().keys;
     assert_eq!(keys.len(), 2);
     assert_eq!(
@@ -98,11 +124,16 @@ async fn a_key_kept_in_the_database_by_an_earlier_version_is_retired_into_the_fi
     let file = std::fs::read_to_string(dir.path().join("grid.json")).expect("file");
     assert!(!file.contains(&hex::encode(legacy.to_secret_bytes())));
 
-    log.verify(true).await.expect("heads of the retired key still verify");
+    log.verify(true)
+        .await
+        .expect("heads of the retired key still verify");
     append_n(&db, 2).await;
     let head = log.seal().await.expect("sealed");
     assert_eq!(head.key_id, keys[1].key_id);
-    let proof = log.consistency_proof(4, 6).await.expect("across the rotation");
+    let proof = log
+        .consistency_proof(4, 6)
+        .await
+        .expect("across the rotation");
     assert_eq!(proof.old.key_id, legacy.key_id());
     log.verify(true).await.expect("both keys' heads verify");
 
@@ -138,13 +169,19 @@ async fn a_record_edited_after_it_was_checked_is_found_by_the_next_full_check(ba
     let not_ready = check.check().await.expect_err("not ready");
     assert!(not_ready.contains("record 3"), "{not_ready}");
     assert!(matches!(log.seal().await, Err(EvidenceError::Tampered(_))));
-    assert!(matches!(log.publish_head().await, Err(EvidenceError::Tampered(_))));
+    assert!(matches!(
+        log.publish_head().await,
+        Err(EvidenceError::Tampered(_))
+    ));
     assert!(matches!(
         log.inclusion_proofs(&[1]).await,
         Err(EvidenceError::Tampered(_))
     ));
     let problem = zw_evidence::http::problem(&found).expect("a problem");
-    assert_eq!((problem.status, problem.code.as_str()), (503, "evidence-log-tampered"));
+    assert_eq!(
+        (problem.status, problem.code.as_str()),
+        (503, "evidence-log-tampered")
+    );
     assert_eq!(
         zw_evidence::latest_tree_head(&db.conn)
             .await
@@ -170,7 +207,10 @@ async fn a_record_edited_before_it_was_checked_is_found_before_any_head_covers_i
         "UPDATE evidence_records SET actor = 'user/8' WHERE seq = 5",
     )
     .await;
-    let found = log.verify(false).await.expect_err("the incremental check finds it");
+    let found = log
+        .verify(false)
+        .await
+        .expect_err("the incremental check finds it");
     assert!(found.to_string().contains("record 5"), "{found}");
     assert!(log.tampered().is_some());
 }
@@ -202,7 +242,11 @@ async fn the_guard_notices_tampering_on_its_own(backend: Backend) {
     let log = open(&db, dir.path()).await;
     append_n(&db, 4).await;
     let stop = tokio_util::sync::CancellationToken::new();
-    let guard = log.spawn_guard(Duration::from_millis(20), Duration::from_millis(100), stop.clone());
+    let guard = log.spawn_guard(
+        Duration::from_millis(20),
+        Duration::from_millis(100),
+        stop.clone(),
+    );
     // The guard seals what it has checked.
     let mut sealed = false;
     for _ in 0..500 {

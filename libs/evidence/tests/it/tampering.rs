@@ -24,21 +24,30 @@ async fn sealed_log(backend: Backend) -> (TestDb, EvidenceSigner) {
     zw_evidence::seal(&db.conn, &signer).await.expect("seal");
     append_n(&db, 4).await;
     zw_evidence::seal(&db.conn, &signer).await.expect("seal");
-    zw_evidence::verify_stored(&db.conn, &zw_evidence::TrustedKeys::new([signer.public_key()]))
-        .await
-        .expect("intact before");
+    zw_evidence::verify_stored(
+        &db.conn,
+        &zw_evidence::TrustedKeys::new([signer.public_key()]),
+    )
+    .await
+    .expect("intact before");
     drop_append_only_guard(&db).await;
     (db, signer)
 }
 
 /// Runs both verifiers and returns their findings.
 async fn findings(db: &TestDb, signer: &EvidenceSigner) -> (VerifyError, VerifyError) {
-    let stored = match zw_evidence::verify_stored(&db.conn, &zw_evidence::TrustedKeys::new([signer.public_key()])).await {
+    let stored = match zw_evidence::verify_stored(
+        &db.conn,
+        &zw_evidence::TrustedKeys::new([signer.public_key()]),
+    )
+    .await
+    {
         Err(EvidenceError::Verify(e)) => e,
         other => panic!("verify_stored should find the tampering, got {other:?}"),
     };
     let log = zw_evidence::export(&db.conn, "test").await.expect("export");
-    let exported = zw_evidence::verify_export(&log, zw_evidence::Trust::Embedded, &[]).expect_err("verify_export should find it");
+    let exported = zw_evidence::verify_export(&log, zw_evidence::Trust::Embedded, &[])
+        .expect_err("verify_export should find it");
     (stored, exported)
 }
 
@@ -151,7 +160,12 @@ async fn deleting_the_newest_unsealed_record_is_caught_by_the_chain_head(backend
     let (db, signer) = sealed_log(backend).await;
     append_n(&db, 1).await;
     sql(&db, "DELETE FROM evidence_records WHERE seq = 13").await;
-    match zw_evidence::verify_stored(&db.conn, &zw_evidence::TrustedKeys::new([signer.public_key()])).await {
+    match zw_evidence::verify_stored(
+        &db.conn,
+        &zw_evidence::TrustedKeys::new([signer.public_key()]),
+    )
+    .await
+    {
         Err(EvidenceError::Verify(e)) => assert_eq!(e, VerifyError::Missing { seq: 13 }),
         other => panic!("expected record 13 missing, got {other:?}"),
     }
@@ -187,7 +201,12 @@ async fn a_record_inserted_behind_the_chain_head_is_named_injected(backend: Back
         ),
     )
     .await;
-    match zw_evidence::verify_stored(&db.conn, &zw_evidence::TrustedKeys::new([signer.public_key()])).await {
+    match zw_evidence::verify_stored(
+        &db.conn,
+        &zw_evidence::TrustedKeys::new([signer.public_key()]),
+    )
+    .await
+    {
         Err(EvidenceError::Verify(e)) => assert_eq!(e, VerifyError::Injected { seq: 13 }),
         other => panic!("expected record 13 injected, got {other:?}"),
     }

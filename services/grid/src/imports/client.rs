@@ -136,6 +136,7 @@ fn rows_of(csv: &str) -> anyhow::Result<(String, Vec<Row>)> {
     let mut header = None;
     let mut rows = Vec::new();
     let mut record = csv::StringRecord::new();
+    let mut lines = LineCounter::default();
     loop {
         let more = reader
             .read_record(&mut record)
@@ -150,7 +151,7 @@ fn rows_of(csv: &str) -> anyhow::Result<(String, Vec<Row>)> {
             continue;
         }
         rows.push(Row {
-            file_line: line_at(csv, start),
+            file_line: lines.line_at(csv, start),
             text,
         });
     }
@@ -167,26 +168,40 @@ fn encode(record: &csv::StringRecord) -> anyhow::Result<String> {
     Ok(String::from_utf8(writer.into_inner()?)?)
 }
 
-/// The line of the first byte at or after `at` that is not a line break (a record's position
-/// is just after the break that ended the one before, before any blank lines), counting `\n`,
-/// `\r\n` and a lone `\r` as the CSV reader does.
-fn line_at(text: &str, at: usize) -> u64 {
-    let bytes = text.as_bytes();
-    let mut end = at.min(bytes.len());
-    while end < bytes.len() && matches!(bytes[end], b'\n' | b'\r') {
-        end += 1;
-    }
-    let mut line = 1;
-    let mut i = 0;
-    while i < end {
-        match bytes[i] {
-            b'\n' => line += 1,
-            b'\r' if bytes.get(i + 1) != Some(&b'\n') => line += 1,
-            _ => {}
+/// Lines counted from the start of a text up to where the last row began, so that numbering
+/// the rows of a file, in order, reads it once (counting from the start for each row made
+/// reading a district's file take minutes).
+#[derive(Debug, Default)]
+struct LineCounter {
+    /// Bytes before `at` are counted: `line` is the line of byte `at` (0 before the first call).
+    at: usize,
+    line: u64,
+}
+
+impl LineCounter {
+    /// The line of the first byte at or after `at` that is not a line break (a record's
+    /// position is just after the break that ended the one before, before any blank lines),
+    /// counting `\n`, `\r\n` and a lone `\r` as the CSV reader does. Positions come in order; one
+    /// before the last is counted from the start again.
+    fn line_at(&mut self, text: &str, at: usize) -> u64 {
+        let bytes = text.as_bytes();
+        let mut end = at.min(bytes.len());
+        while end < bytes.len() && matches!(bytes[end], b'\n' | b'\r') {
+            end += 1;
         }
-        i += 1;
+        if self.line == 0 || end < self.at {
+            (self.at, self.line) = (0, 1);
+        }
+        for i in self.at..end {
+            match bytes[i] {
+                b'\n' => self.line += 1,
+                b'\r' if bytes.get(i + 1) != Some(&b'\n') => self.line += 1,
+                _ => {}
+            }
+        }
+        self.at = end;
+        self.line
     }
-    line
 }
 
 /// The refused lines of a chunk's answer (`bad_lines`, lines of the chunk) as lines of the file.
@@ -196,12 +211,16 @@ fn bad_file_lines(answer: &serde_json::Value, starts: &[(u64, u64)]) -> String {
     };
     let mut out = String::new();
     for b in bad {
-        let Some(line) = b["line"].as_u64() else { continue };
+        let Some(line) = b["line"].as_u64() else {
+            continue;
+        };
         let file_line = starts
             .iter()
             .rev()
             .find(|(chunk_line, _)| *chunk_line <= line)
-            .map_or(line, |(chunk_line, file_line)| file_line + (line - chunk_line));
+            .map_or(line, |(chunk_line, file_line)| {
+                file_line + (line - chunk_line)
+            });
         let problem = b["problem"].as_str().unwrap_or("refused");
         out.push_str(&format!("\n  file line {file_line}: {problem}"));
     }

@@ -7,7 +7,9 @@
 //! accepted chunk is one transaction: the rows, a life event for each new house or person
 //! (source `import`, reference the import id), one evidence record for the chunk (the SHA-256 of
 //! its bytes, which the life events point to) and an `imports` row. Rows already there are
-//! counted as unchanged, so sending a chunk again changes nothing.
+//! counted as unchanged, so sending a chunk again changes nothing. How the new records are
+//! written is the one step that differs by database ([`store`]: staged and set-based on
+//! PostgreSQL, batched on SQLite).
 //!
 //! The rules apply to imported records as to collected ones, with one version of each rule set
 //! per chunk: a new house is classified (level and colour) as it is written, and the collection
@@ -19,15 +21,15 @@
 //! of rows, and the upper tiers count what happens from then on.
 
 pub mod client;
+mod store;
 
 use std::collections::{HashMap, HashSet};
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
-use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, QueryFilter, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -39,20 +41,18 @@ use zw_platform::Problem;
 
 use crate::classification;
 use crate::error::{ApiError, BadLine};
-use crate::ledger::{Source, SubjectKind, life_event};
-use crate::model::{grid, house, person, resident};
+use crate::ledger::{Source, SubjectKind};
+use crate::model::{grid, house, resident};
 use crate::residence::{self, HouseFacts};
 use crate::rules;
 use crate::write::{Kept, Write};
-
-/// A new resident of a chunk: ID number, house, its grid, phone, name.
-type NewResident = (IdNumber, HouseCode, String, Option<Phone>, Option<String>);
+use store::{Imported, NewPerson, Store};
 
 /// Rows per request at most: big enough to load a district in minutes, small enough that one
 /// chunk's transaction stays short.
 pub const MAX_ROWS: usize = 20_000;
 /// Rows per INSERT statement (PostgreSQL takes at most 65,535 parameters per statement).
-const ROWS_PER_STATEMENT: usize = 1_000;
+pub(crate) const ROWS_PER_STATEMENT: usize = 1_000;
 /// Keys per `IN (…)` lookup (SQLite's variable limit is lower than PostgreSQL's).
 const KEYS_PER_LOOKUP: usize = 500;
 
@@ -232,26 +232,11 @@ async fn import_houses(
         .run_or_discard(async |tx| {
             let (txn, principal) = (tx.txn, tx.principal);
             plan_lookups(txn).await?;
-            let existing = existing_keys::<house::Entity>(
-                txn,
-                house::Column::Code,
-                houses.iter().map(|(c, _, _)| c.to_string()).collect(),
-            )
-            .await?;
-            let new: Vec<_> = houses
-                .into_iter()
-                .filter(|(c, _, _)| !existing.contains(c.as_str()))
-                .collect();
-            if new.is_empty() {
-                return Ok(Kept::Discard(ImportReport::nothing_new("houses", total)));
-            }
-            let (import_id, seq) =
-                begin_import(txn, principal, "houses", &body_sha256, total).await?;
             let now = Utc::now();
-            // Classified as they arrive, by the same rules as a house registered by hand (a new house
-            // has no residents, declarations or incidents yet).
+            // Classified as they arrive, by the same rules as a house registered by hand (a new
+            // house has no residents, declarations or incidents yet).
             let classes = rules::active(txn, zw_rules::Kind::Classification).await?;
-            let models: Vec<house::ActiveModel> = new
+            let models: Vec<house::Model> = houses
                 .iter()
                 .map(|(code, r, _)| {
                     let mut h = house::Model {
@@ -279,37 +264,22 @@ async fn import_houses(
                         h.colour = Some(c.colour);
                         h.classified_by_rules = Some(c.rules_version);
                     }
-                    h.into_active_model()
+                    h
                 })
                 .collect();
-            for chunk in models.chunks(ROWS_PER_STATEMENT) {
-                house::Entity::insert_many(chunk.to_vec())
-                    .on_conflict(
-                        OnConflict::column(house::Column::Code)
-                            .do_nothing()
-                            .to_owned(),
-                    )
-                    .exec_without_returning(txn)
-                    .await?;
+            let (import_id, seq) =
+                begin_import(txn, principal, "houses", &body_sha256, total).await?;
+            let imported = Imported {
+                actor: &principal.subject,
+                import_id,
+                evidence_seq: seq,
+                at: now,
+            };
+            let written = Store::of(txn).houses(txn, &models, &imported).await?;
+            if written.is_empty() {
+                return Ok(Kept::Discard(ImportReport::nothing_new("houses", total)));
             }
-            let events: Vec<life_event::ActiveModel> = new
-                .iter()
-                .map(|(code, r, _)| {
-                    imported_event(
-                        SubjectKind::House,
-                        code.as_str(),
-                        &r.status,
-                        Some(code.as_str()),
-                        code.origin_grid().as_str(),
-                        principal,
-                        import_id,
-                        seq,
-                        now,
-                    )
-                })
-                .collect();
-            insert_events(txn, events).await?;
-            let created = new.len() as u64;
+            let created = written.len() as u64;
             finish_import(txn, import_id, created, total - created).await?;
             Ok(Kept::Commit(ImportReport {
                 import_id: Some(import_id),
@@ -402,7 +372,15 @@ async fn import_residents(
                         h.status
                     )),
                     Some(h) => {
-                        people.push((id, code.clone(), h.grid_code.clone(), phone, name));
+                        people.push(NewPerson {
+                            id_number: id,
+                            house: code.clone(),
+                            grid_code: h.grid_code.clone(),
+                            phone,
+                            name,
+                            person_id: Uuid::now_v7(),
+                            event_id: Uuid::now_v7(),
+                        });
                         None
                     }
                 };
@@ -413,83 +391,23 @@ async fn import_residents(
             ApiError::refuse_bad_lines(bad)?;
 
             let total = people.len() as u64;
-            let existing = existing_keys::<person::Entity>(
-                txn,
-                person::Column::IdNumber,
-                people.iter().map(|p| p.0.to_string()).collect(),
-            )
-            .await?;
-            let new: Vec<_> = people
-                .into_iter()
-                .filter(|p| !existing.contains(p.0.as_str()))
-                .collect();
-            if new.is_empty() {
-                return Ok(Kept::Discard(ImportReport::nothing_new("residents", total)));
-            }
             let (import_id, seq) =
                 begin_import(txn, principal, "residents", &body_sha256, total).await?;
-            let now = Utc::now();
-            let ids: Vec<Uuid> = new.iter().map(|_| Uuid::now_v7()).collect();
-            let persons: Vec<person::ActiveModel> = new
-                .iter()
-                .zip(&ids)
-                .map(
-                    |((id, _, grid_code, phone, name), pid)| person::ActiveModel {
-                        id: Set(*pid),
-                        id_number: Set(id.to_string()),
-                        name: Set(name.clone()),
-                        birth_date: Set(id.birth_date()),
-                        phone: Set(phone.as_ref().map(|p| p.to_string())),
-                        status: Set("alive".into()),
-                        grid_code: Set(grid_code.clone()),
-                        version: Set(1),
-                        created_at: Set(now),
-                        updated_at: Set(now),
-                    },
-                )
-                .collect();
-            for chunk in persons.chunks(ROWS_PER_STATEMENT) {
-                person::Entity::insert_many(chunk.to_vec())
-                    .exec_without_returning(txn)
-                    .await
-                    .map_err(concurrent_import)?;
+            let imported = Imported {
+                actor: &principal.subject,
+                import_id,
+                evidence_seq: seq,
+                at: Utc::now(),
+            };
+            let written = Store::of(txn).residents(txn, &people, &imported).await?;
+            if written.is_empty() {
+                return Ok(Kept::Discard(ImportReport::nothing_new("residents", total)));
             }
-            let residents: Vec<resident::ActiveModel> = new
-                .iter()
-                .map(|(id, code, grid_code, _, name)| resident::ActiveModel {
-                    id_number: Set(id.to_string()),
-                    name: Set(name.clone()),
-                    house_code: Set(code.to_string()),
-                    grid_code: Set(grid_code.clone()),
-                    declaration_id: Set(None),
-                    since: Set(now),
-                })
+            let new: Vec<NewPerson> = people
+                .into_iter()
+                .filter(|p| written.contains(p.id_number.as_str()))
                 .collect();
-            for chunk in residents.chunks(ROWS_PER_STATEMENT) {
-                resident::Entity::insert_many(chunk.to_vec())
-                    .exec_without_returning(txn)
-                    .await
-                    .map_err(concurrent_import)?;
-            }
-            let events: Vec<life_event::ActiveModel> = new
-                .iter()
-                .zip(&ids)
-                .map(|((_, code, grid_code, _, _), pid)| {
-                    imported_event(
-                        SubjectKind::Person,
-                        &pid.to_string(),
-                        "alive",
-                        Some(code.as_str()),
-                        grid_code,
-                        principal,
-                        import_id,
-                        seq,
-                        now,
-                    )
-                })
-                .collect();
-            insert_events(txn, events).await?;
-            let cases_raised = run_rules(txn, principal, import_id, &new, &ids, &houses).await?;
+            let cases_raised = run_rules(txn, principal, import_id, &new, &houses).await?;
             let created = new.len() as u64;
             finish_import(txn, import_id, created, total - created).await?;
 
@@ -753,12 +671,12 @@ async fn run_rules(
     txn: &DatabaseTransaction,
     principal: &Principal,
     import_id: Uuid,
-    new: &[NewResident],
-    ids: &[Uuid],
+    new: &[NewPerson],
     houses: &HashMap<String, HouseState>,
 ) -> Result<u64, ApiError> {
     let active = rules::active(txn, zw_rules::Kind::Collection).await?;
-    let residents = residents_per_house(txn, new.iter().map(|r| r.1.to_string()).collect()).await?;
+    let codes: HashSet<String> = new.iter().map(|p| p.house.to_string()).collect();
+    let residents = residents_per_house(txn, codes.into_iter().collect()).await?;
     let source = Source {
         kind: "import".into(),
         actor: principal.subject.clone(),
@@ -767,12 +685,13 @@ async fn run_rules(
     let today = Utc::now().date_naive();
     let mut subjects = Vec::with_capacity(new.len());
     let mut facts_of = Vec::with_capacity(new.len());
-    for ((id_number, code, grid_code, _, _), person_id) in new.iter().zip(ids) {
+    for p in new {
+        let (code, grid_code) = (&p.house, &p.grid_code);
         let Some(house) = houses.get(code.as_str()) else {
             continue;
         };
         let facts = residence::facts_with(
-            residence::age_on(id_number.birth_date(), today),
+            residence::age_on(p.id_number.birth_date(), today),
             "alive",
             Some(HouseFacts {
                 code: code.as_str(),
@@ -785,7 +704,7 @@ async fn run_rules(
         );
         let grid = JurisdictionCode::parse(grid_code)
             .map_err(|e| ApiError::Unexpected(anyhow::anyhow!("stored grid code: {e}")))?;
-        subjects.push((person_id.to_string(), grid));
+        subjects.push((p.person_id.to_string(), grid));
         facts_of.push(facts);
     }
     let triggers: Vec<rules::Trigger> = subjects
@@ -850,48 +769,6 @@ async fn finish_import(
     }
     .update(txn)
     .await?;
-    Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-fn imported_event(
-    kind: SubjectKind,
-    key: &str,
-    state: &str,
-    house_code: Option<&str>,
-    grid_code: &str,
-    principal: &Principal,
-    import_id: Uuid,
-    evidence_seq: i64,
-    at: chrono::DateTime<Utc>,
-) -> life_event::ActiveModel {
-    life_event::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        subject_kind: Set(kind.as_str().into()),
-        subject_key: Set(key.into()),
-        change: Set("imported".into()),
-        state: Set(state.into()),
-        house_code: Set(house_code.map(str::to_owned)),
-        grid_code: Set(grid_code.into()),
-        version: Set(1),
-        source_kind: Set("import".into()),
-        source_actor: Set(principal.subject.clone()),
-        source_ref: Set(Some(import_id.to_string())),
-        details: Set(serde_json::json!({})),
-        evidence_seq: Set(evidence_seq),
-        occurred_at: Set(at),
-    }
-}
-
-async fn insert_events(
-    txn: &DatabaseTransaction,
-    events: Vec<life_event::ActiveModel>,
-) -> Result<(), ApiError> {
-    for chunk in events.chunks(ROWS_PER_STATEMENT) {
-        life_event::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(txn)
-            .await?;
-    }
     Ok(())
 }
 

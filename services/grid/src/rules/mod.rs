@@ -28,14 +28,14 @@
 //! This module is the engine the other modules call; [`routes`] serves the rule sets and the
 //! cases over HTTP.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use chrono::Utc;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    QuerySelect, QueryTrait, Set,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -254,21 +254,20 @@ pub async fn carry_out(
 }
 
 /// [`carry_out`] for many changes at once (a bulk import's chunk, with one version of the
-/// rules): the cases one by one (each may already be open), then the evidence of all of them in
-/// one append, then their events.
+/// rules): the rules evaluated here, then the cases in a few statements (one open case per rule
+/// and subject: those already open are skipped), the evidence of all of them in one append, and
+/// their events.
 pub async fn carry_out_all(
     txn: &DatabaseTransaction,
     source: &Source,
     active: &Active,
     triggers: &[Trigger<'_>],
 ) -> Result<Vec<RuleOutcome>, ApiError> {
-    let mut outcomes = Vec::new();
-    let mut evidence = Vec::new();
-    let mut events = Vec::new();
+    let now = Utc::now();
+    let mut raised = Vec::new();
     for trigger in triggers {
         for firing in active.set.evaluate(trigger.change, &trigger.facts) {
             let action = &firing.action;
-            let id = Uuid::now_v7();
             let subject_kind = trigger.kind.as_str();
             let open_key = format!(
                 "{}|{}|{}|{}",
@@ -277,7 +276,8 @@ pub async fn carry_out_all(
                 subject_kind,
                 trigger.key
             );
-            let inserted = case::Entity::insert(case::ActiveModel {
+            let id = Uuid::now_v7();
+            let model = case::ActiveModel {
                 id: Set(id),
                 rule_id: Set(firing.rule_id.clone()),
                 rule_version: Set(active.version),
@@ -289,52 +289,68 @@ pub async fn carry_out_all(
                 grid_code: Set(trigger.grid.to_string()),
                 status: Set("open".into()),
                 open_key: Set(Some(open_key)),
-                created_at: Set(Utc::now()),
+                created_at: Set(now),
                 closed_at: Set(None),
                 closed_by: Set(None),
                 note: Set(None),
-            })
+            };
+            raised.push((trigger, firing, id, model));
+        }
+    }
+    // Which of them are new: a rule whose case for the subject is still open raises none.
+    let mut inserted = HashSet::with_capacity(raised.len());
+    for chunk in raised.chunks(CASES_PER_STATEMENT) {
+        let mut stmt = case::Entity::insert_many(chunk.iter().map(|(_, _, _, m)| m.clone()))
             .on_conflict(
                 OnConflict::column(case::Column::OpenKey)
                     .do_nothing()
                     .to_owned(),
             )
-            .exec_without_returning(txn)
-            .await?;
-            if inserted == 0 {
-                continue;
-            }
-            evidence.push((
-                format!("case/{id}"),
-                serde_json::json!({
-                    "rule_id": firing.rule_id,
-                    "rule_version": active.version,
-                    "action": action.kind(),
-                    "case_type": action.case_type(),
-                    "recipient": action.recipient(),
-                    "subject": format!("{subject_kind}/{}", trigger.key),
-                    "grid_code": trigger.grid.to_string(),
-                    "change": trigger.change,
-                    "source": source,
-                }),
-            ));
-            let event = Event::CaseRaised(CaseRaised {
-                case_id: id,
-                rule_id: firing.rule_id.clone(),
-                rule_version: active.version,
-                case_type: action.case_type().into(),
-                recipient: action.recipient().into(),
-                subject_kind: subject_kind.into(),
-                subject_key: trigger.key.into(),
-            });
-            events.push((event, trigger.grid));
-            outcomes.push(RuleOutcome {
-                rule_id: firing.rule_id,
-                rule_version: active.version,
-                action: action.kind().into(),
-                id,
-            });
+            .into_query();
+        stmt.returning_col(case::Column::Id);
+        for row in txn.query_all(&stmt).await? {
+            inserted.insert(row.try_get::<Uuid>("", "id")?);
         }
+    }
+    let mut outcomes = Vec::with_capacity(inserted.len());
+    let mut evidence = Vec::with_capacity(inserted.len());
+    let mut events = Vec::with_capacity(inserted.len());
+    for (trigger, firing, id, _) in raised {
+        if !inserted.contains(&id) {
+            continue;
+        }
+        let action = &firing.action;
+        let subject_kind = trigger.kind.as_str();
+        evidence.push((
+            format!("case/{id}"),
+            serde_json::json!({
+                "rule_id": firing.rule_id,
+                "rule_version": active.version,
+                "action": action.kind(),
+                "case_type": action.case_type(),
+                "recipient": action.recipient(),
+                "subject": format!("{subject_kind}/{}", trigger.key),
+                "grid_code": trigger.grid.to_string(),
+                "change": trigger.change,
+                "source": source,
+            }),
+        ));
+        let event = Event::CaseRaised(CaseRaised {
+            case_id: id,
+            rule_id: firing.rule_id.clone(),
+            rule_version: active.version,
+            case_type: action.case_type().into(),
+            recipient: action.recipient().into(),
+            subject_kind: subject_kind.into(),
+            subject_key: trigger.key.into(),
+        });
+        events.push((event, trigger.grid));
+        outcomes.push(RuleOutcome {
+            rule_id: firing.rule_id,
+            rule_version: active.version,
+            action: action.kind().into(),
+            id,
+        });
     }
     let entries: Vec<zw_evidence::NewEvidence> = evidence
         .iter()
@@ -346,11 +362,12 @@ pub async fn carry_out_all(
         })
         .collect();
     zw_evidence::append_many(txn, &entries).await?;
-    for (event, grid) in &events {
-        crate::ledger::enqueue(txn, event, grid, source).await?;
-    }
+    crate::ledger::enqueue_many(txn, &events, source).await?;
     Ok(outcomes)
 }
+
+/// Cases per INSERT statement (fifteen values each; SQLite takes 32,766 per statement).
+const CASES_PER_STATEMENT: usize = 500;
 
 /// Classify a house from its facts with the active classification set (the default stored
 /// first if there is none); `None` only if the active set cannot classify.

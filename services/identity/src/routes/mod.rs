@@ -202,4 +202,3 @@ pub(crate) fn form_or_json<T: serde::de::DeserializeOwned>(
 pub async fn me(principal: Principal) -> HttpResponse {
     HttpResponse::Ok().json(principal)
 }
-

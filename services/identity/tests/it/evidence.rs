@@ -53,7 +53,10 @@ async fn account_and_key_changes_leave_evidence_under_a_published_signed_tree_he
     // The keys are published without a token, and none of them is in the database.
     let published: zw_evidence::PublishedKeys = public(&app, "/evidence/keys").await;
     assert_eq!(published.service, "identity");
-    assert_eq!(published.keys.last().map(|k| k.key_id.clone()), Some(key.key_id()));
+    assert_eq!(
+        published.keys.last().map(|k| k.key_id.clone()),
+        Some(key.key_id())
+    );
     let trusted = zw_evidence::TrustedKeys::from_published(&published).expect("keys");
     zw_evidence::verify_stored(&app.db, &trusted)
         .await
@@ -64,10 +67,14 @@ async fn account_and_key_changes_leave_evidence_under_a_published_signed_tree_he
     app.post_empty_as("/keys/rotate", &admin).await;
     let newer: zw_evidence::PublishedHead = public(&app, "/evidence/tree-head").await;
     assert!(newer.tree_head.tree_size > head.tree_head.tree_size);
-    let proof: zw_evidence::ConsistencyProof = public(&app, &format!(
+    let proof: zw_evidence::ConsistencyProof = public(
+        &app,
+        &format!(
             "/evidence/consistency?old={}&new={}",
             head.tree_head.tree_size, newer.tree_head.tree_size
-        )).await;
+        ),
+    )
+    .await;
     zw_evidence::verify_consistency_proof(&proof, &key).expect("the log only grew");
 }
 

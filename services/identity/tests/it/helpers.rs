@@ -46,7 +46,10 @@ pub async fn settings_for(db: &TestDb, env: &[(&str, &str)]) -> Settings {
         .join(uuid::Uuid::new_v4().simple().to_string());
     let mut vars = vec![
         ("ZW__DATABASE__URL".to_owned(), db.url.clone()),
-        ("ZW__EVIDENCE__KEYS_DIR".to_owned(), keys.display().to_string()),
+        (
+            "ZW__EVIDENCE__KEYS_DIR".to_owned(),
+            keys.display().to_string(),
+        ),
     ];
     vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let mut settings = Settings::load_with(None, vars).expect("settings");
