@@ -76,8 +76,10 @@ pub fn set_parent_from<'a>(
     span: &tracing::Span,
     headers: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) {
+    // Only the two trace context headers are copied (this runs for every request).
     let map: HashMap<String, String> = headers
         .into_iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("traceparent") || k.eq_ignore_ascii_case("tracestate"))
         .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
         .collect();
     if !map.contains_key("traceparent") {
