@@ -769,3 +769,21 @@ async fn the_extractor_answers_401_problems_with_a_bearer_challenge() {
     let body: serde_json::Value = atest::call_and_read_body_json(&app, req).await;
     assert_eq!(body["subject"], "c1");
 }
+
+#[tokio::test]
+async fn a_token_verified_before_is_refused_once_its_key_leaves_the_key_set() {
+    let s = settings();
+    let t = TestIssuer::new(&s);
+    let token = t.token(Role::Citizen, "440304", "alice");
+    assert!(t.verifier.verify(&token).await.is_ok());
+    assert!(t.verifier.verify(&token).await.is_ok(), "and again");
+    // Another issuer's key set replaces this one: the remembered verdict goes with the old keys.
+    let other = TestIssuer::new(&s);
+    t.verifier.replace_keys(&other.issuer.jwks());
+    assert!(matches!(
+        t.verifier.verify(&token).await,
+        Err(AuthError::UnknownKey(_))
+    ));
+    t.verifier.replace_keys(&t.issuer.jwks());
+    assert!(t.verifier.verify(&token).await.is_ok(), "its key is back");
+}

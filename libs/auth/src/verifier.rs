@@ -15,6 +15,13 @@
 //! (`exp - iat` and `exp - nbf`) of at most `max_token_lifetime_secs`; the Zhiwang claims must
 //! parse (known roles, a valid scope code); and neither the token nor its subject's tokens of
 //! its age are revoked.
+//!
+//! A token that verified is remembered (by the SHA-256 of its exact bytes, at most
+//! [`VERIFIED_CACHE_SIZE`] of them, forgotten whenever the key set changes): the same token again
+//! skips the signature and claims decoding, and is checked only for what can change since —
+//! expiry, its key retired or gone from the key set, a revocation, a key set due for refresh.
+//! Every request through the gateway is verified twice (at the edge and at the service), and a
+//! client sends the same token for its whole lifetime.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -24,6 +31,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{DecodingKey, Validation};
+use sha2::Digest as _;
 use serde::Deserialize;
 use zw_platform::config::AuthSettings;
 
@@ -38,6 +46,9 @@ pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
 /// A refresh forced by an unknown `kid` happens at most this often.
 pub const FORCED_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How many verified tokens are remembered (the map is emptied when full).
+pub const VERIFIED_CACHE_SIZE: usize = 4096;
 
 /// How long one JWKS fetch may take.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -69,6 +80,8 @@ pub(crate) struct Inner {
     keys: RwLock<Arc<KeyRing>>,
     revoked: RwLock<Revoked>,
     remote: Option<Remote>,
+    /// Tokens that verified, by the SHA-256 of their bytes, with their `kid` and claims.
+    verified: std::sync::Mutex<HashMap<[u8; 32], (String, Claims)>>,
 }
 
 /// Where a remote verifier fetches its keys and revocations, and when it last did.
@@ -79,6 +92,18 @@ struct Remote {
     refresh_every: Duration,
     /// Held while fetching, so concurrent callers wait for one fetch instead of each starting one.
     state: tokio::sync::Mutex<RemoteState>,
+    /// When the key set was last fetched (a copy of `state.fetched_at`), read without waiting
+    /// for `state`: a verification with a fresh key set that knows its `kid` takes no lock.
+    fetched_at: RwLock<Option<Instant>>,
+}
+
+impl Remote {
+    fn fresh(&self) -> bool {
+        self.fetched_at
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|t| t.elapsed() < self.refresh_every)
+    }
 }
 
 #[derive(Default)]
@@ -260,6 +285,7 @@ impl Verifier {
                 keys: RwLock::new(Arc::new(keys)),
                 revoked: RwLock::new(Revoked::default()),
                 remote,
+                verified: std::sync::Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -283,6 +309,7 @@ impl Verifier {
             client,
             refresh_every: Duration::from_secs(settings.jwks_refresh_secs.max(1)),
             state: tokio::sync::Mutex::new(RemoteState::default()),
+            fetched_at: RwLock::new(None),
         };
         Verifier::with(settings, KeyRing::default(), Some(remote))
     }
@@ -297,6 +324,53 @@ impl Verifier {
     pub fn replace_keys(&self, jwks: &Jwks) {
         let ring = Arc::new(KeyRing::from_jwks(jwks));
         *self.inner.keys.write().unwrap_or_else(|p| p.into_inner()) = ring;
+        self.forget_verified();
+    }
+
+    fn forget_verified(&self) {
+        self.inner
+            .verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    /// A token that verified before, checked again for what can have changed since; `None`
+    /// when it must be verified in full (not remembered, or its key set is due for refresh).
+    fn verify_remembered(&self, digest: &[u8; 32]) -> Option<Result<Principal, AuthError>> {
+        if self.inner.remote.as_ref().is_some_and(|r| !r.fresh()) {
+            return None;
+        }
+        let (kid, claims) = self
+            .inner
+            .verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(digest)
+            .cloned()?;
+        if self.revoked().key_retired(&kid) {
+            return Some(Err(AuthError::UnknownKey(kid)));
+        }
+        if !self.ring().keys.contains_key(&kid) {
+            return None;
+        }
+        let leeway = i64::try_from(self.inner.leeway_secs).unwrap_or(i64::MAX / 4);
+        if claims.exp < chrono::Utc::now().timestamp().saturating_sub(leeway) {
+            return Some(Err(AuthError::Expired));
+        }
+        Some(self.revoked().check(&claims).map(|()| Principal::from(claims)))
+    }
+
+    fn remember_verified(&self, digest: [u8; 32], kid: String, claims: &Claims) {
+        let mut verified = self
+            .inner
+            .verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if verified.len() >= VERIFIED_CACHE_SIZE {
+            verified.clear();
+        }
+        verified.insert(digest, (kid, claims.clone()));
     }
 
     /// The key ids it currently trusts (sorted): published and not retired.
@@ -332,6 +406,10 @@ impl Verifier {
     /// Verify a token (without the `Bearer ` prefix) and return its principal.
     pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         let header = read_header(token)?;
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        if let Some(result) = self.verify_remembered(&digest) {
+            return result;
+        }
         let alg: SigningAlgorithm = header.alg.parse()?;
         check_type(header.typ.as_deref())?;
         let kid = header
@@ -370,6 +448,7 @@ impl Verifier {
             self.inner.max_lifetime_secs,
         )?;
         self.revoked().check(&claims)?;
+        self.remember_verified(digest, kid, &claims);
         Ok(Principal::from(claims))
     }
 
@@ -378,6 +457,12 @@ impl Verifier {
         let Some(remote) = &self.inner.remote else {
             return Ok(self.ring());
         };
+        if remote.fresh() {
+            let ring = self.ring();
+            if ring.keys.contains_key(kid) {
+                return Ok(ring);
+            }
+        }
         let mut fetched_now = false;
         {
             let mut state = remote.state.lock().await;
@@ -434,7 +519,9 @@ impl Verifier {
                 tracing::debug!(keys = ring.keys.len(), url = %remote.url, "JWKS and revocations refreshed");
                 self.revoke_all(&list);
                 *self.inner.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ring);
+                self.forget_verified();
                 state.fetched_at = Some(Instant::now());
+                *remote.fetched_at.write().unwrap_or_else(|p| p.into_inner()) = state.fetched_at;
                 state.last_error = None;
                 Ok(())
             }
