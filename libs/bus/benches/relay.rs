@@ -33,7 +33,7 @@ use zw_contracts::{Actor, Envelope, Event};
 use zw_domain::JurisdictionCode;
 use zw_testkit::TestDb;
 
-const BATCH_SIZES: [u64; 2] = [100, 500];
+const BATCH_SIZES: [u64; 3] = [100, 500, 1_000];
 const ROUNDS: usize = 3;
 
 fn quick() -> bool {

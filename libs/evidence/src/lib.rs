@@ -15,6 +15,9 @@
 //!   or out-of-order record ([`VerifyError`]).
 //! - `store` (re-exported here): the database side — [`append`], [`seal`], the finders,
 //!   [`inclusion_proof`], [`consistency_proof`], [`export`], [`verify_stored`].
+//! - [`at_commit`]: records a write operation appends just before it commits, so that the chain's
+//!   lock is held for the append and the commit only ([`at_commit::collect`],
+//!   [`at_commit::append_at_commit`]).
 //! - [`group`](mod@group): [`GroupAppender`], group commit for many concurrent callers whose
 //!   records need not commit with a change of their own (one writer, one transaction per batch).
 //! - [`migration`]: the tables, for a service's own `Migrator` ([`migrations`]).
@@ -41,6 +44,7 @@
 //! let proofs = log.inclusion_proofs(&[seq]).await?;
 //! ```
 
+pub mod at_commit;
 pub mod checkpoint;
 pub mod error;
 pub mod group;

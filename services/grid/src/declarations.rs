@@ -350,18 +350,21 @@ impl Creation for Submission {
             .insert(tx.txn)
             .await?;
         }
-        zw_evidence::append(
+        zw_evidence::at_commit::append_at_commit(
             tx.txn,
-            &tx.principal.subject,
-            "declaration.submit",
-            &format!("declaration/{id}"),
-            &serde_json::json!({
-                "id_number": self.id_number.to_string(),
-                "house_code": house.code,
-                "status": status,
-                "reasons": reasons,
-                "declared_as": self.declared_as.as_str(),
-            }),
+            zw_evidence::NewEvidence {
+                actor: &tx.principal.subject,
+                action: "declaration.submit",
+                object: &format!("declaration/{id}"),
+                payload: &serde_json::json!({
+                    "id_number": self.id_number.to_string(),
+                    "house_code": house.code,
+                    "status": status,
+                    "reasons": reasons,
+                    "declared_as": self.declared_as.as_str(),
+                }),
+            },
+            None,
         )
         .await?;
         let event = Event::DeclarationSubmitted(DeclarationSubmitted {
@@ -784,12 +787,15 @@ impl Change<task::Model> for Decision {
         } else {
             "declaration.reject"
         };
-        zw_evidence::append(
+        zw_evidence::at_commit::append_at_commit(
             tx.txn,
-            &tx.principal.subject,
-            action,
-            &format!("declaration/{}", d.id),
-            &serde_json::json!({ "task": t.id, "from": from, "to": to, "reason": reason }),
+            zw_evidence::NewEvidence {
+                actor: &tx.principal.subject,
+                action,
+                object: &format!("declaration/{}", d.id),
+                payload: &serde_json::json!({ "task": t.id, "from": from, "to": to, "reason": reason }),
+            },
+            None,
         )
         .await?;
         let event = Event::DeclarationStatusChanged(DeclarationStatusChanged {

@@ -3,7 +3,7 @@
 //! timeline), an evidence record (the proof), and an event in the outbox (what flows up).
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseTransaction, Set};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, EntityTrait, QueryTrait, Set};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use zw_auth::{Principal, Role};
@@ -113,29 +113,15 @@ pub struct Step<'a> {
 }
 
 /// Record `step` from `source` inside `txn`: the life event, its evidence, and its event.
-/// The write operation it runs in ([`crate::write`]) commits and notifies the relay.
+/// The write operation it runs in ([`crate::write`]) appends the evidence and inserts the life
+/// event that names it just before it commits, then notifies the relay.
 pub async fn record(
     txn: &DatabaseTransaction,
     source: &Source,
     step: Step<'_>,
-) -> Result<life_event::Model, ApiError> {
+) -> Result<(), ApiError> {
     let now = Utc::now();
     let object = format!("{}/{}", step.kind.as_str(), step.key);
-    let evidence = zw_evidence::append(
-        txn,
-        &source.actor,
-        &format!("{}.{}", step.kind.as_str(), step.change),
-        &object,
-        &serde_json::json!({
-            "change": step.change,
-            "state": step.state,
-            "house_code": step.house_code,
-            "version": step.version,
-            "source": source,
-            "details": step.details,
-        }),
-    )
-    .await?;
     let row = life_event::ActiveModel {
         id: Set(Uuid::now_v7()),
         subject_kind: Set(step.kind.as_str().into()),
@@ -149,10 +135,31 @@ pub async fn record(
         source_actor: Set(source.actor.clone()),
         source_ref: Set(source.reference.clone()),
         details: Set(step.details.clone()),
-        evidence_seq: Set(evidence.seq),
+        evidence_seq: sea_orm::NotSet,
         occurred_at: Set(now),
-    }
-    .insert(txn)
+    };
+    let backend = txn.get_database_backend();
+    zw_evidence::at_commit::append_at_commit(
+        txn,
+        zw_evidence::NewEvidence {
+            actor: &source.actor,
+            action: &format!("{}.{}", step.kind.as_str(), step.change),
+            object: &object,
+            payload: &serde_json::json!({
+                "change": step.change,
+                "state": step.state,
+                "house_code": step.house_code,
+                "version": step.version,
+                "source": source,
+                "details": step.details,
+            }),
+        },
+        Some(Box::new(move |seq| {
+            let mut row = row;
+            row.evidence_seq = Set(seq);
+            life_event::Entity::insert(row).build(backend)
+        })),
+    )
     .await?;
     let changed = RecordChanged {
         key: step.key.into(),
@@ -167,7 +174,7 @@ pub async fn record(
         SubjectKind::Entity => Event::EntityChanged(changed),
     };
     enqueue(txn, &event, step.grid, source).await?;
-    Ok(row)
+    Ok(())
 }
 
 /// Put `event` in the outbox, in `txn`, as coming from `source` in `jurisdiction`.

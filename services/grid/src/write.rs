@@ -13,7 +13,8 @@
 //!    ledger: life event, evidence record and outbox event, all in this transaction);
 //! 6. attach the photos the change came with ([`Record::attach`]) and, for a creation sent with
 //!    an `Idempotency-Key`, store the answer under it;
-//! 7. commit — or roll back at once on any refusal (a transaction merely dropped keeps its locks,
+//! 7. append the evidence records the steps noted (all at once, so that the chain's lock is
+//!    held only from there to the commit: `zw_evidence::at_commit`), then commit — or roll back at once on any refusal (a transaction merely dropped keeps its locks,
 //!    and on SQLite the write lock, until its connection is next used) — and notify the relay.
 //!
 //! A creation ([`Write::create`]) is the same without a record to lock: it is authorized on where
@@ -393,9 +394,15 @@ async fn transact<T>(
         principal,
         source,
     };
-    let result = work(&tx).await;
+    // The records the work noted are appended last, so that the chain's lock is held for the
+    // append and the commit only (zw_evidence::at_commit).
+    let (result, evidence) = zw_evidence::at_commit::collect(work(&tx)).await;
     match result {
         Ok(Kept::Commit(value)) => {
+            if let Err(e) = evidence.write(&txn).await {
+                txn.rollback().await?;
+                return Err(e.into());
+            }
             txn.commit().await?;
             Ok((value, true))
         }

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod appending;
+mod at_commit;
 mod checkpoint;
 mod proving;
 mod running;

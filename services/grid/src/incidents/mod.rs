@@ -921,7 +921,9 @@ pub fn spawn_escalation(
     })
 }
 
-/// Record a step of `after` in `txn`: its evidence, its `incident_steps` row and its event.
+/// Record a step of `after` in `txn`: its evidence, its `incident_steps` row and its event
+/// (the write operation appends the evidence and inserts the step that names it just before it
+/// commits: `zw_evidence::at_commit`).
 async fn record(
     txn: &sea_orm::DatabaseTransaction,
     source: &Source,
@@ -929,29 +931,9 @@ async fn record(
     step: &str,
     from: Option<Status>,
     note: Option<&str>,
-) -> Result<i64, ApiError> {
+) -> Result<(), ApiError> {
     let grid = stored_grid(&after.grid_code)?;
-    let evidence = zw_evidence::append(
-        txn,
-        &source.actor,
-        &format!("incident.{step}"),
-        &format!("incident/{}", after.id),
-        &serde_json::json!({
-            "step": step,
-            "from": from.map(Status::as_str),
-            "to": after.status,
-            "level": after.level,
-            "category": after.category,
-            "grid_code": after.grid_code,
-            "assignee": after.assignee,
-            "deadline": after.deadline,
-            "version": after.version,
-            "note": note,
-            "source": source,
-        }),
-    )
-    .await?;
-    incident_step::ActiveModel {
+    let row = incident_step::ActiveModel {
         id: Set(Uuid::now_v7()),
         incident_id: Set(after.id),
         step: Set(step.to_owned()),
@@ -961,10 +943,36 @@ async fn record(
         actor: Set(source.actor.clone()),
         note: Set(note.map(str::to_owned)),
         version: Set(after.version),
-        evidence_seq: Set(evidence.seq),
+        evidence_seq: sea_orm::NotSet,
         at: Set(after.updated_at),
-    }
-    .insert(txn)
+    };
+    let backend = sea_orm::ConnectionTrait::get_database_backend(txn);
+    zw_evidence::at_commit::append_at_commit(
+        txn,
+        zw_evidence::NewEvidence {
+            actor: &source.actor,
+            action: &format!("incident.{step}"),
+            object: &format!("incident/{}", after.id),
+            payload: &serde_json::json!({
+                "step": step,
+                "from": from.map(Status::as_str),
+                "to": after.status,
+                "level": after.level,
+                "category": after.category,
+                "grid_code": after.grid_code,
+                "assignee": after.assignee,
+                "deadline": after.deadline,
+                "version": after.version,
+                "note": note,
+                "source": source,
+            }),
+        },
+        Some(Box::new(move |seq| {
+            let mut row = row;
+            row.evidence_seq = Set(seq);
+            sea_orm::QueryTrait::build(&incident_step::Entity::insert(row), backend)
+        })),
+    )
     .await?;
     let event = Event::IncidentChanged(IncidentChanged {
         incident_id: after.id,
@@ -975,7 +983,7 @@ async fn record(
         version: after.version,
     });
     crate::ledger::enqueue(txn, &event, &grid, source).await?;
-    Ok(evidence.seq)
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
