@@ -79,6 +79,10 @@ where
             .default_service(web::to(not_found))
     })
     .workers(workers)
+    // actix keeps the OS default (Nagle on): the gateway streams an answer as its head and then
+    // its body, and Nagle held the body back until the client acknowledged the head, which a
+    // client delays up to 40 ms. Answers are written whole anyway.
+    .tcp_nodelay(true)
     // Longer than the gateway keeps an idle upstream connection (30 s): a server that closes
     // first races the gateway's next request on that connection, which then fails as a 502.
     .keep_alive(std::time::Duration::from_secs(75))
