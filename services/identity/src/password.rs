@@ -4,18 +4,23 @@
 //! not on tokio's blocking pool, where every concurrent hash took a thread of its own (up to
 //! 512) and 19 MiB with it, so a flood of logins could take gigabytes; now it queues.
 //!
-//! (Each hash still allocates and frees its 19 MiB, and glibc keeps up to about three such
-//! blocks per malloc arena once one was freed: the ~230 MB that `zhiwang up` holds after seeding,
-//! measured 2026-12-04. Reusing one buffer per hashing thread would end that; not done yet.)
+//! Each hashing thread hashes into one memory buffer of its own, allocated at its first hash and
+//! reused for every later one ([`with_memory`]). The crate's own calls allocate and free 19 MiB
+//! per hash, and glibc kept up to three such blocks per malloc arena once one was freed: about
+//! 230 MB of the 280 MB `zhiwang up` held after seeding. Now the hashing threads hold 19 MiB each
+//! at most, for good. The PHC strings are the crate's ([`hash_into_phc`] and [`verify_phc`] do
+//! what `PasswordHasher::hash_password` and `PasswordVerifier::verify_password` do, on that
+//! memory), so hashes stored before verify as they did.
 //!
 //! [`Passwords::verify_or_dummy`] compares against a dummy hash when there is no account, so an
 //! unknown name costs the same time as a wrong password and timing does not reveal names.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use anyhow::Context;
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 /// Hashes and checks secrets. Cheap to clone.
 #[derive(Clone)]
@@ -47,26 +52,94 @@ impl Passwords {
             .map(str::to_owned)
             .unwrap_or_else(|| self.dummy.to_string());
         let secret = secret.as_bytes().to_vec();
-        let ok = on_hashing_thread(move || -> anyhow::Result<bool> {
-            let parsed = PasswordHash::new(&hash)
-                .map_err(|e| anyhow::anyhow!("stored hash is not a PHC string: {e}"))?;
-            Ok(Argon2::default().verify_password(&secret, &parsed).is_ok())
-        })
-        .await
-        .context("password check task")??;
+        let ok = on_hashing_thread(move || verify_phc(&secret, &hash))
+            .await
+            .context("password check task")??;
         Ok(ok && known)
     }
 }
 
 async fn hash_blocking(secret: Vec<u8>) -> anyhow::Result<String> {
-    on_hashing_thread(move || -> anyhow::Result<String> {
-        let hash: PasswordHash = Argon2::default()
-            .hash_password(&secret)
-            .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
-        Ok(hash.to_string())
+    on_hashing_thread(move || hash_into_phc(&secret))
+        .await
+        .context("password hashing task")?
+}
+
+/// The memory of one hash with the parameters new hashes use, in 1 KiB blocks (19 MiB).
+const HASH_BLOCKS: usize = Params::DEFAULT.block_count();
+
+thread_local! {
+    /// This thread's argon2 memory: empty until its first hash, then [`HASH_BLOCKS`] for good.
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Run `f` on at least `blocks` blocks of argon2 memory: this thread's reused buffer, or for a
+/// stored hash made with more memory than new hashes use, a buffer of its own freed after.
+fn with_memory<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
+    if blocks > HASH_BLOCKS {
+        let mut own = vec![Block::new(); blocks];
+        return f(&mut own);
+    }
+    MEMORY.with_borrow_mut(|memory| {
+        if memory.is_empty() {
+            *memory = vec![Block::new(); HASH_BLOCKS];
+        }
+        f(memory)
     })
-    .await
-    .context("password hashing task")?
+}
+
+/// Hash `secret` with a fresh random salt into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`),
+/// as `Argon2::default().hash_password` does, on this thread's memory.
+fn hash_into_phc(secret: &[u8]) -> anyhow::Result<String> {
+    let mut salt = [0u8; argon2::RECOMMENDED_SALT_LEN];
+    getrandom::fill(&mut salt).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let argon2 = Argon2::default();
+    let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    with_memory(argon2.params().block_count(), |memory| {
+        argon2.hash_password_into_with_memory(secret, &salt, &mut output, memory)
+    })
+    .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::default().ident(),
+        version: Some(Version::default().into()),
+        params: ParamsString::try_from(argon2.params()).map_err(phc_error)?,
+        salt: Some(Salt::new(&salt).map_err(phc_error)?),
+        hash: Some(Output::new(&output).map_err(phc_error)?),
+    };
+    Ok(hash.to_string())
+}
+
+fn phc_error(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("argon2 PHC string: {e}")
+}
+
+/// Whether `secret` matches the PHC string `hash`, as `Argon2::default().verify_password`
+/// decides it (the algorithm, version and parameters the string names; the output compared in
+/// constant time), on this thread's memory. Err when `hash` is not an argon2 PHC string.
+fn verify_phc(secret: &[u8], hash: &str) -> anyhow::Result<bool> {
+    let invalid = |e: argon2::password_hash::Error| anyhow::anyhow!("stored hash: {e}");
+    let parsed = PasswordHash::new(hash)
+        .map_err(|e| anyhow::anyhow!("stored hash is not a PHC string: {e}"))?;
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return Ok(false);
+    };
+    let algorithm = Algorithm::try_from(parsed.algorithm.as_str()).map_err(invalid)?;
+    let version = parsed
+        .version
+        .map(Version::try_from)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("stored hash: {e}"))?
+        .unwrap_or_default();
+    let params = Params::try_from(&parsed).map_err(invalid)?;
+    let argon2 = Argon2::new(algorithm, version, params);
+    let mut output = vec![0u8; expected.len()];
+    with_memory(argon2.params().block_count(), |memory| {
+        argon2.hash_password_into_with_memory(secret, salt, &mut output, memory)
+    })
+    .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
+    let computed = Output::new(&output).map_err(|e| anyhow::anyhow!("argon2 output: {e}"))?;
+    // `Output`'s equality is constant-time.
+    Ok(computed == *expected)
 }
 
 /// At most this many threads hash passwords (fewer on a machine with fewer cores).
@@ -135,7 +208,93 @@ pub fn new_client_secret() -> anyhow::Result<String> {
 
 #[cfg(test)]
 mod tests {
+    use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+
     use super::*;
+
+    /// Made by the code before [`with_memory`] (`Argon2::default().hash_password`, which
+    /// allocates its own memory) for the secret "correct horse".
+    const MADE_BEFORE: &str = "$argon2id$v=19$m=19456,t=2,p=1$eoUJPaSQ5gWQCaibG4+ixA$FJ1yRhGOui4t2wFcP+ARV29JwEIRghX00k2hTTjPe4g";
+
+    #[test]
+    fn a_hash_stored_before_verifies_and_a_new_one_verifies_on_the_crates_own_path() {
+        assert!(verify_phc(b"correct horse", MADE_BEFORE).expect("check"));
+        assert!(!verify_phc(b"correct horsf", MADE_BEFORE).expect("check"));
+
+        let crate_made = Argon2::default()
+            .hash_password(b"battery staple")
+            .expect("hash")
+            .to_string();
+        assert!(verify_phc(b"battery staple", &crate_made).expect("check"));
+
+        let ours = hash_into_phc(b"battery staple").expect("hash");
+        let parsed = PasswordHash::new(&ours).expect("a PHC string");
+        assert!(
+            Argon2::default()
+                .verify_password(b"battery staple", &parsed)
+                .is_ok()
+        );
+        assert!(
+            Argon2::default()
+                .verify_password(b"battery stapler", &parsed)
+                .is_err()
+        );
+        // Same algorithm, version and parameters as the crate's own; only salt and hash differ.
+        let prefix = |phc: &str| phc.rsplitn(3, '$').nth(2).map(str::to_owned);
+        assert_eq!(prefix(&ours), prefix(&crate_made));
+        assert_eq!(
+            prefix(&ours).as_deref(),
+            Some("$argon2id$v=19$m=19456,t=2,p=1")
+        );
+        assert_ne!(
+            ours,
+            hash_into_phc(b"battery staple").expect("hash"),
+            "a fresh salt each"
+        );
+    }
+
+    #[test]
+    fn hashes_with_other_parameters_verify_as_the_crate_verifies_them() {
+        let made_with = [
+            (
+                Algorithm::Argon2i,
+                Version::V0x10,
+                Params::new(64, 3, 2, Some(16)),
+            ),
+            (
+                Algorithm::Argon2d,
+                Version::V0x13,
+                Params::new(256, 1, 4, Some(64)),
+            ),
+            // More memory than new hashes use: verified on a buffer of its own.
+            (
+                Algorithm::Argon2id,
+                Version::V0x13,
+                Params::new(Params::DEFAULT_M_COST + 1024, 1, 1, None),
+            ),
+        ];
+        for (algorithm, version, params) in made_with {
+            let hash = Argon2::new(algorithm, version, params.expect("valid parameters"))
+                .hash_password(b"secret-1")
+                .expect("hash")
+                .to_string();
+            assert!(verify_phc(b"secret-1", &hash).expect("check"), "{hash}");
+            assert!(!verify_phc(b"secret-2", &hash).expect("check"), "{hash}");
+        }
+        assert!(verify_phc(b"x", "not a hash").is_err());
+        assert!(verify_phc(b"x", "$scrypt$ln=4,r=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2g").is_err());
+    }
+
+    #[test]
+    fn a_thread_hashes_into_the_same_memory_every_time() {
+        let buffer = || MEMORY.with_borrow(|m| (m.as_ptr(), m.len()));
+        hash_into_phc(b"first secret").expect("hash");
+        let first = buffer();
+        assert_eq!(first.1, HASH_BLOCKS);
+        verify_phc(b"second secret", MADE_BEFORE).expect("check");
+        hash_into_phc(b"third secret").expect("hash");
+        assert_eq!(buffer(), first);
+    }
 
     #[tokio::test]
     async fn a_hash_verifies_its_secret_only_and_the_dummy_never_matches() {
