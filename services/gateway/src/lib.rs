@@ -62,7 +62,7 @@ pub struct Options {
     /// How long a service may take to send its response headers, and the longest pause while it
     /// streams its body (504 after that).
     pub upstream_timeout: Duration,
-    /// How long connecting to a service may take (then 504).
+    /// How long connecting to a service may take (then 503: the service counts as down).
     pub connect_timeout: Duration,
     /// How long the merged OpenAPI document is cached (at most 5 s while a service is missing).
     pub openapi_ttl: Duration,
