@@ -2,7 +2,9 @@
 //! 1 lane — OWASP's recommendation), as PHC strings. Hashing runs on a few threads of its own
 //! (one per core, at most [`MAX_HASHING_THREADS`]) so a login never stalls the HTTP workers:
 //! not on tokio's blocking pool, where every concurrent hash took a thread of its own (up to
-//! 512) and 19 MiB with it, so a flood of logins could take gigabytes; now it queues.
+//! 512) and 19 MiB with it, so a flood of logins could take gigabytes; now it queues. A thread
+//! is started only when a hash finds the running ones busy ([`HashingPool`]), so hashing one at
+//! a time keeps one thread and one buffer.
 //!
 //! Each hashing thread hashes into one memory buffer of its own, allocated at its first hash and
 //! reused for every later one ([`with_memory`]). The crate's own calls allocate and free 19 MiB
@@ -145,38 +147,112 @@ fn verify_phc(secret: &[u8], hash: &str) -> anyhow::Result<bool> {
 /// At most this many threads hash passwords (fewer on a machine with fewer cores).
 pub const MAX_HASHING_THREADS: usize = 4;
 
-type Job = Box<dyn FnOnce() + Send>;
+/// What a hashing thread runs: the work, which returns how to hand its result over (so the
+/// thread counts itself free again before the caller can send the next job).
+type Job = Box<dyn FnOnce() -> Handover + Send>;
+type Handover = Box<dyn FnOnce() + Send>;
 
-/// The queue of the hashing threads, started on first use.
-fn hashing_queue() -> &'static std::sync::Mutex<std::sync::mpsc::Sender<Job>> {
-    static QUEUE: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<Job>>> =
-        std::sync::OnceLock::new();
-    QUEUE.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel::<Job>();
-        let rx = Arc::new(std::sync::Mutex::new(rx));
-        let threads = std::thread::available_parallelism()
+/// The hashing threads and their queue. A thread (and with it its 19 MiB of argon2 memory) is
+/// started only when a job finds every running one busy, up to the limit: hashing one at a time
+/// (seeding the demo accounts, a quiet identity service) keeps one thread.
+struct HashingPool {
+    queue: std::sync::mpsc::Sender<Job>,
+    jobs: Arc<std::sync::Mutex<std::sync::mpsc::Receiver<Job>>>,
+    counts: Arc<std::sync::Mutex<Counts>>,
+    max_threads: usize,
+}
+
+#[derive(Default)]
+struct Counts {
+    /// Threads started.
+    threads: usize,
+    /// Threads free for the next job.
+    free: usize,
+    /// Jobs sent and not yet taken by a thread.
+    queued: usize,
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl HashingPool {
+    fn new(max_threads: usize) -> Self {
+        let (queue, jobs) = std::sync::mpsc::channel::<Job>();
+        HashingPool {
+            queue,
+            jobs: Arc::new(std::sync::Mutex::new(jobs)),
+            counts: Arc::default(),
+            max_threads,
+        }
+    }
+
+    /// Queue `job`, first starting a thread if every running one is busy (and the limit allows).
+    fn submit(&self, job: Job) -> anyhow::Result<()> {
+        let mut counts = lock(&self.counts);
+        if counts.queued + 1 > counts.free
+            && counts.threads < self.max_threads
+            && self.start_thread(counts.threads)
+        {
+            // Counted free at once: the job below is meant for it.
+            counts.threads += 1;
+            counts.free += 1;
+        }
+        anyhow::ensure!(counts.threads > 0, "no password hashing thread is running");
+        self.queue
+            .send(job)
+            .map_err(|_| anyhow::anyhow!("no password hashing thread is running"))?;
+        counts.queued += 1;
+        Ok(())
+    }
+
+    /// Start hashing thread number `index`; false if it did not start.
+    fn start_thread(&self, index: usize) -> bool {
+        let jobs = self.jobs.clone();
+        let counts = self.counts.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("argon2-{index}"))
+            .spawn(move || {
+                loop {
+                    // The lock is held only while waiting for the next job.
+                    let Ok(job) = lock(&jobs).recv() else {
+                        return;
+                    };
+                    {
+                        let mut counts = lock(&counts);
+                        counts.queued -= 1;
+                        counts.free -= 1;
+                    }
+                    let hand_over = job();
+                    lock(&counts).free += 1;
+                    hand_over();
+                }
+            });
+        match spawned {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::error!(error = %e, "a password hashing thread did not start");
+                false
+            }
+        }
+    }
+
+    /// How many threads were started.
+    #[cfg(test)]
+    fn threads(&self) -> usize {
+        lock(&self.counts).threads
+    }
+}
+
+/// The one pool of this process, made on first use.
+fn hashing_pool() -> &'static HashingPool {
+    static POOL: std::sync::OnceLock<HashingPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let max_threads = std::thread::available_parallelism()
             .map(usize::from)
             .unwrap_or(1)
             .clamp(1, MAX_HASHING_THREADS);
-        for i in 0..threads {
-            let rx = rx.clone();
-            let spawned = std::thread::Builder::new()
-                .name(format!("argon2-{i}"))
-                .spawn(move || {
-                    loop {
-                        // The lock is held only while waiting for the next job.
-                        let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                        match job {
-                            Ok(job) => job(),
-                            Err(_) => return,
-                        }
-                    }
-                });
-            if let Err(e) = spawned {
-                tracing::error!(error = %e, "a password hashing thread did not start");
-            }
-        }
-        std::sync::Mutex::new(tx)
+        HashingPool::new(max_threads)
     })
 }
 
@@ -186,13 +262,12 @@ async fn on_hashing_thread<T: Send + 'static>(
 ) -> anyhow::Result<T> {
     let (done, result) = tokio::sync::oneshot::channel();
     let job: Job = Box::new(move || {
-        let _ = done.send(work());
+        let out = work();
+        Box::new(move || {
+            let _ = done.send(out);
+        })
     });
-    hashing_queue()
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .send(job)
-        .map_err(|_| anyhow::anyhow!("no password hashing thread is running"))?;
+    hashing_pool().submit(job)?;
     result
         .await
         .map_err(|_| anyhow::anyhow!("the password hashing thread stopped"))
@@ -294,6 +369,66 @@ mod tests {
         verify_phc(b"second secret", MADE_BEFORE).expect("check");
         hash_into_phc(b"third secret").expect("hash");
         assert_eq!(buffer(), first);
+    }
+
+    /// Submit to `pool` a job that sends `value` on `results` once `release` is dropped or
+    /// sends.
+    fn held_job(
+        pool: &HashingPool,
+        value: u32,
+        results: &std::sync::mpsc::Sender<u32>,
+    ) -> std::sync::mpsc::Sender<()> {
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let results = results.clone();
+        pool.submit(Box::new(move || {
+            let _ = released.recv();
+            Box::new(move || {
+                let _ = results.send(value);
+            })
+        }))
+        .expect("queued");
+        release
+    }
+
+    /// A guard against a hang, not a timed assertion.
+    const HANG: std::time::Duration = std::time::Duration::from_secs(60);
+
+    #[test]
+    fn hashing_one_at_a_time_keeps_one_thread() {
+        let pool = HashingPool::new(3);
+        let (results, received) = std::sync::mpsc::channel();
+        for n in 0..5 {
+            drop(held_job(&pool, n, &results));
+            assert_eq!(received.recv_timeout(HANG), Ok(n));
+        }
+        assert_eq!(pool.threads(), 1);
+    }
+
+    #[test]
+    fn a_job_that_finds_every_thread_busy_starts_one_up_to_the_limit() {
+        let pool = HashingPool::new(2);
+        let (results, received) = std::sync::mpsc::channel();
+        let first = held_job(&pool, 1, &results);
+        // The first thread is held: the second job gets a thread of its own and finishes.
+        drop(held_job(&pool, 2, &results));
+        assert_eq!(received.recv_timeout(HANG), Ok(2));
+        assert_eq!(pool.threads(), 2);
+
+        let second = held_job(&pool, 3, &results);
+        // Both threads are held now: the next job waits, and no third thread starts.
+        drop(held_job(&pool, 4, &results));
+        assert_eq!(pool.threads(), 2);
+        drop(first);
+        let mut freed = [0; 2];
+        for slot in &mut freed {
+            *slot = received.recv_timeout(HANG).expect("a result");
+        }
+        // The waiting job ran on the first thread once it was free.
+        freed.sort_unstable();
+        assert_eq!(freed, [1, 4]);
+        drop(second);
+        assert_eq!(received.recv_timeout(HANG), Ok(3));
+        assert_eq!(pool.threads(), 2);
     }
 
     #[tokio::test]
