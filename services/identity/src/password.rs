@@ -9,8 +9,8 @@
 //! Each hashing thread hashes into one memory buffer of its own, allocated at its first hash and
 //! reused for every later one ([`with_memory`]). The crate's own calls allocate and free 19 MiB
 //! per hash, and glibc kept up to three such blocks per malloc arena once one was freed: about
-//! 230 MB of the 280 MB `zhiwang up` held after seeding. Now the hashing threads hold 19 MiB each
-//! at most, for good. The PHC strings are the crate's ([`hash_into_phc`] and [`verify_phc`] do
+//! 230 MB of the 280 MB `zhiwang up` held after seeding; now it holds about 90 MB
+//! (`scripts/up-memory`, docs/figures.md). Each hashing thread keeps its 19 MiB for good. The PHC strings are the crate's ([`hash_into_phc`] and [`verify_phc`] do
 //! what `PasswordHasher::hash_password` and `PasswordVerifier::verify_password` do, on that
 //! memory), so hashes stored before verify as they did.
 //!
