@@ -117,31 +117,32 @@ fn phc_error(e: impl std::fmt::Display) -> anyhow::Error {
 
 /// Whether `secret` matches the PHC string `hash`, as `Argon2::default().verify_password`
 /// decides it (the algorithm, version and parameters the string names; the output compared in
-/// constant time), on this thread's memory. Err when `hash` is not an argon2 PHC string.
+/// constant time), on this thread's memory. Err only when `hash` is not a PHC string; a PHC
+/// string argon2 cannot check (another algorithm, bad parameters) matches nothing, as before.
 fn verify_phc(secret: &[u8], hash: &str) -> anyhow::Result<bool> {
-    let invalid = |e: argon2::password_hash::Error| anyhow::anyhow!("stored hash: {e}");
     let parsed = PasswordHash::new(hash)
         .map_err(|e| anyhow::anyhow!("stored hash is not a PHC string: {e}"))?;
-    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
-        return Ok(false);
+    Ok(argon2_matches(secret, &parsed).unwrap_or(false))
+}
+
+/// `None` when argon2 cannot check `hash`.
+fn argon2_matches(secret: &[u8], hash: &PasswordHash) -> Option<bool> {
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+        return None;
     };
-    let algorithm = Algorithm::try_from(parsed.algorithm.as_str()).map_err(invalid)?;
-    let version = parsed
-        .version
-        .map(Version::try_from)
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("stored hash: {e}"))?
-        .unwrap_or_default();
-    let params = Params::try_from(&parsed).map_err(invalid)?;
-    let argon2 = Argon2::new(algorithm, version, params);
+    let algorithm = Algorithm::try_from(hash.algorithm.as_str()).ok()?;
+    let version = match hash.version {
+        Some(v) => Version::try_from(v).ok()?,
+        None => Version::default(),
+    };
+    let argon2 = Argon2::new(algorithm, version, Params::try_from(hash).ok()?);
     let mut output = vec![0u8; expected.len()];
     with_memory(argon2.params().block_count(), |memory| {
         argon2.hash_password_into_with_memory(secret, salt, &mut output, memory)
     })
-    .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
-    let computed = Output::new(&output).map_err(|e| anyhow::anyhow!("argon2 output: {e}"))?;
+    .ok()?;
     // `Output`'s equality is constant-time.
-    Ok(computed == *expected)
+    Some(Output::new(&output).ok()? == *expected)
 }
 
 /// At most this many threads hash passwords (fewer on a machine with fewer cores).
@@ -357,7 +358,14 @@ mod tests {
             assert!(!verify_phc(b"secret-2", &hash).expect("check"), "{hash}");
         }
         assert!(verify_phc(b"x", "not a hash").is_err());
-        assert!(verify_phc(b"x", "$scrypt$ln=4,r=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2g").is_err());
+        let scrypt = "$scrypt$ln=4,r=8,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNo";
+        assert!(!verify_phc(b"x", scrypt).expect("a PHC string argon2 cannot check"));
+        assert!(
+            Argon2::default()
+                .verify_password(b"x", &PasswordHash::new(scrypt).expect("PHC"))
+                .is_err(),
+            "as the crate's own check"
+        );
     }
 
     #[test]
