@@ -16,7 +16,8 @@
 //!
 //! While a dependency is down the API answers 2xx (what does not need it: the grid's writes while
 //! NATS is down go to its outbox, the gateway lets requests through unlimited without Redis) or 503
-//! problem+json with `Retry-After`, and `/readyz` of each service that needs it names it.
+//! problem+json with `Retry-After`, and `/readyz` of each service that needs it names it (503), or
+//! of one that serves on without it names it degraded (200: the gateway without Redis).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
@@ -658,10 +659,20 @@ async fn every_acknowledged_request_is_applied_once_when_each_service_is_killed_
     }
 }
 
-/// The services whose `/readyz` names `d` while it is down.
+/// The services that are not ready while `d` is down (`/readyz` 503 naming it).
 fn needing(d: Dependency) -> Vec<&'static str> {
     match d {
         Dependency::Postgres | Dependency::Nats => BACKENDS.to_vec(),
+        Dependency::Redis => Vec::new(),
+    }
+}
+
+/// The services that serve on, only worse, while `d` is down: `/readyz` stays 200 and names it
+/// under `degraded` (the gateway without Redis lets requests through unlimited; taking it out
+/// of rotation would stop what still works).
+fn degraded_without(d: Dependency) -> Vec<&'static str> {
+    match d {
+        Dependency::Postgres | Dependency::Nats => Vec::new(),
         Dependency::Redis => vec!["gateway"],
     }
 }
@@ -679,6 +690,24 @@ async fn readyz_names(c: &Cluster, service: &str, check: &str) {
     })
     .await;
     assert_eq!(report["ready"], false, "{service}: {report}");
+}
+
+/// `/readyz` of `service` is 200, ready, and names `check` as failing under `degraded`.
+async fn readyz_names_degraded(c: &Cluster, service: &str, check: &str) {
+    let what = format!("{service} /readyz to name {check} as degraded");
+    let report = zw_testkit::eventually(Duration::from_secs(60), &what, || async {
+        let (status, report) = c.readyz(service).await;
+        let failing = report["checks"]
+            .as_array()?
+            .iter()
+            .any(|c| c["name"] == check && c["ok"] == false);
+        failing.then_some((status, report))
+    })
+    .await;
+    let (status, report) = report;
+    assert_eq!(status, StatusCode::OK, "{service}: {report}");
+    assert_eq!(report["ready"], true, "{service}: {report}");
+    assert_eq!(report["degraded"], json!([check]), "{service}: {report}");
 }
 
 /// A request besides the load, answered while a dependency is down: 2xx when it does not need
@@ -779,6 +808,9 @@ async fn while_postgres_nats_or_redis_is_down_the_api_answers_503_retry_after_an
         }
         for service in needing(d) {
             readyz_names(&scene.c, service, d.readiness_check()).await;
+        }
+        for service in degraded_without(d) {
+            readyz_names_degraded(&scene.c, service, d.readiness_check()).await;
         }
         probe(&scene.c, &scene, d).await;
         let down = load.answered();

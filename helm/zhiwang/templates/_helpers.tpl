@@ -433,7 +433,7 @@ spec:
             {{- with $svc.extraEnv }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
-          # Alive: /healthz. Ready: /readyz (its database, the bus, and for the gateway Redis).
+          # Alive: /healthz. Ready: /readyz (its database and the bus; the gateway stays ready without Redis and names it degraded).
           # The startup probe leaves time for the migrations each service runs at start.
           startupProbe:
             httpGet:

@@ -1,4 +1,10 @@
 //! Readiness: each service lists what must be reachable for it to take traffic.
+//!
+//! A check is *required* ([`Readiness::with`]): while it fails `/readyz` answers 503 and the
+//! replica is taken out of rotation. Or it is *optional* ([`Readiness::with_optional`]): the
+//! service still serves without it, only worse (e.g. the gateway without Redis counts no rate
+//! limits), so a failure is named in the report under `degraded` and `/readyz` stays 200 —
+//! taking every replica out of rotation for it would stop the service that still works.
 
 use std::sync::Arc;
 
@@ -14,12 +20,22 @@ pub trait ReadinessCheck: Send + Sync {
 /// The checks of one service; `/readyz` runs them all.
 #[derive(Clone, Default)]
 pub struct Readiness {
-    checks: Vec<Arc<dyn ReadinessCheck>>,
+    checks: Vec<Listed>,
+}
+
+#[derive(Clone)]
+struct Listed {
+    check: Arc<dyn ReadinessCheck>,
+    required: bool,
 }
 
 #[derive(Debug, Serialize)]
 pub struct ReadinessReport {
+    /// Every required check passed (`/readyz` answers 200).
     pub ready: bool,
+    /// The optional checks that failed: the service serves, only worse.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub degraded: Vec<String>,
     pub checks: Vec<CheckResult>,
 }
 
@@ -27,6 +43,8 @@ pub struct ReadinessReport {
 pub struct CheckResult {
     pub name: String,
     pub ok: bool,
+    /// Whether the service is ready only while this check passes.
+    pub required: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -36,30 +54,49 @@ impl Readiness {
         Self::default()
     }
 
+    /// A required check: while it fails the service is not ready.
     pub fn with(mut self, check: impl ReadinessCheck + 'static) -> Self {
-        self.checks.push(Arc::new(check));
+        self.checks.push(Listed {
+            check: Arc::new(check),
+            required: true,
+        });
+        self
+    }
+
+    /// An optional check: while it fails the service is ready but reported degraded.
+    pub fn with_optional(mut self, check: impl ReadinessCheck + 'static) -> Self {
+        self.checks.push(Listed {
+            check: Arc::new(check),
+            required: false,
+        });
         self
     }
 
     /// Whether a check of this name is listed (e.g. [`DatabaseCheck::NAME`]).
     pub fn includes(&self, name: &str) -> bool {
-        self.checks.iter().any(|c| c.name() == name)
+        self.checks.iter().any(|c| c.check.name() == name)
     }
 
     pub async fn check(&self) -> ReadinessReport {
         let mut checks = Vec::with_capacity(self.checks.len());
-        for c in &self.checks {
-            let res = tokio::time::timeout(std::time::Duration::from_secs(3), c.check())
+        for Listed { check, required } in &self.checks {
+            let res = tokio::time::timeout(std::time::Duration::from_secs(3), check.check())
                 .await
                 .unwrap_or_else(|_| Err("timed out".to_owned()));
             checks.push(CheckResult {
-                name: c.name().to_owned(),
+                name: check.name().to_owned(),
                 ok: res.is_ok(),
+                required: *required,
                 error: res.err(),
             });
         }
         ReadinessReport {
-            ready: checks.iter().all(|c| c.ok),
+            ready: checks.iter().all(|c| c.ok || !c.required),
+            degraded: checks
+                .iter()
+                .filter(|c| !c.ok && !c.required)
+                .map(|c| c.name.clone())
+                .collect(),
             checks,
         }
     }

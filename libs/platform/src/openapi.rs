@@ -12,7 +12,8 @@
 //! A status the service documents itself is kept as it is (its description says more), except
 //! that an error documented without a body, or with the [`Problem`] schema as plain JSON, is
 //! documented as `application/problem+json`, as the middleware answers it. The gateway adds its own statuses to what it forwards with
-//! [`add_problem`] (see `zw_gateway::openapi`).
+//! [`add_problems`], and with [`add_cause`] a cause the service cannot document itself (see
+//! `zw_gateway::openapi`).
 //!
 //! The document is completed as JSON (`serde_json::Value`): the gateway merges the services'
 //! documents as JSON too, and both use the functions here.
@@ -85,7 +86,8 @@ const FORBIDDEN: ProblemResponse = ProblemResponse {
 const KEYS_UNAVAILABLE: ProblemResponse = ProblemResponse {
     status: 503,
     description: "The token signing keys cannot be fetched (`unavailable`); nothing was changed",
-    retry_after: false,
+    // `Problem::unavailable` sets it.
+    retry_after: true,
 };
 const DATABASE_BUSY: ProblemResponse = ProblemResponse {
     status: 503,
@@ -236,6 +238,49 @@ pub fn add_problems(op: &mut Map<String, Value>, problems: &[ProblemResponse]) {
     }
 }
 
+/// Document `problem` on `op` even where the operation documents its status already: its
+/// description is added to that response's (unless already there), and so is `Retry-After`.
+pub fn add_cause(op: &mut Map<String, Value>, problem: &ProblemResponse) {
+    let responses = op
+        .entry("responses")
+        .or_insert_with(|| Value::Object(Map::new()));
+    let Some(responses) = responses.as_object_mut() else {
+        return;
+    };
+    let response = match responses.entry(problem.status.to_string()) {
+        Entry::Vacant(slot) => {
+            slot.insert(problem_response(problem.description, problem.retry_after));
+            return;
+        }
+        Entry::Occupied(slot) => slot.into_mut(),
+    };
+    let Some(response) = response.as_object_mut() else {
+        return;
+    };
+    let described = response
+        .get("description")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if !described.contains(problem.description) {
+        let description = if described.is_empty() {
+            problem.description.to_owned()
+        } else {
+            format!("{described}; or {}", problem.description)
+        };
+        response.insert("description".to_owned(), Value::String(description));
+    }
+    if problem.retry_after {
+        let headers = response
+            .entry("headers")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Some(headers) = headers.as_object_mut() {
+            headers
+                .entry("Retry-After")
+                .or_insert_with(|| problem_response("", true)["headers"]["Retry-After"].take());
+        }
+    }
+}
+
 /// The response object of a problem.
 pub fn problem_response(description: &str, retry_after: bool) -> Value {
     let mut response = json!({
@@ -378,6 +423,36 @@ mod tests {
         assert_eq!(
             d["components"]["securitySchemes"]["bearer"]["scheme"],
             "bearer"
+        );
+    }
+
+    #[test]
+    fn a_cause_added_to_a_documented_status_keeps_its_words_and_adds_its_own_and_retry_after() {
+        const DOWN: ProblemResponse = ProblemResponse {
+            status: 503,
+            description: "The service is down",
+            retry_after: true,
+        };
+        let mut op = json!({ "responses": {
+            "503": { "description": "the service's own words" },
+        }})
+        .as_object()
+        .unwrap()
+        .clone();
+        add_cause(&mut op, &DOWN);
+        add_cause(&mut op, &DOWN);
+        let documented = &op["responses"]["503"];
+        assert_eq!(
+            documented["description"], "the service's own words; or The service is down",
+            "added once"
+        );
+        assert!(documented["headers"]["Retry-After"].is_object());
+
+        let mut undocumented = Map::new();
+        add_cause(&mut undocumented, &DOWN);
+        assert_eq!(
+            undocumented["responses"]["503"],
+            problem_response(DOWN.description, true)
         );
     }
 

@@ -36,9 +36,21 @@ pub enum ApiError {
         /// Seconds until the window resets.
         retry_after_secs: u64,
     },
-    /// 502: the upstream could not be reached or broke off before answering.
-    #[error("service {service} is unreachable")]
-    UpstreamUnreachable {
+    /// 503 with `Retry-After` (`unavailable`): no connection to the upstream could be made
+    /// (refused, or not made within the connect timeout): the service is down, the request was
+    /// never sent, so nothing was changed.
+    #[error("service {service} is down")]
+    UpstreamDown {
+        /// The service the request was for.
+        service: String,
+        /// What went wrong (logged, not shown).
+        #[source]
+        source: reqwest::Error,
+    },
+    /// 502: the upstream was connected but broke off or sent no valid HTTP answer (the request
+    /// may have reached it).
+    #[error("service {service} sent no valid answer")]
+    UpstreamBroken {
         /// The service the request was for.
         service: String,
         /// What went wrong (logged, not shown).
@@ -71,15 +83,23 @@ impl ApiError {
             ApiError::Unauthenticated(err) => Problem::from(err.clone()),
             ApiError::PayloadTooLarge { limit } => Problem::payload_too_large(*limit),
             ApiError::RateLimited { retry_after_secs } => Problem::rate_limited(*retry_after_secs),
-            ApiError::UpstreamUnreachable { service, source } => {
-                tracing::warn!(%service, error = ?source, "upstream unreachable");
+            ApiError::UpstreamDown { service, source } => {
+                tracing::warn!(%service, error = ?source, "upstream down");
+                Problem::unavailable(format!(
+                    "the {service} service is down; the request was not sent to it, so nothing \
+                     was changed: retry after Retry-After seconds"
+                ))
+            }
+            ApiError::UpstreamBroken { service, source } => {
+                tracing::warn!(%service, error = ?source, "upstream broke off");
                 Problem::new(
                     StatusCode::BAD_GATEWAY,
                     "bad-gateway",
-                    "The service is unreachable",
+                    "The service sent no valid answer",
                 )
                 .with_detail(format!(
-                    "the {service} service could not be reached; the request may be retried"
+                    "the {service} service broke off or sent no valid HTTP answer; the request \
+                     may have reached it"
                 ))
             }
             ApiError::UpstreamTimeout {
@@ -109,7 +129,8 @@ impl ResponseError for ApiError {
             ApiError::Unauthenticated(err) => err.status(),
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::UpstreamUnreachable { .. } => StatusCode::BAD_GATEWAY,
+            ApiError::UpstreamDown { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::UpstreamBroken { .. } => StatusCode::BAD_GATEWAY,
             ApiError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -149,12 +170,54 @@ mod tests {
                 },
                 504,
             ),
+            (
+                ApiError::UpstreamDown {
+                    service: "grid".into(),
+                    source: a_reqwest_error(),
+                },
+                503,
+            ),
+            (
+                ApiError::UpstreamBroken {
+                    service: "grid".into(),
+                    source: a_reqwest_error(),
+                },
+                502,
+            ),
             (ApiError::Unexpected(anyhow::anyhow!("boom")), 500),
         ];
         for (err, status) in cases {
             assert_eq!(err.status_code().as_u16(), status, "{err}");
             assert_eq!(err.problem().status, status, "{err}");
         }
+    }
+
+    /// Any `reqwest::Error` (the variants only log it): a URL that does not parse.
+    fn a_reqwest_error() -> reqwest::Error {
+        reqwest::Client::new()
+            .get("not a url")
+            .build()
+            .expect_err("not a URL")
+    }
+
+    #[test]
+    fn a_service_that_is_down_is_unavailable_with_retry_after() {
+        let res = ApiError::UpstreamDown {
+            service: "grid".into(),
+            source: a_reqwest_error(),
+        }
+        .error_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            res.headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()),
+            Some(
+                zw_platform::problem::UNAVAILABLE_RETRY_AFTER_SECS
+                    .to_string()
+                    .as_str()
+            )
+        );
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The gateway: Zhiwang's one public entry.
 //!
 //! - [`build`] / [`build_with`]: the service on a bound listener, with the platform's middleware
-//!   (request id, trace span, metrics, problem+json), `/healthz`, `/readyz` (Redis reachable when
-//!   configured) and `/metrics`.
+//!   (request id, trace span, metrics, problem+json), `/healthz`, `/readyz` and `/metrics`.
+//!   `/readyz` checks Redis when it is configured, as an optional check: without Redis the
+//!   gateway still serves (the rate limiter fails open), so it stays ready and names Redis
+//!   under `degraded` instead of being taken out of rotation.
 //! - `proxy` (private): `/api/v1/<service>/…` forwarded to `gateway.upstreams[<service>]` with
 //!   the same path and query — the checks at the edge (body size, token, rate limit), the
 //!   headers that cross, the response streamed back.
@@ -60,7 +62,7 @@ pub struct Options {
     /// How long a service may take to send its response headers, and the longest pause while it
     /// streams its body (504 after that).
     pub upstream_timeout: Duration,
-    /// How long connecting to a service may take (then 504).
+    /// How long connecting to a service may take (then 503: the service counts as down).
     pub connect_timeout: Duration,
     /// How long the merged OpenAPI document is cached (at most 5 s while a service is missing).
     pub openapi_ttl: Duration,
@@ -162,7 +164,8 @@ pub async fn build_with(
     let mut readiness = Readiness::new();
     if settings.redis_url().is_some() {
         let limiter = limiter.clone();
-        readiness = readiness.with(FnCheck::new("redis", move || {
+        // Optional: the limiter fails open without Redis, so the gateway still serves.
+        readiness = readiness.with_optional(FnCheck::new("redis", move || {
             let limiter = limiter.clone();
             async move { limiter.ping().await }
         }));

@@ -8,7 +8,9 @@
 //! Every operation the gateway forwards also gets the statuses the gateway answers itself
 //! ([`forwarded_problems`], from `proxy`): 429 (the rate limit), 401 and 503 (a token that does
 //! not verify, keys that cannot be fetched), 413 (a body over the limit), 400 (`.`/`..` path
-//! segments), 502 and 504 (the service unreachable or too slow).
+//! segments), 503 with `Retry-After` (the service down: it takes no connection), 502 (it broke
+//! off or sent no valid answer) and 504 (too slow). The service's own document cannot name its
+//! being down, so that cause is added to a 503 the service documents too ([`SERVICE_DOWN`]).
 //!
 //! The merged document is cached: [`MergedDocs::get`] refetches after `ttl`, or sooner
 //! (`degraded_ttl`) while some service is missing, and only one refetch runs at a time.
@@ -19,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 use zw_platform::openapi::{
-    METHODS, ProblemResponse, add_problems, ensure_bearer_scheme, ensure_problem_schema,
+    METHODS, ProblemResponse, add_cause, add_problems, ensure_bearer_scheme, ensure_problem_schema,
     has_parameters,
 };
 
@@ -55,11 +57,17 @@ const BAD_TOKEN: ProblemResponse = ProblemResponse {
 const KEYS_UNAVAILABLE: ProblemResponse = ProblemResponse {
     status: 503,
     description: "The token signing keys cannot be fetched (`unavailable`); nothing was forwarded",
-    retry_after: false,
+    retry_after: true,
 };
-const UNREACHABLE: ProblemResponse = ProblemResponse {
+/// Added also where the service documents a 503 of its own (see the module docs).
+pub const SERVICE_DOWN: ProblemResponse = ProblemResponse {
+    status: 503,
+    description: "The service is down (`unavailable`: it takes no connection); nothing was forwarded: retry after `Retry-After` seconds",
+    retry_after: true,
+};
+const BROKEN: ProblemResponse = ProblemResponse {
     status: 502,
-    description: "The service is unreachable (`bad-gateway`); the request may be retried",
+    description: "The service broke off or sent no valid HTTP answer (`bad-gateway`); the request may have reached it",
     retry_after: false,
 };
 const TIMED_OUT: ProblemResponse = ProblemResponse {
@@ -80,8 +88,9 @@ pub fn forwarded_problems(op: &Map<String, Value>) -> Vec<ProblemResponse> {
     out.extend([
         BAD_TOKEN,
         RATE_LIMITED,
-        UNREACHABLE,
+        BROKEN,
         KEYS_UNAVAILABLE,
+        SERVICE_DOWN,
         TIMED_OUT,
     ]);
     out
@@ -175,6 +184,7 @@ pub fn merge(sources: &[Source], version: &str) -> Value {
                         op.insert("tags".to_owned(), json!([service]));
                         if service != crate::NAME {
                             add_problems(op, &forwarded_problems(op));
+                            add_cause(op, &SERVICE_DOWN);
                         }
                         if let Some(security) = &security {
                             op.entry("security").or_insert_with(|| security.clone());
@@ -503,7 +513,10 @@ mod tests {
         upstream["paths"]["/api/v1/grid/things/{id}"] = json!({ "post": {
             "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
             "requestBody": { "content": { "application/json": { "schema": { "type": "object" } } } },
-            "responses": { "401": { "description": "the service's own words" } },
+            "responses": {
+                "401": { "description": "the service's own words" },
+                "503": { "description": "the database is busy" },
+            },
         }});
         let own = json!({ "openapi": "3.1.0", "info": { "title": "gw", "version": "1" },
             "paths": { "/": { "get": { "responses": { "200": { "description": "page" } } } } } });
@@ -546,6 +559,20 @@ mod tests {
             op["responses"]["502"]["content"]["application/problem+json"]["schema"]["$ref"],
             "#/components/schemas/Problem"
         );
+        // The service documents a 503 of its own; the gateway's "service down" is added to it.
+        let unavailable = &op["responses"]["503"];
+        assert_eq!(
+            unavailable["description"],
+            format!("the database is busy; or {}", SERVICE_DOWN.description)
+        );
+        assert!(unavailable["headers"]["Retry-After"].is_object());
+        let get_unavailable = &merged["paths"]["/api/v1/grid/things"]["get"]["responses"]["503"];
+        let causes = get_unavailable["description"].as_str().unwrap();
+        assert!(
+            causes.contains("signing keys") && causes.contains("The service is down"),
+            "{causes}"
+        );
+        assert!(get_unavailable["headers"]["Retry-After"].is_object());
         assert_eq!(
             statuses("/", "get"),
             ["200"],

@@ -12,7 +12,9 @@
 //!    them), counted against the client address;
 //! 4. the body is read up to the limit (413 past it), so an oversized body never reaches a
 //!    service, even when it was sent chunked or with a lying `Content-Length`;
-//! 5. the request is sent with a timeout (504) and connection failures answer 502; the
+//! 5. the request is sent with a timeout (504); a service that takes no connection (refused,
+//!    or not connected within the connect timeout) is down: 503 with `Retry-After`, since the
+//!    request never left; a connection that breaks off without a valid answer is 502. The
 //!    response's status, headers and body are streamed back as they arrive.
 
 use std::net::IpAddr;
@@ -164,6 +166,11 @@ pub(crate) async fn forward(
     let timeout = gateway.upstream_timeout;
     let upstream = match tokio::time::timeout(timeout, send).await {
         Ok(Ok(res)) => res,
+        // Before `is_timeout`: a connect timeout is both, and it means the service is down.
+        Ok(Err(source)) if source.is_connect() => {
+            gateway.count(&service, "down");
+            return Err(ApiError::UpstreamDown { service, source });
+        }
         Ok(Err(e)) if e.is_timeout() => {
             gateway.count(&service, "timeout");
             return Err(ApiError::UpstreamTimeout {
@@ -172,8 +179,8 @@ pub(crate) async fn forward(
             });
         }
         Ok(Err(source)) => {
-            gateway.count(&service, "unreachable");
-            return Err(ApiError::UpstreamUnreachable { service, source });
+            gateway.count(&service, "broken");
+            return Err(ApiError::UpstreamBroken { service, source });
         }
         Err(_) => {
             gateway.count(&service, "timeout");

@@ -31,20 +31,28 @@ async fn trace() -> HttpResponse {
     HttpResponse::Ok().json(headers)
 }
 
+/// A check named `name` that passes when `up`, else fails with "down for the test".
+fn dependency(name: &str, up: bool) -> FnCheck {
+    FnCheck::new(name, move || async move {
+        if up {
+            Ok(())
+        } else {
+            Err("down for the test".to_owned())
+        }
+    })
+}
+
 fn start(ready: bool) -> RunningApp {
+    start_with(Readiness::new().with(dependency("dependency", ready)))
+}
+
+fn start_with(readiness: Readiness) -> RunningApp {
     let settings = Settings::load_with(
         None,
         [("ZW__HTTP__MAX_BODY_BYTES".to_owned(), "1024".to_owned())],
     )
     .unwrap();
     zw_platform::telemetry::init(&settings.telemetry, "test");
-    let readiness = Readiness::new().with(FnCheck::new("dependency", move || async move {
-        if ready {
-            Ok(())
-        } else {
-            Err("down for the test".to_owned())
-        }
-    }));
     let common = HttpCommon::new("test", &settings, readiness);
     let app = Application::new(RunningApp::listener(), common, |cfg| {
         cfg.service(web::resource("/api/v1/test/echo").route(web::post().to(echo)))
@@ -205,6 +213,44 @@ async fn readyz_reports_each_dependency_and_fails_when_one_is_down() {
     assert_eq!(report["checks"][0]["error"], "down for the test");
     let live = down.client.get(down.url("/healthz")).send().await.unwrap();
     assert_eq!(live.status(), StatusCode::OK, "alive even when not ready");
+}
+
+#[tokio::test]
+async fn readyz_stays_ok_and_names_an_optional_dependency_that_is_down_as_degraded() {
+    let app = start_with(
+        Readiness::new()
+            .with(dependency("dependency", true))
+            .with_optional(dependency("cache", false)),
+    );
+    let res = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let report: Value = res.json().await.unwrap();
+    assert_eq!(report["ready"], true, "{report}");
+    assert_eq!(report["degraded"], json!(["cache"]), "{report}");
+    assert_eq!(report["checks"][1]["name"], "cache");
+    assert_eq!(report["checks"][1]["ok"], false);
+    assert_eq!(report["checks"][1]["required"], false);
+    assert_eq!(report["checks"][1]["error"], "down for the test");
+
+    let both_down = start_with(
+        Readiness::new()
+            .with(dependency("dependency", false))
+            .with_optional(dependency("cache", false)),
+    );
+    let res = both_down
+        .client
+        .get(both_down.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a required check still decides"
+    );
+    let report: Value = res.json().await.unwrap();
+    assert_eq!(report["ready"], false);
+    assert_eq!(report["degraded"], json!(["cache"]));
 }
 
 #[tokio::test]

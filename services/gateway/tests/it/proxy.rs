@@ -282,8 +282,26 @@ async fn upload_routes_take_bodies_up_to_the_upload_limit_and_no_further() {
     );
 }
 
+/// A 503 `unavailable` problem with `Retry-After`: what the gateway answers for a service
+/// that is down.
+async fn assert_unavailable(res: reqwest::Response) {
+    assert_eq!(res.status(), 503);
+    let retry_after = res
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    assert_eq!(
+        retry_after,
+        Some(zw_platform::problem::UNAVAILABLE_RETRY_AFTER_SECS)
+    );
+    let body = problem(res).await;
+    assert_eq!(body["code"], "unavailable", "{body}");
+    assert_eq!(body["status"], 503, "{body}");
+}
+
 #[tokio::test]
-async fn a_service_that_is_down_is_a_502_problem() {
+async fn a_service_that_refuses_connections_is_down_a_503_problem_with_retry_after() {
     let gw = spawn_gateway_with(|s| {
         s.settings
             .gateway
@@ -292,10 +310,50 @@ async fn a_service_that_is_down_is_a_502_problem() {
     })
     .await;
 
-    let res = gw.get("/api/v1/grid/ping").await;
+    assert_unavailable(gw.get("/api/v1/grid/ping").await).await;
+    let post = gw
+        .client
+        .post(gw.at("/api/v1/grid/things"))
+        .json(&serde_json::json!({"name": "x"}))
+        .send()
+        .await
+        .expect("the gateway answers");
+    assert_unavailable(post).await;
+    assert!(gw.grid.seen().is_empty(), "nothing reached the fake grid");
+}
 
-    assert_eq!(res.status(), 502);
-    assert_eq!(problem(res).await["code"], "bad-gateway");
+#[tokio::test]
+async fn a_service_that_takes_no_connection_in_time_is_down_a_503_problem() {
+    // A listener that never accepts, with its accept queue filled: the kernel drops further
+    // connection attempts, so connecting hangs until the connect timeout.
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("an address"))
+        .expect("bind");
+    let address = socket.local_addr().expect("its address");
+    let _never_accepts = socket.listen(1).expect("listen");
+    let mut queued = Vec::new();
+    for _ in 0..4 {
+        let attempt = tokio::time::timeout(
+            std::time::Duration::from_millis(200),
+            tokio::net::TcpStream::connect(address),
+        )
+        .await;
+        match attempt {
+            Ok(Ok(stream)) => queued.push(stream),
+            _ => break,
+        }
+    }
+    let gw = spawn_gateway_with(|s| {
+        s.settings
+            .gateway
+            .upstreams
+            .insert("grid".into(), format!("http://{address}"));
+        s.options.connect_timeout = std::time::Duration::from_millis(300);
+    })
+    .await;
+
+    assert_unavailable(gw.get("/api/v1/grid/ping").await).await;
 }
 
 #[tokio::test]

@@ -151,7 +151,8 @@ async fn the_window_resets_and_requests_pass_again() {
 }
 
 #[tokio::test]
-async fn when_redis_is_down_requests_pass_unlimited_and_readiness_says_so() {
+async fn when_redis_is_down_requests_pass_unlimited_and_the_gateway_stays_ready_naming_redis_degraded()
+ {
     let gw = spawn_gateway_with(|s| {
         small_limit(s);
         s.settings.redis.url = closed_port_url().replace("http://", "redis://");
@@ -165,9 +166,18 @@ async fn when_redis_is_down_requests_pass_unlimited_and_readiness_says_so() {
             "request {n} fails open"
         );
     }
-    // (The platform middleware turns the 503 report into a problem body, so only the status
-    // says it here.)
-    assert_eq!(gw.get("/readyz").await.status(), 503);
+    // Still serving, so still ready (not taken out of rotation), with Redis named as degraded.
+    let ready = gw.get("/readyz").await;
+    assert_eq!(ready.status(), 200);
+    let report: serde_json::Value = ready.json().await.expect("a readiness report");
+    assert_eq!(report["ready"], true, "{report}");
+    assert_eq!(report["degraded"], serde_json::json!(["redis"]), "{report}");
+    let redis = report["checks"]
+        .as_array()
+        .and_then(|checks| checks.iter().find(|c| c["name"] == "redis"))
+        .unwrap_or_else(|| panic!("the report names the redis check: {report}"));
+    assert_eq!(redis["ok"], false, "{report}");
+    assert_eq!(redis["required"], false, "{report}");
 }
 
 #[tokio::test]
@@ -177,4 +187,8 @@ async fn with_redis_up_the_gateway_is_ready() {
     let ready = gw.get("/readyz").await;
 
     assert_eq!(ready.status(), 200);
+    let report: serde_json::Value = ready.json().await.expect("a readiness report");
+    assert!(report.get("degraded").is_none(), "{report}");
+    assert_eq!(report["checks"][0]["name"], "redis");
+    assert_eq!(report["checks"][0]["ok"], true, "{report}");
 }
