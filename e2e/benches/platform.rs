@@ -525,11 +525,12 @@ async fn declarations() -> String {
     } else {
         Duration::from_secs(30)
     };
+    // The baseline first: the projections' catch-up is timed from the platform's last answer.
+    let raw_open = open_loop(OPEN_LOOP_RATE, duration, raw.op()).await;
     let open = open_loop(OPEN_LOOP_RATE, duration, through_gateway.op()).await;
     open.warn_failures("open loop");
     accepted += open.ok;
     let load_ended = Instant::now();
-    let raw_open = open_loop(OPEN_LOOP_RATE, duration, raw.op()).await;
     writeln!(
         out,
         "\nopen loop at {OPEN_LOOP_RATE}/s for {} s: platform {} answered ({} failed), p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; INSERT p50 {:.1} ms, p99 {:.1} ms",
@@ -619,15 +620,22 @@ fn mean_between(before: (f64, f64), after: (f64, f64)) -> f64 {
 }
 
 /// `n` declarations one after another to `declarer`: the client's mean and the gateway's and
-/// the grid's own means (their `/metrics`), in ms.
-async fn sequential(c: &Cluster, declarer: &Declarer, n: usize) -> (f64, f64, f64) {
+/// the grid's own means (their `/metrics`), in ms; each latency the client saw goes to `seen`.
+async fn sequential(
+    c: &Cluster,
+    declarer: &Declarer,
+    n: usize,
+    seen: &mut Vec<Duration>,
+) -> (f64, f64, f64) {
     let grid = c.service_url("grid");
     let is_declarations = |r: &str| r == "/api/v1/grid/declarations";
     let gateway_before = histogram(c, &c.gateway, "POST", |_| true).await;
     let grid_before = histogram(c, &grid, "POST", is_declarations).await;
     let started = Instant::now();
     for _ in 0..n {
+        let t = Instant::now();
         declarer.declare().await.expect("declaration");
+        seen.push(t.elapsed());
     }
     let client = ms(started.elapsed()) / n as f64;
     let gateway_after = histogram(c, &c.gateway, "POST", |_| true).await;
@@ -646,9 +654,10 @@ async fn profile(c: &mut Cluster, citizen: &str, ids: &FreshIds) -> String {
     let direct = Declarer::new(c, &c.service_url("grid"), citizen, ids);
     // Twice each, alternating, so a slow moment of the machine does not fall on one alone.
     let (mut via, mut straight) = ((0.0, 0.0, 0.0), (0.0, 0.0, 0.0));
+    let (mut via_seen, mut straight_seen) = (Run::default(), Run::default());
     for _ in 0..2 {
-        let v = sequential(c, &through_gateway, n / 2).await;
-        let s = sequential(c, &direct, n / 2).await;
+        let v = sequential(c, &through_gateway, n / 2, &mut via_seen.latencies).await;
+        let s = sequential(c, &direct, n / 2, &mut straight_seen.latencies).await;
         via = (via.0 + v.0 / 2.0, via.1 + v.1 / 2.0, via.2 + v.2 / 2.0);
         straight = (
             straight.0 + s.0 / 2.0,
@@ -658,8 +667,16 @@ async fn profile(c: &mut Cluster, citizen: &str, ids: &FreshIds) -> String {
     }
     writeln!(
         out,
-        "\nper hop, {n} declarations one at a time each way (means):\n| path | client | gateway (its /metrics) | grid (its /metrics) |\n| --- | ---: | ---: | ---: |\n| client → gateway → grid | {:.1} ms | {:.1} ms | {:.1} ms |\n| client → grid | {:.1} ms | | {:.1} ms |",
-        via.0, via.1, via.2, straight.0, straight.2
+        "\nper hop, {n} declarations one at a time each way (means, and the client's p50 / p99):\n| path | client | client p50 | client p99 | gateway (its /metrics) | grid (its /metrics) |\n| --- | ---: | ---: | ---: | ---: | ---: |\n| client → gateway → grid | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms |\n| client → grid | {:.1} ms | {:.1} ms | {:.1} ms | | {:.1} ms |",
+        via.0,
+        ms(via_seen.percentile(0.5)),
+        ms(via_seen.percentile(0.99)),
+        via.1,
+        via.2,
+        straight.0,
+        ms(straight_seen.percentile(0.5)),
+        ms(straight_seen.percentile(0.99)),
+        straight.2
     )
     .unwrap();
     out.push_str(&statements(c, &through_gateway, n).await);
