@@ -22,7 +22,7 @@ use uuid::Uuid;
 use zw_demo::{DEMO_PASSWORD, DemoHouseStatus};
 use zw_platform::openapi::{METHODS, TokenUse};
 
-use crate::cluster::{Cluster, unknown_id};
+use zw_e2e::cluster::{Cluster, unknown_id};
 
 /// Jurisdiction A and its neighbours (the demo district's first grid, community and street, and
 /// the next of each).

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::cluster::{Cluster, unknown_id};
+use zw_e2e::cluster::{Cluster, unknown_id};
 
 #[tokio::test]
 async fn bad_requests_get_problems_and_change_nothing() {

@@ -244,7 +244,7 @@ async fn token_of(platform: &LocalPlatform, role: &str, department: &(String, St
         .send()
         .await
         .expect("the token endpoint answers");
-    let (status, body) = crate::cluster::decode(res).await;
+    let (status, body) = zw_e2e::cluster::decode(res).await;
     assert_eq!(status, 200, "the department logs in: {body}");
     body["access_token"]
         .as_str()
@@ -288,7 +288,7 @@ async fn schemathesis_as(role: &str) {
             .send()
             .await
             .expect("identity answers");
-        let (status, account) = crate::cluster::decode(res).await;
+        let (status, account) = zw_e2e::cluster::decode(res).await;
         assert_eq!(status, 201, "the admin makes a department: {account}");
         department = (
             "schemathesis-department".to_owned(),

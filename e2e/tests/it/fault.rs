@@ -29,8 +29,8 @@ use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-use crate::cluster::{BACKENDS, Cluster, unknown_id};
-use crate::deps::Dependency;
+use zw_e2e::cluster::{BACKENDS, Cluster, unknown_id};
+use zw_e2e::deps::Dependency;
 
 const SENDERS: usize = 3;
 

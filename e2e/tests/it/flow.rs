@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::cluster::{Cluster, unknown_id};
+use zw_e2e::cluster::{Cluster, unknown_id};
 
 #[tokio::test]
 async fn a_declaration_flows_from_citizen_to_grid_worker_and_every_centre_counts_it() {
@@ -245,7 +245,7 @@ async fn a_declaration_flows_from_citizen_to_grid_worker_and_every_centre_counts
 #[tokio::test]
 async fn every_service_serves_health_metrics_and_the_gateway_merges_their_openapi() {
     let c = Cluster::start().await;
-    for s in crate::cluster::BACKENDS {
+    for s in zw_e2e::cluster::BACKENDS {
         let base = c.service_url(s);
         for path in ["/healthz", "/readyz", "/metrics"] {
             let res = c.client.get(format!("{base}{path}")).send().await.unwrap();

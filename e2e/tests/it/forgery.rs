@@ -10,7 +10,7 @@ use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::cluster::Cluster;
+use zw_e2e::cluster::Cluster;
 
 /// An authenticated route of a service that verifies tokens, and the demo account whose real
 /// token gets a 200 there.

@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::cluster::Cluster;
+use zw_e2e::cluster::Cluster;
 
 #[tokio::test]
 async fn the_grid_tier_answers_through_the_gateway_as_the_readme_shows() {

@@ -25,7 +25,7 @@ impl LocalPlatform {
         let mut command = Command::new("sh");
         command
             .args(["-c", "exec \"$0\" \"$@\" 2>&1"])
-            .arg(crate::cluster::bin())
+            .arg(zw_e2e::cluster::bin())
             .args(["up", "--port", "0", "--data-dir"])
             .arg(&data)
             .env_remove("ZW__BUS__URL")
@@ -113,7 +113,7 @@ impl LocalPlatform {
             .send()
             .await
             .expect("the token endpoint answers");
-        let (status, body) = crate::cluster::decode(res).await;
+        let (status, body) = zw_e2e::cluster::decode(res).await;
         assert_eq!(status, 200, "{username} logs in: {body}");
         body["access_token"]
             .as_str()

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::cluster::{BACKENDS, Cluster, unknown_id};
+use zw_e2e::cluster::{BACKENDS, Cluster, unknown_id};
 
 /// The log filter for this test: the default, with Zhiwang's own crates at `debug` (what an
 /// operator turns on to look into a problem).

@@ -3,8 +3,6 @@
 // Helpers outside #[test] functions may unwrap too: a failure is a test failure.
 #![allow(clippy::unwrap_used)]
 
-mod cluster;
-mod deps;
 mod local;
 mod monitor;
 

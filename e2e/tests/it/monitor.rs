@@ -127,7 +127,7 @@ fn publish(
 }
 
 fn monitor(base: &str, state: &std::path::Path, extra: &[&str]) -> (Option<i32>, String) {
-    let out = std::process::Command::new(crate::cluster::bin())
+    let out = std::process::Command::new(zw_e2e::cluster::bin())
         .args(["evidence", "monitor", base, "--once", "--state"])
         .arg(state)
         .args(extra)
@@ -212,7 +212,7 @@ async fn a_monitor_follows_a_growing_log_and_exits_on_a_rewrite_signed_with_the_
     let file = dir.join("export.json");
     std::fs::write(&file, export(&genuine, 9).to_string()).unwrap();
     let verify = |extra: &[&str]| {
-        let out = std::process::Command::new(crate::cluster::bin())
+        let out = std::process::Command::new(zw_e2e::cluster::bin())
             .args(["evidence", "verify"])
             .arg(&file)
             .args(extra)

@@ -4,7 +4,7 @@
 
 use reqwest::StatusCode;
 
-use crate::cluster::Cluster;
+use zw_e2e::cluster::Cluster;
 
 const LIMIT: usize = 8;
 

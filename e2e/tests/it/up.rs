@@ -7,12 +7,12 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::cluster::decode;
+use zw_e2e::cluster::decode;
 
 #[tokio::test]
 async fn zhiwang_up_starts_the_seeded_platform_prints_tokens_and_stops_cleanly() {
     let data = std::env::temp_dir().join(format!("zw-up-{}", uuid::Uuid::new_v4()));
-    let mut child = Command::new(crate::cluster::bin())
+    let mut child = Command::new(zw_e2e::cluster::bin())
         .args([
             "up",
             // Port 0: the gateway takes a free port and the banner says which.
