@@ -295,10 +295,20 @@ impl Relay {
     /// The next batch of unpublished rows after `after` (from the start if `None`); `None` when
     /// there is none.
     async fn read_batch(&self, after: Option<Uuid>) -> Result<Option<Batch>, RelayError> {
+        self.read_rows(Expr::col(PUBLISHED_AT).is_null(), after)
+            .await
+    }
+
+    /// The next batch of rows matching `which` after `after`, in id order.
+    async fn read_rows(
+        &self,
+        which: sea_orm::sea_query::SimpleExpr,
+        after: Option<Uuid>,
+    ) -> Result<Option<Batch>, RelayError> {
         let mut stmt = Query::select()
             .columns(COLUMNS)
             .from(OUTBOX)
-            .and_where(Expr::col(PUBLISHED_AT).is_null())
+            .and_where(which)
             .order_by(ID, Order::Asc)
             .limit(self.batch_size)
             .to_owned();
@@ -350,31 +360,15 @@ impl Relay {
             Utc::now() - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
         let mut after: Option<Uuid> = None;
         let mut total = 0;
-        loop {
-            let mut stmt = Query::select()
-                .columns(COLUMNS)
-                .from(OUTBOX)
-                .and_where(Expr::col(PUBLISHED_AT).gte(since))
-                .order_by(ID, Order::Asc)
-                .limit(self.batch_size)
-                .to_owned();
-            if let Some(after) = after {
-                stmt.and_where(Expr::col(ID).gt(after));
-            }
-            let rows = self.db.query_all(&stmt).await?;
-            let Some(last) = rows.last() else {
-                return Ok(total);
-            };
-            after = Some(last.try_get("", ID)?);
-            let mut msgs = Vec::with_capacity(rows.len());
-            for row in &rows {
-                if let Some(m) = to_message(row)? {
-                    msgs.push(m);
-                }
-            }
-            self.bus.publish_batch(&msgs).await?;
-            total += msgs.len();
+        while let Some(batch) = self
+            .read_rows(Expr::col(PUBLISHED_AT).gte(since), after)
+            .await?
+        {
+            after = Some(batch.last);
+            self.bus.publish_batch(&batch.msgs).await?;
+            total += batch.msgs.len();
         }
+        Ok(total)
     }
 
     /// Delete published rows older than [`Relay::keep_published`]; returns how many.
