@@ -8,7 +8,9 @@
 //! batch size, in alternating rounds:
 //! - `relay`: enqueues the events ([`zw_bus::outbox::enqueue`], untimed, in transactions of 500
 //!   rows), then times [`Relay::publish_pending`] until the outbox is empty: select a batch,
-//!   publish it to JetStream waiting for every ack, mark the rows published;
+//!   publish it to JetStream waiting for every ack, delete the rows (NATS's default) or, in one
+//!   more configuration at 500 rows a batch, mark them published and keep them (the in-process
+//!   default, [`PublishedRows::KeepFor`]);
 //! - `raw`: the same events under fresh ids (the stream would drop the relay's ids as
 //!   duplicates), published with async-nats straight to the same stream, `Nats-Msg-Id` set, in
 //!   batches of the same size: send the batch, then await each ack in order.
@@ -23,17 +25,47 @@ use async_nats::header::{HeaderMap, NATS_MESSAGE_ID};
 use async_nats::jetstream::{self, message::PublishMessage};
 use bytes::Bytes;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
-use zw_domain::db::BeginWrite as _;
 use sea_orm_migration::MigratorTrait;
 use uuid::Uuid;
-use zw_bus::outbox::{self, Relay};
+use zw_bus::outbox::{self, PublishedRows, Relay};
 use zw_bus::{Bus, BusConfig, StreamKind};
 use zw_contracts::events::{DeclarationStatus, DeclarationSubmitted};
 use zw_contracts::{Actor, Envelope, Event};
 use zw_domain::JurisdictionCode;
+use zw_domain::db::BeginWrite as _;
 use zw_testkit::TestDb;
 
-const BATCH_SIZES: [u64; 3] = [100, 500, 1_000];
+/// The relay's configurations: rows per batch, and what becomes of published rows.
+const CONFIGS: [(u64, Published); 4] = [
+    (100, Published::Deleted),
+    (500, Published::Deleted),
+    (1_000, Published::Deleted),
+    (500, Published::Marked),
+];
+
+#[derive(Clone, Copy)]
+enum Published {
+    Deleted,
+    Marked,
+}
+
+impl Published {
+    fn rows(self) -> PublishedRows {
+        match self {
+            Published::Deleted => PublishedRows::Delete,
+            Published::Marked => {
+                PublishedRows::KeepFor(std::time::Duration::from_secs(7 * 24 * 3600))
+            }
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Published::Deleted => "rows deleted",
+            Published::Marked => "rows marked",
+        }
+    }
+}
 const ROUNDS: usize = 3;
 
 fn quick() -> bool {
@@ -66,7 +98,12 @@ async fn enqueue_all(db: &sea_orm::DatabaseConnection, events: &[Envelope]) {
 
 /// Publish `events` (under fresh ids) to JetStream as the relay does, `batch` at a time: send
 /// the batch, then await its acks in order. Returns the seconds it took.
-async fn raw_publish(js: &jetstream::Context, prefix: &str, events: &[Envelope], batch: usize) -> f64 {
+async fn raw_publish(
+    js: &jetstream::Context,
+    prefix: &str,
+    events: &[Envelope],
+    batch: usize,
+) -> f64 {
     let msgs: Vec<(String, Bytes, Uuid)> = events
         .iter()
         .map(|env| {
@@ -128,7 +165,9 @@ async fn main() {
     let quick = quick();
     let per_round = if quick { 2_000 } else { 20_000 };
     let db = TestDb::postgres().await;
-    zw_bus::migration::Migrator::up(&db.conn, None).await.unwrap();
+    zw_bus::migration::Migrator::up(&db.conn, None)
+        .await
+        .unwrap();
     let prefix = zw_testkit::unique_prefix();
     let cfg = BusConfig::nats(zw_testkit::nats_url()).with_prefix(prefix.clone());
     let bus = Bus::connect(&cfg).await.unwrap();
@@ -136,11 +175,15 @@ async fn main() {
     let js = jetstream::new(client);
 
     let mut lines = Vec::new();
-    for batch in BATCH_SIZES {
-        let relay = Relay::new(db.conn.clone(), bus.clone()).batch_size(batch);
+    for (batch, published) in CONFIGS {
+        let relay = Relay::new(db.conn.clone(), bus.clone())
+            .batch_size(batch)
+            .published_rows(published.rows());
         let (mut relay_secs, mut raw_secs) = (0.0, 0.0);
         for round in 0..ROUNDS {
-            let events: Vec<Envelope> = (0..per_round).map(|i| event(round * per_round + i)).collect();
+            let events: Vec<Envelope> = (0..per_round)
+                .map(|i| event(round * per_round + i))
+                .collect();
             // Raw first in even rounds, relay first in odd ones.
             if round % 2 == 0 {
                 raw_secs += raw_publish(&js, &prefix, &events, batch as usize).await;
@@ -158,7 +201,8 @@ async fn main() {
         let total = (per_round * ROUNDS) as f64;
         let (relay_rate, raw_rate) = (total / relay_secs, total / raw_secs);
         lines.push(format!(
-            "relay: batch {batch}: {}/s ({:.2} of raw JetStream publish {}/s)",
+            "relay: batch {batch}, {}: {}/s ({:.2} of raw JetStream publish {}/s)",
+            published.label(),
             thousands(relay_rate),
             relay_rate / raw_rate,
             thousands(raw_rate)
@@ -172,7 +216,7 @@ async fn main() {
         .cached_info()
         .state
         .messages;
-    let expected = (2 * per_round * ROUNDS * BATCH_SIZES.len()) as u64;
+    let expected = (2 * per_round * ROUNDS * CONFIGS.len()) as u64;
     for kind in [StreamKind::Events, StreamKind::Tasks] {
         js.delete_stream(zw_bus::subject::stream_name(&prefix, kind))
             .await
@@ -180,7 +224,7 @@ async fn main() {
     }
     println!();
     println!(
-        "relay: {per_round} events per round, {ROUNDS} rounds per batch size{}; {stream} messages \
+        "relay: {per_round} events per round, {ROUNDS} rounds per configuration{}; {stream} messages \
          stored (expected {expected}); streams removed",
         if quick { " (quick)" } else { "" }
     );

@@ -50,4 +50,4 @@ pub use inbox::{EventHandler, HandlerError};
 pub use memory::MAX_IN_MEMORY_EVENTS;
 pub use message::{ConsumerSpec, Delivery, FanoutSpec, OutgoingMessage, StreamKind, Subscription};
 pub use migration::Migration;
-pub use outbox::{Relay, RelayHandle};
+pub use outbox::{PublishedRows, Relay, RelayHandle};

@@ -18,6 +18,12 @@
 //! that a consumer had not applied before the restart are not replayed. Tasks are replayed too,
 //! so task consumers must also go through the inbox ([`crate::inbox::run_consumer`]). With NATS
 //! nothing is replayed: the streams are durable.
+//!
+//! Published rows ([`PublishedRows`]): with NATS the stream is the durable record of what was
+//! published, so a row is deleted as soon as its acks arrive — a delete writes a few bytes of
+//! WAL, where marking the row published rewrote it whole (its payload and two index entries),
+//! which cost more than publishing it (docs/figures.md). In process the rows are the replay's
+//! source, so they are marked published and kept 7 days.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -183,6 +189,17 @@ struct Batch {
     full: bool,
 }
 
+/// What becomes of an outbox row once its event is published (acked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishedRows {
+    /// Deleted at once (the default with NATS, whose stream keeps the event).
+    Delete,
+    /// Marked published and deleted after this long (the default in process: 7 days).
+    KeepFor(Duration),
+    /// Marked published and kept.
+    KeepForever,
+}
+
 /// Publishes the outbox of one database. Build it with [`Relay::new`], adjust, then
 /// [`Relay::spawn`] it (or call its passes directly).
 #[derive(Debug, Clone)]
@@ -192,7 +209,7 @@ pub struct Relay {
     batch_size: u64,
     interval: Duration,
     replay_window: Duration,
-    keep_published: Duration,
+    published: PublishedRows,
 }
 
 /// Rows per batch by default. A batch is one read, one publish round trip and one mark; with the
@@ -209,16 +226,22 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 impl Relay {
-    /// A relay with the defaults: batches of [`DEFAULT_BATCH`], a fallback pass every second, a
-    /// 24 h replay window in process, published rows kept 7 days.
+    /// A relay with the defaults: batches of [`DEFAULT_BATCH`], a fallback pass every second;
+    /// with NATS published rows deleted at once, in process a 24 h replay window and published
+    /// rows kept 7 days.
     pub fn new(db: DatabaseConnection, bus: Bus) -> Self {
+        let published = if bus.is_in_process() {
+            PublishedRows::KeepFor(Duration::from_secs(7 * 24 * 3600))
+        } else {
+            PublishedRows::Delete
+        };
         Self {
             db,
             bus,
             batch_size: DEFAULT_BATCH,
             interval: Duration::from_secs(1),
             replay_window: Duration::from_secs(24 * 3600),
-            keep_published: Duration::from_secs(7 * 24 * 3600),
+            published,
         }
     }
 
@@ -235,15 +258,15 @@ impl Relay {
     }
 
     /// In-process mode only: on start, re-publish rows published within this window (zero: do
-    /// not). Kept at most [`Relay::keep_published`], since older rows are gone.
+    /// not). Only rows still kept ([`Relay::published_rows`]) can be replayed.
     pub fn replay_window(mut self, window: Duration) -> Self {
         self.replay_window = window;
         self
     }
 
-    /// Delete published rows older than this (zero: keep them forever).
-    pub fn keep_published(mut self, keep: Duration) -> Self {
-        self.keep_published = keep;
+    /// What becomes of published rows (see [`PublishedRows`] for the defaults).
+    pub fn published_rows(mut self, published: PublishedRows) -> Self {
+        self.published = published;
         self
     }
 
@@ -333,8 +356,16 @@ impl Relay {
         }))
     }
 
-    /// Mark the rows of `ids` published (after their acks).
+    /// Mark the rows of `ids` published (after their acks), or delete them.
     async fn mark_published(&self, ids: Vec<Uuid>) -> Result<(), RelayError> {
+        if self.published == PublishedRows::Delete {
+            let delete = Query::delete()
+                .from_table(OUTBOX)
+                .and_where(Expr::col(ID).is_in(ids))
+                .to_owned();
+            self.db.execute(&delete).await?;
+            return Ok(());
+        }
         let mark = Query::update()
             .table(OUTBOX)
             .value(PUBLISHED_AT, Utc::now())
@@ -348,16 +379,18 @@ impl Relay {
     /// Re-publish the rows published within the replay window (what an in-process relay does on
     /// start); returns how many.
     pub async fn replay_recent(&self) -> Result<usize, RelayError> {
-        if self.replay_window.is_zero() {
+        let window = match self.published {
+            PublishedRows::Delete => return Ok(0),
+            PublishedRows::KeepFor(keep) => self.replay_window.min(keep),
+            PublishedRows::KeepForever => self.replay_window,
+        };
+        if window.is_zero() {
             return Ok(0);
         }
-        let window = if self.keep_published.is_zero() {
-            self.replay_window
-        } else {
-            self.replay_window.min(self.keep_published)
-        };
-        let since =
-            Utc::now() - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
+        let since = chrono::Duration::from_std(window)
+            .ok()
+            .and_then(|window| Utc::now().checked_sub_signed(window))
+            .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
         let mut after: Option<Uuid> = None;
         let mut total = 0;
         while let Some(batch) = self
@@ -371,13 +404,17 @@ impl Relay {
         Ok(total)
     }
 
-    /// Delete published rows older than [`Relay::keep_published`]; returns how many.
+    /// Delete published rows kept longer than [`PublishedRows::KeepFor`] says; returns how many.
     pub async fn purge_published(&self) -> Result<u64, DbErr> {
-        if self.keep_published.is_zero() {
+        let PublishedRows::KeepFor(keep) = self.published else {
             return Ok(0);
-        }
-        let before = Utc::now()
-            - chrono::Duration::from_std(self.keep_published).unwrap_or(chrono::Duration::MAX);
+        };
+        let Some(before) = chrono::Duration::from_std(keep)
+            .ok()
+            .and_then(|keep| Utc::now().checked_sub_signed(keep))
+        else {
+            return Ok(0);
+        };
         let stmt = Query::delete()
             .from_table(OUTBOX)
             .and_where(Expr::col(PUBLISHED_AT).lt(before))
