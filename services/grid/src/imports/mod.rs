@@ -275,7 +275,7 @@ async fn import_houses(
                 evidence_seq: seq,
                 at: now,
             };
-            let written = Store::of(txn).houses(txn, &models, &imported).await?;
+            let written = Store::of(&grid.db).houses(txn, &models, &imported).await?;
             if written.is_empty() {
                 return Ok(Kept::Discard(ImportReport::nothing_new("houses", total)));
             }
@@ -320,6 +320,7 @@ async fn import_residents(
     let principal = &w.principal;
     authorize(principal)?;
     require_csv(&req)?;
+    let store = Store::of(&w.grid().db);
     let rows: Vec<(u64, ResidentRow)> = parse_csv(&body)?;
     let mut bad = Vec::new();
     let mut seen = HashSet::new();
@@ -399,7 +400,7 @@ async fn import_residents(
                 evidence_seq: seq,
                 at: Utc::now(),
             };
-            let written = Store::of(txn).residents(txn, &people, &imported).await?;
+            let written = store.clone().residents(txn, &people, &imported).await?;
             if written.is_empty() {
                 return Ok(Kept::Discard(ImportReport::nothing_new("residents", total)));
             }

@@ -2,12 +2,17 @@
 //! database. Everything else (reading and checking the rows, the classification and collection
 //! rules, the evidence, the events, the report) is the same code for both.
 //!
-//! - PostgreSQL ([`Store::Staged`]): the chunk's rows go into a temporary table of the chunk's
-//!   transaction in one statement (the rows as one JSON parameter, read by `json_to_recordset`),
-//!   and one statement writes them: the records not there yet (`INSERT … SELECT … ON CONFLICT DO
+//! - PostgreSQL ([`Store::Staged`]): the chunk's rows are staged by the COPY protocol, on a
+//!   connection of the pool beside the chunk's transaction (sea-orm gives no access to a
+//!   transaction's own connection), into an unlogged staging table under a batch id of their
+//!   own (migration `m20261208_000009_import_staging`). Then one statement of the chunk's
+//!   transaction writes them: the records not there yet (`INSERT … SELECT … ON CONFLICT DO
 //!   NOTHING RETURNING`, which finds what exists through the unique index, however big the table)
 //!   and, for exactly those, their residence and life events, in data-modifying `WITH` clauses.
-//!   A few statements per chunk in all, whatever its size.
+//!   Staged rows are scratch, deleted once that statement has read them, whatever becomes of the
+//!   transaction: the grid's tables change only in the chunk's transaction, so a chunk stays
+//!   whole or nothing. Rows a delete missed (the database went away) are deleted by a later
+//!   staging once they are an hour old.
 //! - SQLite ([`Store::Batched`], `zhiwang up`): which keys exist is looked up, and the new rows
 //!   are inserted in multi-row INSERTs.
 //!
@@ -15,13 +20,15 @@
 //! answered by key, so that the caller runs the rules on exactly the new records.
 
 use std::collections::HashSet;
+use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
+use sea_orm::sqlx::PgPool;
 use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, IntoActiveModel, Set, Statement,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
+    IntoActiveModel, Set, Statement,
 };
-use serde::Serialize;
 use uuid::Uuid;
 use zw_domain::{HouseCode, IdNumber, Phone};
 
@@ -52,16 +59,17 @@ pub(super) struct Imported<'a> {
 }
 
 /// How a database takes a chunk (see the module documentation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(super) enum Store {
-    Staged,
+    /// PostgreSQL: staged by COPY through the pool, then written set-based.
+    Staged(PgPool),
     Batched,
 }
 
 impl Store {
-    pub fn of(conn: &impl ConnectionTrait) -> Store {
-        match conn.get_database_backend() {
-            DbBackend::Postgres => Store::Staged,
+    pub fn of(db: &DatabaseConnection) -> Store {
+        match db.get_database_backend() {
+            DbBackend::Postgres => Store::Staged(db.get_postgres_connection_pool().clone()),
             _ => Store::Batched,
         }
     }
@@ -74,7 +82,7 @@ impl Store {
         imported: &Imported<'_>,
     ) -> Result<HashSet<String>, ApiError> {
         match self {
-            Store::Staged => staged_houses(txn, houses, imported).await,
+            Store::Staged(pool) => staged_houses(&pool, txn, houses, imported).await,
             Store::Batched => batched_houses(txn, houses, imported).await,
         }
     }
@@ -88,7 +96,7 @@ impl Store {
         imported: &Imported<'_>,
     ) -> Result<HashSet<String>, ApiError> {
         match self {
-            Store::Staged => staged_residents(txn, people, imported).await,
+            Store::Staged(pool) => staged_residents(&pool, txn, people, imported).await,
             Store::Batched => batched_residents(txn, people, imported).await,
         }
     }
@@ -97,20 +105,21 @@ impl Store {
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL: staged, then written set-based
 
-/// The columns of the houses staging table, as the table and as `json_to_recordset` reads them.
-const HOUSE_COLUMNS: &str = "code text, grid_code text, address text, status text, \
-     registered_size integer, legal boolean, category text, class_level text, colour text, \
-     classified_by_rules bigint, event_id uuid";
+/// The columns a chunk of houses is staged with, in the order of its COPY rows.
+const HOUSE_COLUMNS: &str = "batch, code, grid_code, address, status, registered_size, legal, \
+     category, class_level, colour, classified_by_rules, event_id";
 
-/// The new houses of the staged chunk and their life events; answers the codes written.
-/// `$1` the time, `$2` the actor, `$3` the import id, `$4` the evidence record.
+/// The new houses of the staged batch and their life events; answers the codes written. `$1` the time, `$2` the actor, `$3` the import id, `$4` the
+/// evidence record, `$5` the batch.
 const WRITE_HOUSES: &str = "\
-WITH new AS (
+WITH s AS (
+    SELECT * FROM import_staging_houses WHERE batch = $5
+), new AS (
     INSERT INTO houses (code, grid_code, address, status, registered_size, legal, category,
                         class_level, colour, classified_by_rules, version, not_seen, updated_at)
     SELECT code, grid_code, address, status, registered_size, legal, category,
            class_level, colour, classified_by_rules, 1, false, $1
-    FROM import_houses
+    FROM s
     ON CONFLICT (code) DO NOTHING
     RETURNING code
 ), events AS (
@@ -119,66 +128,137 @@ WITH new AS (
                              evidence_seq, occurred_at)
     SELECT s.event_id, 'house', s.code, 'imported', s.status, s.code, s.grid_code,
            1, 'import', $2, $3, '{}'::json, $4, $1
-    FROM import_houses s JOIN new ON new.code = s.code
+    FROM s JOIN new ON new.code = s.code
 )
 SELECT code FROM new";
 
-/// The columns of the residents staging table.
-const RESIDENT_COLUMNS: &str = "person_id uuid, id_number text, name text, birth_date date, \
-     phone text, house_code text, grid_code text, event_id uuid";
+/// The columns a chunk of residents is staged with.
+const RESIDENT_COLUMNS: &str =
+    "batch, person_id, id_number, name, birth_date, phone, house_code, grid_code, event_id";
 
-/// The new people of the staged chunk, their residence and their life events; answers the ID
+/// The new people of the staged batch, their residence and their life events; answers the ID
 /// numbers written. Parameters as for [`WRITE_HOUSES`].
 const WRITE_RESIDENTS: &str = "\
-WITH new AS (
+WITH s AS (
+    SELECT * FROM import_staging_residents WHERE batch = $5
+), new AS (
     INSERT INTO persons (id, id_number, name, birth_date, phone, status, grid_code, version,
                          created_at, updated_at)
     SELECT person_id, id_number, name, birth_date, phone, 'alive', grid_code, 1, $1, $1
-    FROM import_residents
+    FROM s
     ON CONFLICT (id_number) DO NOTHING
     RETURNING id_number
 ), lives AS (
     INSERT INTO residents (id_number, name, house_code, grid_code, declaration_id, since)
     SELECT s.id_number, s.name, s.house_code, s.grid_code, NULL, $1
-    FROM import_residents s JOIN new ON new.id_number = s.id_number
+    FROM s JOIN new ON new.id_number = s.id_number
 ), events AS (
     INSERT INTO life_events (id, subject_kind, subject_key, change, state, house_code, grid_code,
                              version, source_kind, source_actor, source_ref, details,
                              evidence_seq, occurred_at)
     SELECT s.event_id, 'person', s.person_id::text, 'imported', 'alive', s.house_code,
            s.grid_code, 1, 'import', $2, $3, '{}'::json, $4, $1
-    FROM import_residents s JOIN new ON new.id_number = s.id_number
+    FROM s JOIN new ON new.id_number = s.id_number
 )
 SELECT id_number FROM new";
 
-/// Stage `rows` in the temporary table `table` (dropped when the transaction ends, committed or
-/// not): one statement carrying them all.
-async fn stage<T: Serialize>(
-    txn: &DatabaseTransaction,
-    table: &str,
-    columns: &str,
-    rows: &[T],
-) -> Result<(), ApiError> {
-    txn.execute_unprepared(&format!(
-        "CREATE TEMPORARY TABLE {table} ({columns}) ON COMMIT DROP"
-    ))
-    .await?;
-    let json = serde_json::to_string(rows).map_err(anyhow::Error::from)?;
-    txn.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        format!("INSERT INTO {table} SELECT * FROM json_to_recordset($1::json) AS r({columns})"),
-        [json.into()],
-    ))
-    .await?;
-    Ok(())
+/// Staged rows older than this belong to no running chunk (one takes seconds): a chunk that
+/// failed left them, and the next staging deletes them.
+const STALE_STAGING: &str = "1 hour";
+
+/// One staged row in COPY's text format: fields separated by tabs, `\N` for NULL, and the
+/// format's escapes for backslash, tab, newline and carriage return.
+#[derive(Default)]
+struct CopyRows {
+    text: String,
+    in_row: bool,
 }
 
-/// Run `sql` (one of the writes above) for `imported`; the keys it answers.
+impl CopyRows {
+    fn field(&mut self, value: Option<&str>) -> &mut Self {
+        if self.in_row {
+            self.text.push('\t');
+        }
+        self.in_row = true;
+        match value {
+            None => self.text.push_str("\\N"),
+            Some(v) => {
+                for c in v.chars() {
+                    match c {
+                        '\\' => self.text.push_str("\\\\"),
+                        '\t' => self.text.push_str("\\t"),
+                        '\n' => self.text.push_str("\\n"),
+                        '\r' => self.text.push_str("\\r"),
+                        c => self.text.push(c),
+                    }
+                }
+            }
+        }
+        self
+    }
+
+    fn shown(&mut self, value: impl std::fmt::Display) -> &mut Self {
+        let mut v = String::new();
+        let _ = write!(v, "{value}");
+        self.field(Some(&v))
+    }
+
+    fn end_row(&mut self) {
+        self.text.push('\n');
+        self.in_row = false;
+    }
+}
+
+/// COPY `rows` into the staging table `table` on a connection of `pool`, after deleting stale
+/// rows there; a database error as the import's error.
+async fn stage(pool: &PgPool, table: &str, columns: &str, rows: CopyRows) -> Result<(), ApiError> {
+    let copy = async {
+        let mut conn = pool.acquire().await?;
+        sea_orm::sqlx::query(sea_orm::sqlx::AssertSqlSafe(format!(
+            "DELETE FROM {table} WHERE staged_at < now() - interval '{STALE_STAGING}'"
+        )))
+        .execute(&mut *conn)
+        .await?;
+        let mut copy = conn
+            .copy_in_raw(&format!(
+                "COPY {table} ({columns}) FROM STDIN (FORMAT text)"
+            ))
+            .await?;
+        if let Err(e) = copy.send(rows.text.into_bytes()).await {
+            let _ = copy.abort(e.to_string()).await;
+            return Err(e);
+        }
+        copy.finish().await
+    };
+    // As the chunk's other statements' errors are: the same mapping (busy, down, unexpected).
+    copy.await.map(|_| ()).map_err(|e| {
+        ApiError::from(sea_orm::DbErr::Exec(sea_orm::RuntimeErr::SqlxError(
+            std::sync::Arc::new(e),
+        )))
+    })
+}
+
+/// Delete the staged rows of `batch` (read by then), on a connection of `pool`; a failure is
+/// only logged, since the next staging deletes what is left once stale.
+async fn unstage(pool: &PgPool, table: &str, batch: Uuid) {
+    let delete = sea_orm::sqlx::query(sea_orm::sqlx::AssertSqlSafe(format!(
+        "DELETE FROM {table} WHERE batch = $1"
+    )))
+    .bind(batch)
+    .execute(pool)
+    .await;
+    if let Err(e) = delete {
+        tracing::warn!(table, error = %e, "could not delete a chunk's staged rows; a later import will");
+    }
+}
+
+/// Run `sql` (one of the writes above) for `imported` on the staged `batch`; the keys it answers.
 async fn write_staged(
     txn: &DatabaseTransaction,
     sql: &str,
     key: &str,
     imported: &Imported<'_>,
+    batch: Uuid,
 ) -> Result<HashSet<String>, ApiError> {
     let rows = txn
         .query_all_raw(Statement::from_sql_and_values(
@@ -189,6 +269,7 @@ async fn write_staged(
                 imported.actor.into(),
                 imported.import_id.to_string().into(),
                 imported.evidence_seq.into(),
+                batch.into(),
             ],
         ))
         .await
@@ -199,75 +280,58 @@ async fn write_staged(
 }
 
 async fn staged_houses(
+    pool: &PgPool,
     txn: &DatabaseTransaction,
     houses: &[house::Model],
     imported: &Imported<'_>,
 ) -> Result<HashSet<String>, ApiError> {
-    #[derive(Serialize)]
-    struct Row<'a> {
-        code: &'a str,
-        grid_code: &'a str,
-        address: &'a str,
-        status: &'a str,
-        registered_size: i32,
-        legal: bool,
-        category: &'a str,
-        class_level: Option<&'a str>,
-        colour: Option<&'a str>,
-        classified_by_rules: Option<i64>,
-        event_id: Uuid,
+    let batch = Uuid::now_v7();
+    let mut rows = CopyRows::default();
+    for h in houses {
+        rows.shown(batch)
+            .field(Some(&h.code))
+            .field(Some(&h.grid_code))
+            .field(Some(&h.address))
+            .field(Some(&h.status))
+            .shown(h.registered_size)
+            .field(Some(if h.legal { "t" } else { "f" }))
+            .field(Some(&h.category))
+            .field(h.class_level.as_deref())
+            .field(h.colour.as_deref())
+            .field(h.classified_by_rules.map(|v| v.to_string()).as_deref())
+            .shown(Uuid::now_v7())
+            .end_row();
     }
-    let rows: Vec<Row> = houses
-        .iter()
-        .map(|h| Row {
-            code: &h.code,
-            grid_code: &h.grid_code,
-            address: &h.address,
-            status: &h.status,
-            registered_size: h.registered_size,
-            legal: h.legal,
-            category: &h.category,
-            class_level: h.class_level.as_deref(),
-            colour: h.colour.as_deref(),
-            classified_by_rules: h.classified_by_rules,
-            event_id: Uuid::now_v7(),
-        })
-        .collect();
-    stage(txn, "import_houses", HOUSE_COLUMNS, &rows).await?;
-    write_staged(txn, WRITE_HOUSES, "code", imported).await
+    stage(pool, "import_staging_houses", HOUSE_COLUMNS, rows).await?;
+    let written = write_staged(txn, WRITE_HOUSES, "code", imported, batch).await;
+    unstage(pool, "import_staging_houses", batch).await;
+    written
 }
 
 async fn staged_residents(
+    pool: &PgPool,
     txn: &DatabaseTransaction,
     people: &[NewPerson],
     imported: &Imported<'_>,
 ) -> Result<HashSet<String>, ApiError> {
-    #[derive(Serialize)]
-    struct Row<'a> {
-        person_id: Uuid,
-        id_number: &'a str,
-        name: Option<&'a str>,
-        birth_date: chrono::NaiveDate,
-        phone: Option<&'a str>,
-        house_code: &'a str,
-        grid_code: &'a str,
-        event_id: Uuid,
+    let batch = Uuid::now_v7();
+    let mut rows = CopyRows::default();
+    for p in people {
+        rows.shown(batch)
+            .shown(p.person_id)
+            .field(Some(p.id_number.as_str()))
+            .field(p.name.as_deref())
+            .shown(p.id_number.birth_date())
+            .field(p.phone.as_ref().map(Phone::as_str))
+            .field(Some(p.house.as_str()))
+            .field(Some(&p.grid_code))
+            .shown(p.event_id)
+            .end_row();
     }
-    let rows: Vec<Row> = people
-        .iter()
-        .map(|p| Row {
-            person_id: p.person_id,
-            id_number: p.id_number.as_str(),
-            name: p.name.as_deref(),
-            birth_date: p.id_number.birth_date(),
-            phone: p.phone.as_ref().map(Phone::as_str),
-            house_code: p.house.as_str(),
-            grid_code: &p.grid_code,
-            event_id: p.event_id,
-        })
-        .collect();
-    stage(txn, "import_residents", RESIDENT_COLUMNS, &rows).await?;
-    write_staged(txn, WRITE_RESIDENTS, "id_number", imported).await
+    stage(pool, "import_staging_residents", RESIDENT_COLUMNS, rows).await?;
+    let written = write_staged(txn, WRITE_RESIDENTS, "id_number", imported, batch).await;
+    unstage(pool, "import_staging_residents", batch).await;
+    written
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -417,4 +481,24 @@ async fn insert_events(
             .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CopyRows;
+
+    #[test]
+    fn copy_rows_escape_what_the_text_format_gives_a_meaning() {
+        let mut rows = CopyRows::default();
+        rows.field(Some("a\tb"))
+            .field(None)
+            .field(Some("line\nnext\r"))
+            .field(Some(r"back\slash \N"))
+            .end_row();
+        rows.shown(7).end_row();
+        assert_eq!(
+            rows.text,
+            "a\\tb\t\\N\tline\\nnext\\r\tback\\\\slash \\\\N\n7\n"
+        );
+    }
 }

@@ -11,6 +11,7 @@ mod m20261201_000005_incidents;
 mod m20261201_000006_rules;
 mod m20261201_000007_collection;
 mod m20261203_000008_access;
+mod m20261208_000009_import_staging;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
         list.push(Box::new(m20261201_000006_rules::Migration));
         list.push(Box::new(m20261201_000007_collection::Migration));
         list.push(Box::new(m20261203_000008_access::Migration));
+        list.push(Box::new(m20261208_000009_import_staging::Migration));
         list
     }
 }
