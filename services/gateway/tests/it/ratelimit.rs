@@ -192,3 +192,40 @@ async fn with_redis_up_the_gateway_is_ready() {
     assert_eq!(report["checks"][0]["name"], "redis");
     assert_eq!(report["checks"][0]["ok"], true, "{report}");
 }
+
+/// Replicas take a busy key's permits from Redis in leases (1 % of the limit): across two of
+/// them, requests spread over both are let through up to the limit and never past it, with at
+/// most one lease less one per replica refused early.
+#[tokio::test]
+async fn leased_permits_never_let_replicas_past_the_shared_limit() {
+    const BIG_LIMIT: u32 = 400; // leases of 4
+    let prefix = zw_testkit::unique_prefix();
+    let shared = |s: &mut crate::helpers::Setup| {
+        s.settings.gateway.rate_limit_per_minute = BIG_LIMIT;
+        use_real_redis(s);
+        s.settings.redis.key_prefix = prefix.clone();
+    };
+    let first = spawn_gateway_with(shared).await;
+    let second = spawn_gateway_with(shared).await;
+    let lease = zw_gateway::ratelimit::lease_size(BIG_LIMIT);
+    assert_eq!(lease, 4);
+    let (mut passed, mut refused) = (0u32, 0u32);
+    for n in 0..BIG_LIMIT + 20 {
+        // Mostly the first replica, every third request the second.
+        let gw = if n % 3 == 2 { &second } else { &first };
+        match gw.get("/api/v1/grid/ping").await.status().as_u16() {
+            200 => passed += 1,
+            429 => refused += 1,
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!(passed + refused, BIG_LIMIT + 20);
+    assert!(passed <= BIG_LIMIT, "{passed} let through past the limit");
+    assert!(
+        passed >= BIG_LIMIT - 2 * (lease - 1),
+        "only {passed} of {BIG_LIMIT} let through"
+    );
+    // Once refused, a replica refuses until the window ends.
+    assert_eq!(first.get("/api/v1/grid/ping").await.status(), 429);
+    assert_eq!(second.get("/api/v1/grid/ping").await.status(), 429);
+}
