@@ -15,9 +15,7 @@
 //! 5. the request is sent with a timeout (504); a service that takes no connection (refused,
 //!    or not connected within the connect timeout) is down: 503 with `Retry-After`, since the
 //!    request never left; a connection that breaks off without a valid answer is 502. The
-//!    response's status and headers are sent back with its body: read whole when it is small
-//!    (up to 64 KiB by its `Content-Length`, so it leaves in one write), streamed as it arrives
-//!    otherwise.
+//!    response's status, headers and body are streamed back as they arrive.
 
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -193,9 +191,7 @@ pub(crate) async fn forward(
         }
     };
     gateway.count(&service, upstream.status().as_str());
-    downstream_response(upstream)
-        .await
-        .map_err(|source| ApiError::UpstreamBroken { service, source })
+    Ok(downstream_response(upstream))
 }
 
 /// Whether the request carries `Authorization: Basic …` (client credentials, not a token).
@@ -328,14 +324,8 @@ fn append(headers: &mut HeaderMap, name: &str, value: &[u8]) {
 
 type ChunkStream = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>>>>;
 
-/// Answers up to this size (by their `Content-Length`) are read whole and sent in one write;
-/// larger ones, and those of unknown length, are streamed as they arrive. Streaming a small
-/// answer costs a wake-up and a write per chunk for nothing.
-const BUFFERED_BODY_BYTES: u64 = 64 * 1024;
-
-/// The service's answer, with its status and end-to-end headers: a small one read whole, a
-/// large one streamed back. An error only when a small answer breaks off while it is read.
-async fn downstream_response(upstream: reqwest::Response) -> Result<HttpResponse, reqwest::Error> {
+/// The service's answer, streamed back with its status and end-to-end headers.
+fn downstream_response(upstream: reqwest::Response) -> HttpResponse {
     let status =
         StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut res = HttpResponse::build(status);
@@ -359,9 +349,6 @@ async fn downstream_response(upstream: reqwest::Response) -> Result<HttpResponse
         }
     }
     let length = upstream.content_length();
-    if length.is_some_and(|len| len <= BUFFERED_BODY_BYTES) {
-        return Ok(res.body(upstream.bytes().await?));
-    }
     let chunks: ChunkStream = Box::pin(futures::stream::unfold(
         Some(upstream),
         |state| async move {
@@ -376,10 +363,10 @@ async fn downstream_response(upstream: reqwest::Response) -> Result<HttpResponse
             }
         },
     ));
-    Ok(match length {
+    match length {
         Some(len) => res.body(SizedStream::new(len, chunks)),
         None => res.body(BodyStream::new(chunks)),
-    })
+    }
 }
 
 #[cfg(test)]

@@ -4,16 +4,6 @@
 //! gateway replica shares the count (one Lua script: INCR, and PEXPIRE on the first hit), or in
 //! memory when no Redis URL is configured (single-process mode).
 //!
-//! **Leases.** A replica takes a key's permits from Redis a few at a time: one Redis call counts
-//! a lease of [`lease_size`] requests (1 % of the limit, at least 1, at most 100), which the
-//! replica then lets through on its own until the lease is spent or the window ends. So a busy
-//! principal costs one Redis round trip per lease, not per request, and the shared count still
-//! never lets more than the limit through: a lease is counted in Redis when it is taken. What a
-//! replica holds unspent is lost to the others for that window, so with R replicas a principal
-//! spread over all of them may be refused up to R × (lease − 1) requests early; limits under
-//! 200 a window take leases of one, exact. A refusal is remembered until the window ends (the
-//! count of a fixed window only grows), so a flood of refused requests costs Redis nothing.
-//!
 //! **Redis down → fail open.** When Redis cannot be reached (or answers too slowly), the request
 //! is let through and a warning is logged (at most every few seconds) and counted in the
 //! `zw_gateway_ratelimit_failures_total` metric. Rate limiting protects the services from abuse;
@@ -100,7 +90,6 @@ impl RateLimiter {
             script: redis::Script::new(FIXED_WINDOW_LUA),
             failures,
             last_warning: AtomicU64::new(0),
-            leases: Mutex::new(Leases::default()),
         };
         Ok(Self {
             limit,
@@ -140,12 +129,11 @@ const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
 /// At most one "Redis is down" warning in this many seconds.
 const WARN_EVERY_SECS: u64 = 10;
 
-/// Count a lease of `ARGV[2]` requests and set the window's expiry (`ARGV[1]` ms) when the key is
-/// new, atomically; returns the count and the window's remaining milliseconds. The PTTL < 0
-/// branch repairs a key that lost its expiry.
+/// INCR and set the expiry on the first hit, atomically; returns the count and the window's
+/// remaining milliseconds. The PTTL < 0 branch repairs a key that lost its expiry.
 const FIXED_WINDOW_LUA: &str = r"
-local n = redis.call('INCRBY', KEYS[1], ARGV[2])
-if n == tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
@@ -160,39 +148,14 @@ struct RedisStore {
     script: redis::Script,
     failures: IntCounter,
     last_warning: AtomicU64,
-    leases: Mutex<Leases>,
-}
-
-/// What this replica holds of each key's window: permits taken from Redis and not spent yet, or
-/// a refusal until the window ends.
-#[derive(Default)]
-struct Leases {
-    held: HashMap<String, Lease>,
-    /// No sweep before this (as for [`MemoryInner`]).
-    next_sweep: Option<Instant>,
-}
-
-struct Lease {
-    /// Permits left; 0: refused until the window ends (a spent lease is removed).
-    left: u32,
-    ends_at: Instant,
-}
-
-/// Requests one Redis call takes for a key: 1 % of the limit, at least 1, at most 100.
-pub fn lease_size(limit: u32) -> u32 {
-    (limit / 100).clamp(1, 100)
 }
 
 impl RedisStore {
     async fn check(&self, key: &str, limit: u32, window: Duration) -> Decision {
-        if let Some(decision) = self.from_lease(key, Instant::now()) {
-            return decision;
-        }
-        let lease = lease_size(limit);
         let mut conn = self.conn.clone();
         let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
         let mut invocation = self.script.key(format!("{}{key}", self.key_prefix));
-        invocation.arg(window_ms).arg(lease);
+        invocation.arg(window_ms);
         let counted = tokio::time::timeout(
             REDIS_TIMEOUT * 2,
             invocation.invoke_async::<(i64, i64)>(&mut conn),
@@ -200,72 +163,10 @@ impl RedisStore {
         .await;
         match counted {
             Ok(Ok((count, ttl_ms))) => {
-                let remaining = Duration::from_millis(ttl_ms.max(0) as u64);
-                // The permits of this lease still under the limit: those counted before it
-                // are `count - lease`.
-                let before = count - i64::from(lease);
-                let granted = (i64::from(limit) - before).clamp(0, i64::from(lease)) as u32;
-                self.hold(
-                    key,
-                    granted.saturating_sub(1),
-                    granted == 0,
-                    Instant::now() + remaining,
-                );
-                if granted == 0 {
-                    Decision::Deny {
-                        retry_after: remaining,
-                    }
-                } else {
-                    Decision::Allow
-                }
+                decide(count, limit, Duration::from_millis(ttl_ms.max(0) as u64))
             }
             Ok(Err(e)) => self.fail_open(&e.to_string()),
             Err(_) => self.fail_open("timed out"),
-        }
-    }
-
-    /// Decide from what this replica holds of `key`'s window, if it holds anything.
-    fn from_lease(&self, key: &str, now: Instant) -> Option<Decision> {
-        let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
-        let lease = leases.held.get_mut(key)?;
-        if lease.ends_at <= now {
-            leases.held.remove(key);
-            return None;
-        }
-        if lease.left == 0 {
-            return Some(Decision::Deny {
-                retry_after: lease.ends_at.saturating_duration_since(now),
-            });
-        }
-        lease.left -= 1;
-        if lease.left == 0 {
-            // Spent, not refused: the next request takes a new lease.
-            leases.held.remove(key);
-        }
-        Some(Decision::Allow)
-    }
-
-    /// Keep `left` permits of `key` until `ends_at` (a refusal when `refused`), added to what is
-    /// held of the same window.
-    fn hold(&self, key: &str, left: u32, refused: bool, ends_at: Instant) {
-        if left == 0 && !refused {
-            return;
-        }
-        let now = Instant::now();
-        let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
-        let Leases { held, next_sweep } = &mut *leases;
-        if held.len() >= SWEEP_AT && next_sweep.is_none_or(|t| now >= t) {
-            held.retain(|_, l| l.ends_at > now);
-            *next_sweep = Some(now + SWEEP_EVERY);
-        }
-        match held.get_mut(key) {
-            Some(lease) if lease.ends_at > now && !refused => {
-                lease.left = lease.left.saturating_add(left);
-                lease.ends_at = lease.ends_at.min(ends_at);
-            }
-            _ => {
-                held.insert(key.to_owned(), Lease { left, ends_at });
-            }
         }
     }
 
@@ -403,14 +304,6 @@ mod tests {
             Decision::Allow,
             "a new window"
         );
-    }
-
-    #[test]
-    fn leases_are_one_percent_of_the_limit_between_one_and_a_hundred() {
-        assert_eq!(lease_size(3), 1);
-        assert_eq!(lease_size(199), 1);
-        assert_eq!(lease_size(600), 6);
-        assert_eq!(lease_size(1_000_000), 100);
     }
 
     #[test]
