@@ -106,7 +106,9 @@ pub async fn build(
         Duration::from_secs(settings.grid.escalation_interval_secs),
         stop.clone(),
     );
+    let import_staging = imports::staging_pool(&db);
     let grid = web::Data::new(state::Grid {
+        import_staging,
         db,
         bus,
         relay: relay.clone(),

@@ -18,4 +18,9 @@ pub struct Grid {
     pub upload_max_bytes: usize,
     /// `district.code`: every jurisdiction this grid database keeps lies under it.
     pub district: JurisdictionCode,
+    /// PostgreSQL only: the connections imports stage their chunks on (`imports::store`), a pool
+    /// of their own. A chunk's transaction waits for one while it holds a connection of `db`;
+    /// taken from `db`'s pool, enough concurrent imports (or requests queued behind their locks)
+    /// would hold every connection and wait for one more.
+    pub import_staging: Option<sea_orm::sqlx::PgPool>,
 }

@@ -46,6 +46,7 @@ use crate::model::{grid, house, resident};
 use crate::residence::{self, HouseFacts};
 use crate::rules;
 use crate::write::{Kept, Write};
+pub(crate) use store::staging_pool;
 use store::{Imported, NewPerson, Store};
 
 /// Rows per request at most: big enough to load a district in minutes, small enough that one
@@ -275,7 +276,7 @@ async fn import_houses(
                 evidence_seq: seq,
                 at: now,
             };
-            let written = Store::of(&grid.db).houses(txn, &models, &imported).await?;
+            let written = Store::of(grid).houses(txn, &models, &imported).await?;
             if written.is_empty() {
                 return Ok(Kept::Discard(ImportReport::nothing_new("houses", total)));
             }
@@ -320,7 +321,7 @@ async fn import_residents(
     let principal = &w.principal;
     authorize(principal)?;
     require_csv(&req)?;
-    let store = Store::of(&w.grid().db);
+    let store = Store::of(w.grid());
     let rows: Vec<(u64, ResidentRow)> = parse_csv(&body)?;
     let mut bad = Vec::new();
     let mut seen = HashSet::new();

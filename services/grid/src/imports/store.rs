@@ -3,8 +3,8 @@
 //! rules, the evidence, the events, the report) is the same code for both.
 //!
 //! - PostgreSQL ([`Store::Staged`]): the chunk's rows are staged by the COPY protocol, on a
-//!   connection of the pool beside the chunk's transaction (sea-orm gives no access to a
-//!   transaction's own connection), into an unlogged staging table under a batch id of their
+//!   connection of a small pool of its own beside the chunk's transaction (sea-orm gives no access
+//!   to a transaction's own connection; see `Grid::import_staging` for why not the service's pool), into an unlogged staging table under a batch id of their
 //!   own (migration `m20261208_000009_import_staging`). Then one statement of the chunk's
 //!   transaction writes them: the records not there yet (`INSERT … SELECT … ON CONFLICT DO
 //!   NOTHING RETURNING`, which finds what exists through the unique index, however big the table)
@@ -66,11 +66,26 @@ pub(super) enum Store {
     Batched,
 }
 
+/// Connections the staging pool keeps at most: a COPY holds one for a moment.
+const STAGING_CONNECTIONS: u32 = 2;
+
+/// On PostgreSQL, the pool chunks are staged on ([`crate::state::Grid::import_staging`]): the same
+/// database as `db`, connected on first use.
+pub fn staging_pool(db: &DatabaseConnection) -> Option<PgPool> {
+    (db.get_database_backend() == DbBackend::Postgres).then(|| {
+        let options = db.get_postgres_connection_pool().connect_options();
+        sea_orm::sqlx::postgres::PgPoolOptions::new()
+            .max_connections(STAGING_CONNECTIONS)
+            .acquire_timeout(std::time::Duration::from_secs(30))
+            .connect_lazy_with((*options).clone())
+    })
+}
+
 impl Store {
-    pub fn of(db: &DatabaseConnection) -> Store {
-        match db.get_database_backend() {
-            DbBackend::Postgres => Store::Staged(db.get_postgres_connection_pool().clone()),
-            _ => Store::Batched,
+    pub fn of(grid: &crate::state::Grid) -> Store {
+        match &grid.import_staging {
+            Some(pool) => Store::Staged(pool.clone()),
+            None => Store::Batched,
         }
     }
 
