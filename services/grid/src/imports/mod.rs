@@ -401,7 +401,7 @@ async fn import_residents(
                 evidence_seq: seq,
                 at: Utc::now(),
             };
-            let written = store.clone().residents(txn, &people, &imported).await?;
+            let written = store.residents(txn, &people, &imported).await?;
             if written.is_empty() {
                 return Ok(Kept::Discard(ImportReport::nothing_new("residents", total)));
             }

@@ -4,8 +4,9 @@
 //!
 //! - PostgreSQL ([`Store::Staged`]): the chunk's rows are staged by the COPY protocol, on a
 //!   connection of a small pool of its own beside the chunk's transaction (sea-orm gives no access
-//!   to a transaction's own connection; see `Grid::import_staging` for why not the service's pool), into an unlogged staging table under a batch id of their
-//!   own (migration `m20261208_000009_import_staging`). Then one statement of the chunk's
+//!   to a transaction's own connection; see `Grid::import_staging` for why not the service's
+//!   pool), into an unlogged staging table under a batch id of their own (migration
+//!   `m20261208_000009_import_staging`). Then one statement of the chunk's
 //!   transaction writes them: the records not there yet (`INSERT … SELECT … ON CONFLICT DO
 //!   NOTHING RETURNING`, which finds what exists through the unique index, however big the table)
 //!   and, for exactly those, their residence and life events, in data-modifying `WITH` clauses.
@@ -91,13 +92,13 @@ impl Store {
 
     /// Write the houses not there yet, each with its life event; the codes written.
     pub async fn houses(
-        self,
+        &self,
         txn: &DatabaseTransaction,
         houses: &[house::Model],
         imported: &Imported<'_>,
     ) -> Result<HashSet<String>, ApiError> {
         match self {
-            Store::Staged(pool) => staged_houses(&pool, txn, houses, imported).await,
+            Store::Staged(pool) => staged_houses(pool, txn, houses, imported).await,
             Store::Batched => batched_houses(txn, houses, imported).await,
         }
     }
@@ -105,13 +106,13 @@ impl Store {
     /// Write the people not recorded yet, each with his residence and life event; the ID
     /// numbers written.
     pub async fn residents(
-        self,
+        &self,
         txn: &DatabaseTransaction,
         people: &[NewPerson],
         imported: &Imported<'_>,
     ) -> Result<HashSet<String>, ApiError> {
         match self {
-            Store::Staged(pool) => staged_residents(&pool, txn, people, imported).await,
+            Store::Staged(pool) => staged_residents(pool, txn, people, imported).await,
             Store::Batched => batched_residents(txn, people, imported).await,
         }
     }
@@ -124,8 +125,8 @@ impl Store {
 const HOUSE_COLUMNS: &str = "batch, code, grid_code, address, status, registered_size, legal, \
      category, class_level, colour, classified_by_rules, event_id";
 
-/// The new houses of the staged batch and their life events; answers the codes written. `$1` the time, `$2` the actor, `$3` the import id, `$4` the
-/// evidence record, `$5` the batch.
+/// The new houses of the staged batch and their life events; answers the codes written. `$1`
+/// the time, `$2` the actor, `$3` the import id, `$4` the evidence record, `$5` the batch.
 const WRITE_HOUSES: &str = "\
 WITH s AS (
     SELECT * FROM import_staging_houses WHERE batch = $5
@@ -212,16 +213,59 @@ impl CopyRows {
         self
     }
 
+    /// A value whose text needs no escape (a number, a date, a UUID), written as it shows.
     fn shown(&mut self, value: impl std::fmt::Display) -> &mut Self {
-        let mut v = String::new();
-        let _ = write!(v, "{value}");
-        self.field(Some(&v))
+        if self.in_row {
+            self.text.push('\t');
+        }
+        self.in_row = true;
+        let _ = write!(self.text, "{value}");
+        self
     }
 
     fn end_row(&mut self) {
         self.text.push('\n');
         self.in_row = false;
     }
+}
+
+/// Where one kind of record is staged and how it is written from there.
+struct Staging {
+    table: &'static str,
+    columns: &'static str,
+    write: &'static str,
+    /// The column `write` answers the keys written in.
+    key: &'static str,
+}
+
+const HOUSES: Staging = Staging {
+    table: "import_staging_houses",
+    columns: HOUSE_COLUMNS,
+    write: WRITE_HOUSES,
+    key: "code",
+};
+
+const RESIDENTS: Staging = Staging {
+    table: "import_staging_residents",
+    columns: RESIDENT_COLUMNS,
+    write: WRITE_RESIDENTS,
+    key: "id_number",
+};
+
+/// Stage `rows` (of `batch`) and write them in `txn`; the staged rows are deleted once the write
+/// has read them, whatever its outcome. The keys written.
+async fn stage_and_write(
+    pool: &PgPool,
+    txn: &DatabaseTransaction,
+    staging: &Staging,
+    batch: Uuid,
+    rows: CopyRows,
+    imported: &Imported<'_>,
+) -> Result<HashSet<String>, ApiError> {
+    stage(pool, staging.table, staging.columns, rows).await?;
+    let written = write_staged(txn, staging.write, staging.key, imported, batch).await;
+    unstage(pool, staging.table, batch).await;
+    written
 }
 
 /// COPY `rows` into the staging table `table` on a connection of `pool`, after deleting stale
@@ -317,10 +361,7 @@ async fn staged_houses(
             .shown(Uuid::now_v7())
             .end_row();
     }
-    stage(pool, "import_staging_houses", HOUSE_COLUMNS, rows).await?;
-    let written = write_staged(txn, WRITE_HOUSES, "code", imported, batch).await;
-    unstage(pool, "import_staging_houses", batch).await;
-    written
+    stage_and_write(pool, txn, &HOUSES, batch, rows, imported).await
 }
 
 async fn staged_residents(
@@ -343,10 +384,7 @@ async fn staged_residents(
             .shown(p.event_id)
             .end_row();
     }
-    stage(pool, "import_staging_residents", RESIDENT_COLUMNS, rows).await?;
-    let written = write_staged(txn, WRITE_RESIDENTS, "id_number", imported, batch).await;
-    unstage(pool, "import_staging_residents", batch).await;
-    written
+    stage_and_write(pool, txn, &RESIDENTS, batch, rows, imported).await
 }
 
 // ---------------------------------------------------------------------------------------------
