@@ -19,7 +19,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_nats::header::{HeaderMap, NATS_MESSAGE_ID};
 use async_nats::jetstream::{self, message::PublishMessage};
@@ -36,37 +36,24 @@ use zw_domain::db::BeginWrite as _;
 use zw_testkit::TestDb;
 
 /// The relay's configurations: rows per batch, and what becomes of published rows.
-const CONFIGS: [(u64, Published); 4] = [
-    (100, Published::Deleted),
-    (500, Published::Deleted),
-    (1_000, Published::Deleted),
-    (500, Published::Marked),
+const CONFIGS: [(u64, PublishedRows); 4] = [
+    (100, PublishedRows::Delete),
+    (500, PublishedRows::Delete),
+    (1_000, PublishedRows::Delete),
+    (
+        500,
+        PublishedRows::KeepFor(Duration::from_secs(7 * 24 * 3600)),
+    ),
 ];
 
-#[derive(Clone, Copy)]
-enum Published {
-    Deleted,
-    Marked,
-}
-
-impl Published {
-    fn rows(self) -> PublishedRows {
-        match self {
-            Published::Deleted => PublishedRows::Delete,
-            Published::Marked => {
-                PublishedRows::KeepFor(std::time::Duration::from_secs(7 * 24 * 3600))
-            }
-        }
-    }
-
-    fn label(self) -> &'static str {
-        match self {
-            Published::Deleted => "rows deleted",
-            Published::Marked => "rows marked",
-        }
-    }
-}
 const ROUNDS: usize = 3;
+
+fn label(published: PublishedRows) -> &'static str {
+    match published {
+        PublishedRows::Delete => "rows deleted",
+        PublishedRows::KeepFor(_) | PublishedRows::KeepForever => "rows marked",
+    }
+}
 
 fn quick() -> bool {
     std::env::args().any(|a| a == "--quick")
@@ -178,7 +165,7 @@ async fn main() {
     for (batch, published) in CONFIGS {
         let relay = Relay::new(db.conn.clone(), bus.clone())
             .batch_size(batch)
-            .published_rows(published.rows());
+            .published_rows(published);
         let (mut relay_secs, mut raw_secs) = (0.0, 0.0);
         for round in 0..ROUNDS {
             let events: Vec<Envelope> = (0..per_round)
@@ -202,7 +189,7 @@ async fn main() {
         let (relay_rate, raw_rate) = (total / relay_secs, total / raw_secs);
         lines.push(format!(
             "relay: batch {batch}, {}: {}/s ({:.2} of raw JetStream publish {}/s)",
-            published.label(),
+            label(published),
             thousands(relay_rate),
             relay_rate / raw_rate,
             thousands(raw_rate)
